@@ -1,0 +1,79 @@
+"""Base distributions p_0 of continuous flows.
+
+:class:`StandardNormal` is N(0, I) on R^d. :class:`MeanFreeNormal` is the isotropic
+Gaussian restricted to the centre-of-mass-free subspace of n particles in k dimensions,
+{x in R^{n x k} : sum_i x_i = 0}, which has dimension (n - 1) k. Its density with respect to
+Lebesgue measure on that subspace is
+
+    log p_0(x) = -|x|^2 / 2 - (n - 1) k / 2 * log(2 pi),
+
+and it is sampled by centring a standard normal (the orthogonal projection of N(0, I) onto
+the subspace is exactly N(0, I) on it). ``project`` is that orthogonal projection P; flows
+use it so that the field, its divergence and the density all live on the same subspace.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class StandardNormal:
+    """N(0, I) with event shape ``shape`` (an int d or a tuple)."""
+
+    def __init__(self, *shape: int):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if not shape or any(int(s) < 1 for s in shape):
+            raise ValueError(f"event shape must be positive integers, got {shape}")
+        self.event_shape = tuple(int(s) for s in shape)
+        self.dim = math.prod(self.event_shape)
+
+    def __repr__(self):
+        return f"{type(self).__name__}{self.event_shape}"
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def sample(self, n: int, generator: torch.Generator | None = None, dtype=None, device=None) -> torch.Tensor:
+        z = torch.randn(int(n), *self.event_shape, generator=generator, dtype=dtype or torch.get_default_dtype())
+        return self.project(z).to(device) if device is not None else self.project(z)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Log density per batch row, in nats."""
+        self.check(x)
+        x = self.project(x)
+        return -0.5 * x.reshape(x.shape[0], -1).square().sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
+
+    def check(self, x: torch.Tensor, name: str = "x") -> None:
+        """Raise ValueError unless x is a finite batch with this event shape."""
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if tuple(x.shape[1:]) != self.event_shape or x.ndim != len(self.event_shape) + 1:
+            raise ValueError(f"{name} has shape {tuple(x.shape)}; expected (batch, {', '.join(map(str, self.event_shape))})")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or inf values")
+
+
+class MeanFreeNormal(StandardNormal):
+    """Isotropic Gaussian on the centre-of-mass-free subspace of ``n_particles`` x ``n_dims``."""
+
+    def __init__(self, n_particles: int, n_dims: int = 3, tolerance: float = 1e-4):
+        if n_particles < 2:
+            raise ValueError(f"a mean-free distribution needs at least 2 particles, got {n_particles}")
+        super().__init__(n_particles, n_dims)
+        self.dim = (n_particles - 1) * n_dims
+        self.tolerance = tolerance
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """P x = x minus its centroid over particles (axis -2)."""
+        return x - x.mean(dim=-2, keepdim=True)
+
+    def check(self, x: torch.Tensor, name: str = "x") -> None:
+        super().check(x, name)
+        centroid = x.mean(dim=-2).abs().max()
+        scale = max(1.0, float(x.abs().max()))
+        if float(centroid) > self.tolerance * scale:
+            raise ValueError(f"{name} is not mean-free (largest centroid coordinate {float(centroid):.3g}); "
+                             f"subtract each configuration's centroid first")

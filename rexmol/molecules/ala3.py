@@ -1,0 +1,154 @@
+"""Tri-alanine (Ala-Ala-Ala zwitterion): topology, starting structure and OpenMM System.
+
+Everything is built offline. The backbone (N, CA, C, O of three residues) is placed
+from ideal internal coordinates with the NeRF construction, then PDBFixer adds the
+missing heavy atoms (CB, OXT) and the hydrogens at pH 7, which gives the zwitterion
+(NH3+ ... COO-) with 33 atoms.
+
+Reference ensemble (see ``shared/design/boltzmann.md``; never change it silently):
+amber14-all + implicit/obc2, no cutoff, 300 K. Molecular dynamics constrains bonds to
+hydrogen; energies used for scoring and reweighting come from the *unconstrained*
+potential (:func:`create_system` with ``constraints=None``) for MD frames and generated
+samples alike. Units: nm, kJ/mol, ps, amu.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+FORCEFIELD_FILES = ("amber14-all.xml", "implicit/obc2.xml")
+TEMPERATURE_K = 300.0
+N_ATOMS = 33
+TOPOLOGY_PDB = Path(__file__).resolve().parents[2] / "data" / "ala3" / "topology.pdb"
+
+# Ideal backbone geometry (Engh & Huber): lengths in Angstrom, angles in degrees.
+_BOND = {"N-CA": 1.458, "CA-C": 1.525, "C-N": 1.329, "C-O": 1.231}
+_ANGLE = {"N-CA-C": 111.2, "CA-C-N": 116.2, "C-N-CA": 121.7, "CA-C-O": 120.5}
+
+
+def kT_kJ_per_mol(temperature_k: float = TEMPERATURE_K) -> float:
+    """Thermal energy kT = k_B T in kJ/mol (k_B = R = 8.314462618e-3 kJ/(mol K))."""
+    return 8.314462618e-3 * temperature_k
+
+
+def _place(a: np.ndarray, b: np.ndarray, c: np.ndarray, bond: float, angle: float, torsion: float) -> np.ndarray:
+    """NeRF: the point d with |cd| = bond, angle(b, c, d) = angle, dihedral(a, b, c, d) = torsion (degrees)."""
+    angle, torsion = np.radians(angle), np.radians(torsion)
+    bc = (c - b) / np.linalg.norm(c - b)
+    n = np.cross(b - a, bc)
+    n /= np.linalg.norm(n)
+    m = np.cross(n, bc)
+    d_local = bond * np.array([-np.cos(angle), np.sin(angle) * np.cos(torsion), np.sin(angle) * np.sin(torsion)])
+    return c + d_local[0] * bc + d_local[1] * m + d_local[2] * n
+
+
+def ideal_backbone(n_residues: int = 3, phi: float = -75.0, psi: float = 145.0, omega: float = 180.0) -> list[dict[str, np.ndarray]]:
+    """Backbone atoms (N, CA, C, O) per residue in Angstrom, from ideal geometry and the given torsions."""
+    n = np.zeros(3)
+    ca = np.array([_BOND["N-CA"], 0.0, 0.0])
+    ang = np.radians(180.0 - _ANGLE["N-CA-C"])
+    c = ca + _BOND["CA-C"] * np.array([np.cos(ang), np.sin(ang), 0.0])
+    residues = [{"N": n, "CA": ca, "C": c}]
+    for _ in range(1, n_residues):
+        prev = residues[-1]
+        n_next = _place(prev["N"], prev["CA"], prev["C"], _BOND["C-N"], _ANGLE["CA-C-N"], psi)
+        ca_next = _place(prev["CA"], prev["C"], n_next, _BOND["N-CA"], _ANGLE["C-N-CA"], omega)
+        c_next = _place(prev["C"], n_next, ca_next, _BOND["CA-C"], _ANGLE["N-CA-C"], phi)
+        residues.append({"N": n_next, "CA": ca_next, "C": c_next})
+    for res in residues:
+        # The carbonyl O lies in the peptide plane, trans to N across CA-C.
+        res["O"] = _place(res["N"], res["CA"], res["C"], _BOND["C-O"], _ANGLE["CA-C-O"], psi + 180.0)
+    return residues
+
+
+def _backbone_pdb(residues: list[dict[str, np.ndarray]]) -> str:
+    lines, serial = [], 1
+    for i, res in enumerate(residues, start=1):
+        for name in ("N", "CA", "C", "O"):
+            x, y, z = res[name]
+            lines.append(
+                f"ATOM  {serial:5d}  {name:<3s} ALA A{i:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           {name[0]}"
+            )
+            serial += 1
+    return "\n".join(lines + ["TER", "END"]) + "\n"
+
+
+def build_structure(ph: float = 7.0):
+    """Complete tri-alanine from an ideal backbone with PDBFixer; returns (openmm Topology, positions in nm)."""
+    from openmm import unit
+    from pdbfixer import PDBFixer
+
+    fixer = PDBFixer(pdbfile=io.StringIO(_backbone_pdb(ideal_backbone())))
+    fixer.missingResidues = {}
+    fixer.findMissingAtoms()
+    fixer.addMissingAtoms()
+    fixer.addMissingHydrogens(ph)
+    positions = np.array(fixer.positions.value_in_unit(unit.nanometer))
+    if fixer.topology.getNumAtoms() != N_ATOMS:
+        raise RuntimeError(f"PDBFixer built {fixer.topology.getNumAtoms()} atoms, expected {N_ATOMS}")
+    return fixer.topology, positions
+
+
+def create_system(topology, constraints: str | None = None, hydrogen_mass_amu: float | None = None):
+    """OpenMM System for the reference ensemble: amber14-all + OBC2 implicit solvent, no cutoff.
+
+    ``constraints=None`` gives the full unconstrained potential used for all energies;
+    ``"HBonds"`` is what MD integrates. ``hydrogen_mass_amu`` repartitions mass onto
+    hydrogens (dynamics only: configurational averages do not depend on masses).
+    """
+    from openmm import app, unit
+
+    forcefield = app.ForceField(*FORCEFIELD_FILES)
+    kwargs = {"nonbondedMethod": app.NoCutoff, "constraints": getattr(app, constraints) if constraints else None}
+    if hydrogen_mass_amu is not None:
+        kwargs["hydrogenMass"] = hydrogen_mass_amu * unit.amu
+    return forcefield.createSystem(topology, **kwargs)
+
+
+def minimize(topology, positions_nm: np.ndarray, tolerance_kj_mol_nm: float = 1.0) -> tuple[np.ndarray, float]:
+    """Local energy minimisation of the unconstrained potential; returns (positions nm, energy kJ/mol)."""
+    import openmm
+    from openmm import unit
+
+    system = create_system(topology)
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(positions_nm)
+    openmm.LocalEnergyMinimizer.minimize(context, tolerance_kj_mol_nm)
+    state = context.getState(getPositions=True, getEnergy=True)
+    return (
+        np.array(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)),
+        state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
+    )
+
+
+def write_topology_pdb(path: Path = TOPOLOGY_PDB, overwrite: bool = False) -> Path:
+    """Build, minimise and write the reference topology + starting coordinates (atomically)."""
+    from openmm import app
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to rebuild it")
+    topology, positions = build_structure()
+    positions, _ = minimize(topology, positions)
+    tmp = path.with_suffix(".pdb.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "w") as fh:
+        app.PDBFile.writeFile(topology, positions * 10.0, fh, keepIds=True)  # PDB is in Angstrom
+    tmp.replace(path)
+    return path
+
+
+def load_topology(path: Path = TOPOLOGY_PDB):
+    """(openmm Topology, positions in nm) of the shipped reference structure."""
+    from openmm import app, unit
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"tri-alanine topology not found at {path}; build it with `rexmol build-system`")
+    pdb = app.PDBFile(str(path))
+    if pdb.topology.getNumAtoms() != N_ATOMS:
+        raise ValueError(f"{path}: {pdb.topology.getNumAtoms()} atoms, tri-alanine has {N_ATOMS}")
+    return pdb.topology, np.array(pdb.positions.value_in_unit(unit.nanometer))
