@@ -56,7 +56,10 @@ def empirical_order(solver, integrate_as, t0, t1) -> float:
     x0 = torch.linspace(0.05, 0.2, 6, dtype=torch.float64)[:, None] * field.xi(t0)
     exact = riccati_exact(field, x0, t0, t1)
     order = solver.tableau.order
-    steps = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128] if order >= 4 else [16, 32, 64, 128] if order == 3 else [64, 128, 256, 512]
+    if order >= 4:
+        steps = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
+    else:
+        steps = [16, 32, 64, 128] if order == 3 else [64, 128, 256, 512]
     logs = []
     for n in steps:
         grid = [t0] + [field.to_t(s0 + (s1 - s0) * i / n) for i in range(1, n)] + [t1]

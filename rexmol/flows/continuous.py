@@ -35,23 +35,33 @@ class _LogDensitySystem:
         self.flow, self.field, self.probes = flow, flow.field, probes
         self.xi, self.to_s, self.to_t = self.field.xi, self.field.to_s, self.field.to_t
 
-    def __call__(self, t: float, x: torch.Tensor):
-        flow, field = self.flow, self.field
-        prior = flow.prior
+    def model_and_divergence(self, t: float, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(m, div m) for the network output m = P model(t, P x)."""
+        flow, field, prior = self.flow, self.field, self.flow.prior
 
         def model_output(y: torch.Tensor) -> torch.Tensor:
             t_rows = torch.full((y.shape[0],), t, dtype=y.dtype, device=y.device)
             return prior.project(field.model(t_rows, prior.project(y)))
 
         if self.probes is None:
-            m, div_m = divergence(model_output, x, flow.method, flow.chunk)
-        else:
-            m, div_m = hutchinson_divergence(model_output, x, self.probes)
+            return divergence(model_output, x, flow.method, flow.chunk)
+        return hutchinson_divergence(model_output, x, self.probes)
+
+    def __call__(self, t: float, x: torch.Tensor):
+        """(f, dl/ds): the field in its parameterisation and the log-density rate in s."""
+        field = self.field
+        m, div_m = self.model_and_divergence(t, x)
         p_f, q_f = field.coefficients(t, field.integrate_as)
         p_v, q_v = field.coefficients(t, "velocity")
         f = p_f * m + q_f * x if q_f != 0.0 else p_f * m
-        div_u = p_v * div_m + q_v * prior.dim
+        div_u = p_v * div_m + q_v * self.flow.prior.dim
         return f, div_u / field.ds_dt(t)
+
+    def velocity(self, t: float, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(u, div u) in the plain time t, for solvers that do not use the semi-linear form."""
+        m, div_m = self.model_and_divergence(t, x)
+        p_v, q_v = self.field.coefficients(t, "velocity")
+        return p_v * m + q_v * x, p_v * div_m + q_v * self.flow.prior.dim
 
 
 class ContinuousFlow:
@@ -75,7 +85,7 @@ class ContinuousFlow:
         if t1 is None:
             t1 = sch.t_data - 1e-3 if sch.t_data > sch.t_noise else sch.t_data + 1e-3
         self.t1 = float(t1)
-        for name, t in (("t0", self.t0), ("t1", self.t1)):
+        for t in (self.t0, self.t1):
             field.to_s(t)  # raises a clear error for t outside the schedule or at a singular end
         if self.t0 == self.t1:
             raise ValueError("t0 and t1 must differ")

@@ -25,7 +25,7 @@ integrated log-density is a deterministic, reversible function.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.func import jvp, vjp, vmap

@@ -37,8 +37,10 @@ class StandardNormal:
         return x
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=None, device=None) -> torch.Tensor:
-        z = torch.randn(int(n), *self.event_shape, generator=generator, dtype=dtype or torch.get_default_dtype())
-        return self.project(z).to(device) if device is not None else self.project(z)
+        """n draws; always generated in float64 on the CPU and then cast, so that one seed gives
+        the same noise in every dtype and on every device."""
+        z = torch.randn(int(n), *self.event_shape, generator=generator, dtype=torch.float64)
+        return self.project(z).to(dtype=dtype or torch.get_default_dtype(), device=device)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log density per batch row, in nats."""

@@ -45,7 +45,9 @@ def _place(a: np.ndarray, b: np.ndarray, c: np.ndarray, bond: float, angle: floa
     return c + d_local[0] * bc + d_local[1] * m + d_local[2] * n
 
 
-def ideal_backbone(n_residues: int = 3, phi: float = -75.0, psi: float = 145.0, omega: float = 180.0) -> list[dict[str, np.ndarray]]:
+def ideal_backbone(
+    n_residues: int = 3, phi: float = -75.0, psi: float = 145.0, omega: float = 180.0
+) -> list[dict[str, np.ndarray]]:
     """Backbone atoms (N, CA, C, O) per residue in Angstrom, from ideal geometry and the given torsions."""
     n = np.zeros(3)
     ca = np.array([_BOND["N-CA"], 0.0, 0.0])

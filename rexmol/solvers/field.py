@@ -36,7 +36,7 @@ So the default for the linear path is ``integrate_as="velocity"``; VP schedules 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -86,7 +86,7 @@ class FlowField:
         if source == "data":
             data, noise = (1.0, 0.0), _div((-al, 1.0), si, "sigma", t)
         elif source == "noise":
-            data, noise = _div((-si, 1.0), al, "alpha", t), (0.0, 1.0)
+            data, noise = _div((-si, 1.0), al, "alpha", t), (1.0, 0.0)
         elif source == "velocity":
             det = dal * si - dsi * al
             data, noise = _div((si, -dsi), det, "alpha' sigma - sigma' alpha", t), _div((-al, dal), det, "det", t)

@@ -151,7 +151,7 @@ def _rms_ratio(err, x0, x1, rtol, atol, err_aux=None, a0=None, a1=None) -> float
     if err_aux is not None:
         ra = (err_aux / (atol + rtol * torch.maximum(a0.abs(), a1.abs()))).reshape(b, -1).square()
         total, count = total + ra.sum(1), count + ra.shape[1]
-    worst = float(torch.sqrt(total / count).max())
+    worst = float(torch.sqrt(total / count).max().detach())
     return worst if math.isfinite(worst) else math.inf
 
 
@@ -277,10 +277,10 @@ class ExplicitSolver:
         k0 = sys.xi(t0)
         f0 = stages.eval(t0, x)
         y0 = x / k0
-        scale = (ctrl.atol + ctrl.rtol * x.abs()) / k0
+        scale = (ctrl.atol + ctrl.rtol * x.detach().abs()) / k0
 
         def norm(v):
-            return float(torch.sqrt((v / scale).square().mean()))
+            return float(torch.sqrt((v.detach() / scale).square().mean()))
 
         direction, span = (1.0 if s1 > s0 else -1.0), abs(s1 - s0)
         d0, d1 = norm(y0), norm(f0[0])
