@@ -3,6 +3,7 @@
     rexmol demo            exact-likelihood solver demo on a Gaussian flow (the current main job)
     rexmol build-system    build data/ala3/topology.pdb offline (ideal backbone + PDBFixer)
     rexmol simulate        resumable tri-alanine Langevin MD
+    rexmol dataset         write data/ala3/dataset.json: trajectories assigned to train/val/test
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ def _simulate(args) -> int:
     return 0
 
 
+def _dataset(args) -> int:
+    from rexmol.molecules import dataset
+
+    manifest = dataset.build_manifest({"train": args.train, "val": args.val, "test": args.test}, md_dir=args.md,
+                                      out=args.out, frames_per_run=args.frames_per_run, overwrite=args.overwrite)
+    for name, ns in manifest["split_ns"].items():
+        print(f"{name:5s}: {len(manifest['splits'][name]):2d} trajectories, {ns:.1f} ns")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rexmol", description="Molecular Boltzmann sampling with Rex solvers")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--platform", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("dataset", help="assign finished MD trajectories to train/val/test")
+    p.add_argument("--train", type=int, nargs="+", required=True, help="seeds")
+    p.add_argument("--val", type=int, nargs="*", default=[])
+    p.add_argument("--test", type=int, nargs="+", required=True)
+    p.add_argument("--md", type=Path, default=Path("data/ala3/md"))
+    p.add_argument("--out", type=Path, default=Path("data/ala3/dataset.json"))
+    p.add_argument("--frames-per-run", type=int, default=5000)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_dataset)
 
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,97 @@
+"""The MD noise floor: E-W2 and T-W2 between two independent MD sets of equal size.
+
+No generator can be judged closer to MD than two independent MD sets are to each other. All
+finished trajectories are reference MD of the same ensemble. Two tables:
+
+1. against set length: two disjoint groups of k whole trajectories each (k = 1, 2, ...),
+   every frame used for E-W2 (exact 1-D, kT); T-W2 on 2000-frame subsamples (exact OT).
+   Median over random pairings of trajectories.
+2. against sample size n (1k, 5k, 10k): n frames subsampled from each of two halves of the
+   trajectories, as a generator's n samples would be compared with MD.
+
+    python benchmarks/noise_floor.py [--md data/ala3/md] [--repeats 5] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import table, write_json  # noqa: E402
+from rexmol.metrics import backbone_torsions, energy_w2, torus_w2  # noqa: E402
+from rexmol.molecules import dataset  # noqa: E402
+from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--md", type=Path, default=dataset.MD_DIR)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--tw2-frames", type=int, default=2000)
+    args = p.parse_args(argv)
+    runs = dataset.completed_runs(args.md, 5000)
+    seeds = sorted(runs)
+    if len(seeds) < 2:
+        raise SystemExit(f"need at least 2 finished trajectories under {args.md}, found {len(seeds)}")
+    energies, torsions = {}, {}
+    with EnergyEvaluator(n_workers=args.workers) as ev:
+        for s in seeds:
+            xyz = np.concatenate([dataset.load_chunk(args.md / runs[s]["dir"] / c["file"], c["frames"], c["sha256"])
+                                  for c in runs[s]["chunks"]])
+            energies[s] = ev.reduced(xyz)
+            torsions[s] = backbone_torsions(xyz)[0]
+            print(f"seed {s}: {len(xyz)} frames, mean u {energies[s].mean():.2f} kT", flush=True)
+    rng = np.random.default_rng(0)
+    stride_ns = 5.0 / 5000 * 1000 / 1000  # 1 ps per frame
+
+    by_length = []
+    for k in range(1, len(seeds) // 2 + 1):
+        ew, tw = [], []
+        for r in range(args.repeats):
+            perm = rng.permutation(seeds)
+            g1, g2 = perm[:k], perm[k:2 * k]
+            u1 = np.concatenate([energies[s] for s in g1])
+            u2 = np.concatenate([energies[s] for s in g2])
+            ew.append(energy_w2(u1, u2).value)
+            t1 = np.concatenate([torsions[s] for s in g1])
+            t2 = np.concatenate([torsions[s] for s in g2])
+            tw.append(torus_w2(t1, t2, n_max=args.tw2_frames, seed=r))
+        by_length.append({"trajectories_per_set": k, "ns_per_set": k * 5000 * stride_ns, "frames_per_set": k * 5000,
+                          "E_W2_kT_median": statistics.median(ew), "E_W2_kT_max": max(ew),
+                          "T_W2_rad_median": statistics.median(tw), "T_W2_rad_max": max(tw)})
+        print(by_length[-1], flush=True)
+
+    by_size = []
+    half = len(seeds) // 2
+    for n in (1000, 5000, 10000):
+        ew, tw = [], []
+        for r in range(args.repeats):
+            perm = rng.permutation(seeds)
+            u1, u2 = (np.concatenate([energies[s] for s in g]) for g in (perm[:half], perm[half:2 * half]))
+            t1, t2 = (np.concatenate([torsions[s] for s in g]) for g in (perm[:half], perm[half:2 * half]))
+            if min(len(u1), len(u2)) < n:
+                break
+            i1, i2 = rng.choice(len(u1), n, replace=False), rng.choice(len(u2), n, replace=False)
+            ew.append(energy_w2(u1[i1], u2[i2]).value)
+            tw.append(torus_w2(t1[i1], t2[i2], n_max=args.tw2_frames, seed=r))
+        if ew:
+            by_size.append({"samples": n, "trajectories_per_half": half, "E_W2_kT_median": statistics.median(ew),
+                            "T_W2_rad_median": statistics.median(tw)})
+
+    print("\nNoise floor against set length (two disjoint groups of whole trajectories):")
+    print(table(by_length))
+    print("\nNoise floor against sample size (n frames from each half of the trajectories):")
+    print(table(by_size))
+    path = write_json("noise_floor", {"description": __doc__, "seeds": seeds, "repeats": args.repeats,
+                                      "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The shipped tri-alanine MD dataset: splits by trajectory, provenance, validated loading.
+
+``data/ala3/md/seed<N>/`` holds one independent trajectory each (see :mod:`rexmol.molecules.md`).
+``data/ala3/dataset.json`` (the manifest) assigns whole trajectories to ``train``, ``val`` and
+``test`` (never frames of one trajectory to two splits) and records provenance: force field,
+temperature, integrator, step, stride, seeds, lengths, package versions and a SHA-256 of every
+chunk. :func:`load_split` returns the frames of a split as float32 nm, checking every file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from rexmol.molecules import ala3
+
+DATA_DIR = ala3.TOPOLOGY_PDB.parent
+MD_DIR = DATA_DIR / "md"
+MANIFEST = DATA_DIR / "dataset.json"
+SPLITS = ("train", "val", "test")
+
+
+def _versions() -> dict:
+    import mdtraj
+    import openmm
+
+    return {"openmm": openmm.__version__, "mdtraj": mdtraj.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def completed_runs(md_dir: Path = MD_DIR, length_frames: int | None = None) -> dict[int, dict]:
+    """Runs whose progress records have all chunks (optionally exactly ``length_frames`` frames)."""
+    runs = {}
+    for progress in sorted(Path(md_dir).glob("seed*/progress.json")):
+        record = json.loads(progress.read_text())
+        frames = sum(c["frames"] for c in record["chunks"])
+        if frames and (length_frames is None or frames == length_frames):
+            runs[int(record["seed"])] = {**record, "frames": frames, "dir": progress.parent.name}
+    return runs
+
+
+def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Path = MANIFEST,
+                   frames_per_run: int | None = 5000, overwrite: bool = False) -> dict:
+    """Write the manifest assigning seeds to splits; every seed must be a finished run of
+    ``frames_per_run`` frames (None: any length). Paths in it are relative to ``out``'s folder."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True to replace the dataset manifest")
+    if set(splits) != set(SPLITS):
+        raise ValueError(f"splits must name exactly {SPLITS}, got {sorted(splits)}")
+    seen: dict[int, str] = {}
+    for name, seeds in splits.items():
+        for s in seeds:
+            if s in seen:
+                raise ValueError(f"seed {s} is in both {seen[s]!r} and {name!r}: splits must not share trajectories")
+            seen[s] = name
+    runs = completed_runs(md_dir, frames_per_run)
+    missing = sorted(set(seen) - set(runs))
+    if missing:
+        raise ValueError(f"seeds {missing} have no finished run of {frames_per_run} frames under {md_dir}")
+    md_rel = os.path.relpath(Path(md_dir), out.parent)
+    any_run = runs[next(iter(seen))]
+    settings = any_run["settings"]
+    for s in seen:
+        if runs[s]["settings"] != settings:
+            raise ValueError(f"seed {s} was run with other MD settings than seed {next(iter(seen))}")
+    stride_ps = settings["stride_steps"] * settings["timestep_ps"]
+    manifest = {
+        "system": {
+            "molecule": "Ala-Ala-Ala zwitterion (33 atoms)",
+            "topology": "topology.pdb",
+            "topology_sha256": hashlib.sha256(ala3.TOPOLOGY_PDB.read_bytes()).hexdigest(),
+            "forcefield": list(ala3.FORCEFIELD_FILES),
+            "nonbonded": "NoCutoff",
+            "temperature_k": settings["temperature_k"],
+            "energies": "full unconstrained potential (constraints=None) for MD frames and samples alike",
+        },
+        "md": {**settings, "integrator": "LangevinMiddleIntegrator", "stride_ps": stride_ps,
+               "format": "DCD (float32, Angstrom on disk; loaded as nm)"},
+        "versions": _versions(),
+        "splits": {name: sorted(seeds) for name, seeds in splits.items()},
+        "split_ns": {name: sum(runs[s]["frames"] for s in seeds) * stride_ps / 1000 for name, seeds in splits.items()},
+        "runs": {str(s): {"dir": f"{md_rel}/{runs[s]['dir']}", "frames": runs[s]["frames"],
+                          "chunks": [{"file": c["file"], "frames": c["frames"], "sha256": c["sha256"]}
+                                     for c in runs[s]["chunks"]]}
+                 for s in sorted(seen)},
+    }
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, out)
+    return manifest
+
+
+def load_manifest(path: Path = MANIFEST) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"dataset manifest {path} not found; build it with `rexmol dataset`")
+    return json.loads(path.read_text())
+
+
+def load_chunk(path: Path, expected_frames: int | None = None, sha256: str | None = None) -> np.ndarray:
+    """Frames of one DCD chunk as float32 nm, shape (frames, 33, 3), with clear errors."""
+    import mdtraj
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"trajectory file {path} is missing")
+    if sha256 is not None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise ValueError(f"{path}: checksum mismatch (file is corrupted or was modified)")
+    try:
+        traj = mdtraj.load_dcd(str(path), top=str(ala3.TOPOLOGY_PDB))
+    except Exception as err:  # mdtraj raises several types for truncated or foreign files
+        raise ValueError(f"{path}: cannot be read as a tri-alanine DCD trajectory ({err})") from err
+    if traj.n_atoms != ala3.N_ATOMS:
+        raise ValueError(f"{path}: {traj.n_atoms} atoms, tri-alanine has {ala3.N_ATOMS}")
+    if expected_frames is not None and traj.n_frames != expected_frames:
+        raise ValueError(f"{path}: {traj.n_frames} frames, the manifest says {expected_frames} (truncated?)")
+    xyz = traj.xyz.astype(np.float32)
+    if not np.isfinite(xyz).all():
+        raise ValueError(f"{path}: contains NaN or inf coordinates")
+    return xyz
+
+
+def load_split(split: str, manifest_path: Path = MANIFEST, verify: bool = True, by_run: bool = False):
+    """All frames of ``split`` as float32 nm (frames, 33, 3); ``by_run`` gives {seed: frames}."""
+    manifest = load_manifest(manifest_path)
+    if split not in manifest["splits"]:
+        raise ValueError(f"unknown split {split!r}; the manifest has {sorted(manifest['splits'])}")
+    root = Path(manifest_path).parent
+    out = {}
+    for seed in manifest["splits"][split]:
+        run = manifest["runs"][str(seed)]
+        out[seed] = np.concatenate([load_chunk(root / run["dir"] / c["file"], c["frames"],
+                                               c["sha256"] if verify else None) for c in run["chunks"]])
+    return out if by_run else np.concatenate(list(out.values()))

@@ -1,0 +1,137 @@
+"""Batched OpenMM energies of tri-alanine conformations: reduced energies u = U / kT and forces.
+
+Conformations are arrays (n, 33, 3) in nm, in the atom order of ``data/ala3/topology.pdb``.
+Energies use the full *unconstrained* potential (amber14-all + OBC2, no cutoff): MD frames were
+sampled with rigid X-H bonds, but every conformation, MD or generated, is scored by the same
+function, so the comparison is like for like. kT = k_B * 300 K = 2.4943 kJ/mol.
+
+Non-finite results (an overlap that overflows, an OpenMM exception) come back as +inf, never as
+a crash, so such samples can be given zero weight and counted. Non-finite *coordinates* are bad
+input and raise, unless ``nonfinite="inf"`` asks for +inf on those rows too.
+
+Work is split over ``n_workers`` processes, each holding its own OpenMM Context (CPU platform,
+one thread): per-conformation cost is dominated by setPositions/getState overhead, which
+parallelises across processes but not across threads of one Context.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+
+import numpy as np
+
+from rexmol.molecules import ala3
+
+_WORKER: dict = {}
+
+
+def _make_context(topology_path: str, platform: str):
+    import openmm
+
+    topology, _ = ala3.load_topology(topology_path)
+    system = ala3.create_system(topology, constraints=None)
+    plat = openmm.Platform.getPlatformByName(platform)
+    props = {"Threads": "1"} if platform == "CPU" else {}
+    return openmm.Context(system, openmm.VerletIntegrator(0.001), plat, props)
+
+
+def _evaluate(context, xyz: np.ndarray, want_forces: bool):
+    from openmm import unit
+
+    n = xyz.shape[0]
+    energies = np.full(n, np.inf)
+    forces = np.full((n, ala3.N_ATOMS, 3), np.nan) if want_forces else None
+    for i in range(n):
+        if not np.isfinite(xyz[i]).all():
+            continue
+        try:
+            context.setPositions(xyz[i])
+            state = context.getState(getEnergy=True, getForces=want_forces)
+            e = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        except Exception:  # OpenMM raises on NaN forces or particle blow-ups: score as +inf
+            continue
+        if np.isfinite(e):
+            energies[i] = e
+            if want_forces:
+                forces[i] = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+    return energies, forces
+
+
+def _worker_init(topology_path: str, platform: str):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _WORKER["context"] = _make_context(topology_path, platform)
+
+
+def _worker_run(args):
+    xyz, want_forces = args
+    return _evaluate(_WORKER["context"], xyz, want_forces)
+
+
+class EnergyEvaluator:
+    """Reduced energies and forces of conformations (nm) under the reference force field.
+
+    ``n_workers=1`` evaluates in this process; more spawns a pool of processes (reused across
+    calls; close with :meth:`close` or use as a context manager).
+    """
+
+    def __init__(self, topology_path=ala3.TOPOLOGY_PDB, temperature_k: float = ala3.TEMPERATURE_K,
+                 n_workers: int = 1, platform: str = "CPU", chunk: int = 256):
+        self.topology_path = str(topology_path)
+        self.kT = ala3.kT_kJ_per_mol(temperature_k)
+        self.n_workers, self.platform, self.chunk = int(n_workers), platform, int(chunk)
+        self._context = None
+        self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def _check(self, xyz, nonfinite: str) -> np.ndarray:
+        xyz = np.asarray(xyz, dtype=np.float64)
+        if xyz.ndim == 2:
+            xyz = xyz[None]
+        if xyz.ndim != 3 or xyz.shape[1:] != (ala3.N_ATOMS, 3):
+            raise ValueError(f"conformations must have shape (n, {ala3.N_ATOMS}, 3) in nm, got {xyz.shape}")
+        if nonfinite not in ("raise", "inf"):
+            raise ValueError(f"nonfinite must be 'raise' or 'inf', got {nonfinite!r}")
+        bad = ~np.isfinite(xyz).reshape(len(xyz), -1).all(1)
+        if nonfinite == "raise" and bad.any():
+            rows = np.flatnonzero(bad)
+            raise ValueError(f"{bad.sum()} of {len(xyz)} conformations have NaN/inf coordinates (rows {rows[:10].tolist()}"
+                             f"{' ...' if len(rows) > 10 else ''}); pass nonfinite='inf' to score them as +inf")
+        return xyz
+
+    def _run(self, xyz: np.ndarray, want_forces: bool):
+        if self.n_workers <= 1 or len(xyz) <= self.chunk:
+            if self._context is None:
+                self._context = _make_context(self.topology_path, self.platform)
+            return _evaluate(self._context, xyz, want_forces)
+        if self._pool is None:
+            ctx = mp.get_context("spawn")
+            self._pool = ctx.Pool(self.n_workers, _worker_init, (self.topology_path, self.platform))
+        parts = self._pool.map(_worker_run, [(xyz[i:i + self.chunk], want_forces)
+                                             for i in range(0, len(xyz), self.chunk)])
+        energies = np.concatenate([p[0] for p in parts])
+        forces = np.concatenate([p[1] for p in parts]) if want_forces else None
+        return energies, forces
+
+    def energies_kj(self, xyz, nonfinite: str = "raise") -> np.ndarray:
+        """Potential energies U in kJ/mol, shape (n,); +inf where not finite."""
+        return self._run(self._check(xyz, nonfinite), False)[0]
+
+    def reduced(self, xyz, nonfinite: str = "raise") -> np.ndarray:
+        """Reduced energies u = U / kT (dimensionless), shape (n,); +inf where not finite."""
+        return self.energies_kj(xyz, nonfinite) / self.kT
+
+    def forces(self, xyz, nonfinite: str = "raise") -> tuple[np.ndarray, np.ndarray]:
+        """(U in kJ/mol, forces -dU/dx in kJ/mol/nm, shape (n, 33, 3); NaN rows where U is not finite)."""
+        return self._run(self._check(xyz, nonfinite), True)

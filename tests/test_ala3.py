@@ -1,0 +1,114 @@
+"""Tri-alanine: the pinned topology, the offline build, resumable MD, OpenMM energies."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rexmol.molecules import ala3, md
+from rexmol.molecules.energies import EnergyEvaluator
+
+ATOM_NAMES = ["N", "H", "H2", "H3", "CA", "HA", "C", "O", "CB", "HB1", "HB2", "HB3",
+              "N", "H", "CA", "HA", "C", "O", "CB", "HB1", "HB2", "HB3",
+              "N", "H", "CA", "HA", "C", "O", "CB", "HB1", "HB2", "HB3", "OXT"]
+
+
+def test_shipped_topology_is_pinned():
+    topology, positions = ala3.load_topology()
+    atoms = list(topology.atoms())
+    assert [a.name for a in atoms] == ATOM_NAMES
+    assert [a.residue.index for a in atoms] == [0] * 12 + [1] * 10 + [2] * 11
+    assert {a.residue.name for a in atoms} == {"ALA"}
+    assert "".join(a.element.symbol for a in atoms) == "NHHHCHCOCHHHNHCHCOCHHHNHCHCOCHHHO"
+    assert topology.getNumBonds() == 32  # a tree: 33 atoms, no rings
+    assert positions.shape == (33, 3)
+
+
+def test_offline_build_reproduces_the_shipped_atom_order_and_minimises():
+    topology, positions = ala3.build_structure()
+    assert [a.name for a in topology.atoms()] == ATOM_NAMES
+    _, energy = ala3.minimize(topology, positions)
+    assert -650.0 < energy < -500.0  # kJ/mol; the shipped structure minimises to about -572
+
+
+def test_topology_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="rexmol build-system"):
+        ala3.load_topology(tmp_path / "missing.pdb")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        ala3.write_topology_pdb(ala3.TOPOLOGY_PDB)
+
+
+def test_md_chunks_resume_and_refuse_other_settings(tmp_path):
+    settings = md.MDSettings(chunk_frames=5, equilibration_ps=0.4, stride_steps=25)
+    md.run_trajectory(tmp_path, seed=3, length_ns=0.001, settings=settings, threads=1, progress=False)  # 10 frames
+    run = tmp_path / "seed3"
+    first = json.loads((run / "progress.json").read_text())
+    assert [c["frames"] for c in first["chunks"]] == [5, 5]
+    mtime = (run / "chunk0000.dcd").stat().st_mtime_ns
+    md.run_trajectory(tmp_path, seed=3, length_ns=0.002, settings=settings, threads=1, progress=False)  # resume
+    second = json.loads((run / "progress.json").read_text())
+    assert [c["file"] for c in second["chunks"]] == [f"chunk{i:04d}.dcd" for i in range(4)]
+    assert second["chunks"][:2] == first["chunks"][:2] and (run / "chunk0000.dcd").stat().st_mtime_ns == mtime
+    with pytest.raises(ValueError, match="other MD settings"):
+        md.run_trajectory(tmp_path, seed=3, length_ns=0.002, settings=md.MDSettings(), threads=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def conformations():
+    """Perturbed copies of the minimised structure: realistic, varied energies."""
+    _, positions = ala3.load_topology()
+    rng = np.random.default_rng(0)
+    return positions[None] + 0.01 * rng.standard_normal((300, 33, 3))
+
+
+def reference_energies(xyz):
+    import openmm
+    from openmm import unit
+
+    topology, _ = ala3.load_topology()
+    ctx = openmm.Context(ala3.create_system(topology), openmm.VerletIntegrator(0.001),
+                         openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    out = []
+    for x in xyz:
+        ctx.setPositions(x)
+        out.append(ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole))
+    return np.array(out)
+
+
+def test_energies_agree_with_a_single_openmm_context(conformations):
+    reference = reference_energies(conformations)
+    kT = ala3.kT_kJ_per_mol()
+    assert kT == pytest.approx(2.4943, abs=1e-4)
+    with EnergyEvaluator(n_workers=2, chunk=64) as ev:
+        u = ev.reduced(conformations)
+    np.testing.assert_allclose(u * kT, reference, rtol=1e-6)
+    assert EnergyEvaluator().energies_kj(conformations[:5]) == pytest.approx(reference[:5], rel=1e-6)
+
+
+def test_forces_are_minus_the_energy_gradient(conformations):
+    ev = EnergyEvaluator(platform="Reference")
+    x = conformations[:1]
+    energy, forces = ev.forces(x)
+    h = 1e-5
+    for atom, axis in [(0, 0), (4, 1), (32, 2)]:
+        plus, minus = x.copy(), x.copy()
+        plus[0, atom, axis] += h
+        minus[0, atom, axis] -= h
+        numeric = -(ev.energies_kj(plus)[0] - ev.energies_kj(minus)[0]) / (2 * h)
+        assert forces[0, atom, axis] == pytest.approx(numeric, rel=1e-4, abs=1e-2)
+    assert np.isfinite(energy).all()
+
+
+def test_energy_bad_input_and_non_finite_results(conformations):
+    ev = EnergyEvaluator()
+    with pytest.raises(ValueError, match=r"shape \(n, 33, 3\)"):
+        ev.reduced(np.zeros((4, 32, 3)))
+    bad = conformations[:4].copy()
+    bad[2, 5, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 of 4 conformations have NaN/inf coordinates \(rows \[2\]\)"):
+        ev.reduced(bad)
+    u = ev.reduced(bad, nonfinite="inf")
+    assert np.isinf(u[2]) and np.isfinite(u[[0, 1, 3]]).all()
+    clash = conformations[:1].copy()
+    clash[0, 1] = clash[0, 0]  # two atoms on top of each other
+    assert np.isposinf(ev.reduced(clash)[0])

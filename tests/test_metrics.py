@@ -1,0 +1,91 @@
+"""Metrics against cases with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rexmol.metrics import backbone_torsions, energy_w2, kish_ess, normalised_weights, torus_cost, torus_w2
+from rexmol.metrics.plots import energy_histogram, ramachandran
+from rexmol.molecules import ala3
+
+
+def gaussian_quantiles(mu, sd, n):
+    """n exact quantiles of N(mu, sd^2): an empirical measure whose W2 to another is exact."""
+    from scipy.stats import norm
+
+    return mu + sd * norm.ppf((np.arange(n) + 0.5) / n)
+
+
+def test_energy_w2_of_gaussians_is_closed_form():
+    # W2(N(m1, s1^2), N(m2, s2^2))^2 = (m1 - m2)^2 + (s1 - s2)^2
+    a, b = gaussian_quantiles(0.0, 1.0, 20000), gaussian_quantiles(1.5, 2.0, 20000)
+    assert energy_w2(a, b).value == pytest.approx(math.hypot(1.5, 1.0), rel=2e-3)
+    assert energy_w2(a, a + 0.7).value == pytest.approx(0.7, rel=1e-9)
+
+
+def test_weighted_energy_w2_and_dropped_outliers():
+    # weights that move all the mass of {0, 10} onto 10 make it a point mass at 10
+    assert energy_w2([0.0, 10.0], [7.0], w_a=[0.0, 1.0]).value == pytest.approx(3.0)
+    # weights 1:3 on {0, 4} vs a point at 0: W2^2 = 3/4 * 16
+    assert energy_w2([0.0, 4.0], [0.0], w_a=[1.0, 3.0]).value == pytest.approx(math.sqrt(12.0))
+    r = energy_w2([0.0, 1.0, np.inf, np.nan], [0.0, 1.0])
+    assert r.value == pytest.approx(0.0) and r.n_dropped_a == 2 and r.n_dropped_b == 0
+    assert energy_w2([0.0, 100.0], [0.0, 5.0], cap=5.0).value == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="weights must be"):
+        energy_w2([0.0, 1.0], [0.0], w_a=[1.0, -1.0])
+
+
+def test_torus_cost_wraps_around():
+    a = np.array([[np.pi - 0.05, 0.0]])
+    b = np.array([[-np.pi + 0.05, 0.3]])
+    assert torus_cost(a, b)[0, 0] == pytest.approx(0.1**2 + 0.3**2)
+
+
+def test_torus_w2_of_a_shifted_grid_is_the_shift():
+    # k points evenly spaced on each circle, shifted by delta < spacing / 2 (across the seam):
+    # the optimal plan is the shift, so W2 = delta * sqrt(number of angles).
+    k, delta = 40, 0.05
+    base = np.linspace(-np.pi, np.pi, k, endpoint=False)
+    grid = np.stack(np.meshgrid(base, base), -1).reshape(-1, 2)
+    shifted = (grid + delta + np.pi) % (2 * np.pi) - np.pi
+    assert torus_w2(grid, shifted, n_max=None) == pytest.approx(delta * math.sqrt(2), rel=1e-9)
+    # reweighting: all weight on one point vs a point mass there
+    w = np.zeros(len(grid))
+    w[7] = 1.0
+    assert torus_w2(grid, grid[7:8], w_a=w, n_max=None) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kish_ess():
+    assert kish_ess(np.zeros(50)) == pytest.approx(1.0)
+    assert kish_ess(np.array([0.0, -np.inf, -np.inf, -np.inf])) == pytest.approx(0.25)
+    # two equal weights out of four
+    assert kish_ess(np.log([1.0, 1.0, 1e-300, 1e-300])) == pytest.approx(0.5)
+    big = np.array([1000.0, 1000.0])  # log-sum-exp keeps this finite
+    np.testing.assert_allclose(normalised_weights(big), [0.5, 0.5])
+    with pytest.raises(ValueError, match="every log-weight is non-finite"):
+        kish_ess([np.nan, -np.inf])
+
+
+def test_backbone_torsions_of_the_built_backbone():
+    """The ideal backbone is built with phi = -75, psi = 145 degrees; mdtraj must read them back."""
+    from rexmol.molecules.ala3 import build_structure
+
+    _, positions = build_structure()
+    angles, names = backbone_torsions(positions[None])
+    assert names == ["psi1", "phi2", "psi2", "phi3", "psi3"]
+    # psi3 is N-CA-C-OXT: whatever PDBFixer chose for the carboxylate; the others are as built
+    np.testing.assert_allclose(np.degrees(angles[0, :4]), [145.0, -75.0, 145.0, -75.0], atol=0.5)
+    with pytest.raises(ValueError, match="shape"):
+        backbone_torsions(np.zeros((2, 30, 3)))
+
+
+def test_plots_are_written(tmp_path):
+    rng = np.random.default_rng(0)
+    tors = rng.uniform(-np.pi, np.pi, (500, 4))
+    names = ["psi1", "phi2", "psi2", "phi3"]
+    p = ramachandran({"MD": (tors, None), "reweighted": (tors, rng.random(500))}, names, tmp_path / "rama.png")
+    q = energy_histogram({"MD": (rng.normal(size=500), None), "model": (np.append(rng.normal(size=499), np.inf), None)},
+                         tmp_path / "energy.png")
+    assert p.stat().st_size > 1000 and q.stat().st_size > 1000
+    assert ala3.N_ATOMS == 33
