@@ -4,6 +4,8 @@
     rexmol build-system    build data/ala3/topology.pdb offline (ideal backbone + PDBFixer)
     rexmol simulate        resumable tri-alanine Langevin MD
     rexmol dataset         write data/ala3/dataset.json: trajectories assigned to train/val/test
+    rexmol train           flow-matching training with LightningCLI (--config configs/ala3_dit.yaml)
+    rexmol export          EMA weights of a training checkpoint -> a shipped model file
 """
 
 from __future__ import annotations
@@ -56,7 +58,21 @@ def _dataset(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from rexmol.model.checkpoint import export_lightning_checkpoint
+
+    path = export_lightning_checkpoint(args.ckpt, args.out, overwrite=args.overwrite)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:  # LightningCLI parses its own arguments
+        from rexmol.training.cli import train
+
+        train(argv[1:])
+        return 0
     parser = argparse.ArgumentParser(prog="rexmol", description="Molecular Boltzmann sampling with Rex solvers")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -80,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--platform", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_simulate)
+
+    sub.add_parser("train", help="train the DiT (LightningCLI; see `rexmol train --help`)", add_help=False)
+
+    p = sub.add_parser("export", help="write the EMA weights of a training checkpoint as a model file")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=Path("models/ala3_dit.pt"))
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("dataset", help="assign finished MD trajectories to train/val/test")
     p.add_argument("--train", type=int, nargs="+", required=True, help="seeds")

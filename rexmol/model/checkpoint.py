@@ -1,0 +1,113 @@
+"""Shipped model files: the EMA weights of a trained DiT with its config and topology fingerprint.
+
+A model file (``torch.save`` of a plain dict, written atomically) holds::
+
+    format            "rexmol-dit/1"
+    config            DiT sizes and coord_scale (y = coord_scale * x_nm is what the network sees)
+    topology_sha256   SHA-256 of the topology PDB it was trained on
+    atom_names        the atom order, for a readable mismatch error
+    state_dict        EMA weights
+    info              free-form training facts (steps, data, wall time, validation numbers)
+
+:func:`load_model` refuses a file whose topology or config does not match, with a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rexmol.model.dit import DiT
+from rexmol.molecules import ala3
+
+FORMAT = "rexmol-dit/1"
+CONFIG_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale")
+
+
+def _topology_fingerprint(topology_path) -> tuple[str, list[str]]:
+    from openmm import app
+
+    path = Path(topology_path)
+    names = [a.name for a in app.PDBFile(str(path)).topology.atoms()]
+    return hashlib.sha256(path.read_bytes()).hexdigest(), names
+
+
+@dataclass
+class LoadedModel:
+    """A DiT in eval mode with its coordinate scale: velocity in scaled coordinates y = scale * x."""
+
+    model: DiT
+    coord_scale: float
+    config: dict
+    info: dict
+
+
+def save_model(model: DiT, config: dict, path, info: dict | None = None, topology_path=ala3.TOPOLOGY_PDB,
+               overwrite: bool = False) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    missing = [k for k in CONFIG_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"config lacks {missing}")
+    sha, names = _topology_fingerprint(topology_path)
+    payload = {"format": FORMAT, "config": {k: config[k] for k in CONFIG_KEYS}, "topology_sha256": sha,
+               "atom_names": names, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "info": info or {}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def export_lightning_checkpoint(ckpt_path, out_path, info: dict | None = None, overwrite: bool = False) -> Path:
+    """Write the EMA weights of a FlowMatchingModule checkpoint as a shipped model file."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    hp = ckpt["hyper_parameters"]
+    prefix = "ema.module."
+    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    if not state:
+        raise ValueError(f"{ckpt_path}: no EMA weights (keys 'ema.module.*') in this checkpoint")
+    from rexmol.model import token_ids
+
+    model = DiT(*token_ids(hp["topology"]), width=hp["width"],
+                depth=hp["depth"], heads=hp["heads"], mlp_ratio=hp["mlp_ratio"])
+    model.load_state_dict(state)
+    facts = {"global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"), "hyper_parameters": hp,
+             **(info or {})}
+    return save_model(model, hp, out_path, facts, hp["topology"], overwrite)
+
+
+def load_model(path, topology_path=ala3.TOPOLOGY_PDB) -> LoadedModel:
+    """Load a shipped model; raise FileNotFoundError/ValueError naming what does not match."""
+    from rexmol.model import token_ids
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable model file (corrupted or truncated?): {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a rexmol model file (expected format {FORMAT!r})")
+    sha, names = _topology_fingerprint(topology_path)
+    if payload["atom_names"] != names:
+        raise ValueError(f"{path}: trained on a topology with atoms {payload['atom_names'][:5]}... "
+                         f"({len(payload['atom_names'])} atoms), but {topology_path} has {names[:5]}... ({len(names)})")
+    if payload["topology_sha256"] != sha:
+        raise ValueError(f"{path}: trained on a different topology file than {topology_path} (SHA-256 differs)")
+    cfg = payload["config"]
+    model = DiT(*token_ids(topology_path), width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"],
+                mlp_ratio=cfg["mlp_ratio"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights do not fit the config {cfg}: {err}") from err
+    model.eval()
+    return LoadedModel(model, float(cfg["coord_scale"]), cfg, payload.get("info", {}))

@@ -1,0 +1,161 @@
+"""The DiT and its training: shapes, mean-freeness, rotations, OT pairing, exact traces,
+loss decrease on a tiny config, save/load, and clear errors for bad model files."""
+
+import itertools
+
+import pytest
+import torch
+
+import rexmol
+from rexmol.flows import brute_force_trace, divergence
+from rexmol.model import DiT, token_ids
+from rexmol.model.checkpoint import save_model
+from rexmol.molecules import ala3
+from rexmol.training import FlowMatchingModule, mean_free_noise, ot_pair, random_rotations
+
+IDS = token_ids(ala3.TOPOLOGY_PDB)
+
+
+def tiny_dit(dtype=torch.float32, width=16, depth=2):
+    torch.manual_seed(0)
+    model = DiT(*IDS, width=width, depth=depth, heads=2).to(dtype)
+    for p in model.parameters():  # leave the adaLN-Zero identity start: make the map non-trivial
+        torch.nn.init.normal_(p, std=0.2)
+    return model
+
+
+def test_token_ids_follow_the_topology():
+    atoms, residues, elements = IDS
+    assert atoms == list(range(33)) and residues == [0] * 12 + [1] * 10 + [2] * 11
+    assert elements[:4] == [0, 1, 1, 1] and max(elements) == 3  # N H H H ...; elements N, H, C, O
+
+
+def test_dit_shapes_mean_free_output_and_translation_invariance():
+    model = tiny_dit().requires_grad_(False)
+    x = torch.randn(5, 33, 3)
+    t = torch.rand(5)
+    v = model(t, x)
+    assert v.shape == (5, 33, 3)
+    assert float(v.mean(dim=1).abs().max()) < 1e-6
+    torch.testing.assert_close(model(t, x + torch.tensor([1.0, -2.0, 0.5])), v, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model(torch.tensor(0.3), x), model(torch.full((5,), 0.3), x))
+    with pytest.raises(ValueError, match=r"expected x of shape \(batch, 33, 3\)"):
+        model(t, torch.randn(5, 32, 3))
+
+
+def test_fresh_dit_is_the_zero_field():
+    """adaLN-Zero: every block and the output start as the identity / zero map."""
+    model = DiT(*IDS, width=16, depth=2, heads=2)
+    assert float(model(torch.rand(3), torch.randn(3, 33, 3)).abs().max()) == 0.0
+
+
+def test_random_rotations_are_haar_rotations():
+    r = random_rotations(20000, torch.Generator().manual_seed(0), torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)
+    assert float((r @ r.transpose(1, 2) - eye).abs().max()) < 1e-12
+    assert float((torch.linalg.det(r) - 1).abs().max()) < 1e-12
+    # Haar measure: E[R] = 0, and R e_z is uniform on the sphere (each coordinate has variance 1/3)
+    assert float(r.mean(0).abs().max()) < 0.02
+    assert torch.allclose((r[:, :, 2] ** 2).mean(0), torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.01)
+
+
+def test_rotation_augmentation_preserves_the_molecule():
+    _, positions = ala3.load_topology()
+    x = torch.tensor(positions - positions.mean(0), dtype=torch.float64)[None].repeat(4, 1, 1)
+    r = random_rotations(4, torch.Generator().manual_seed(1), torch.float64)
+    y = x @ r.transpose(1, 2)
+    torch.testing.assert_close(torch.cdist(y, y), torch.cdist(x, x))
+    assert float(y.mean(1).abs().max()) < 1e-12
+
+
+def test_ot_pair_is_the_optimal_assignment():
+    gen = torch.Generator().manual_seed(2)
+    data = torch.randn(6, 4, 3, generator=gen)
+    noise = mean_free_noise(data, gen)
+    paired = ot_pair(noise, data)
+    cost = lambda z: float((z - data).square().sum())  # noqa: E731
+    best = min(cost(noise[list(p)]) for p in itertools.permutations(range(6)))
+    assert cost(paired) == pytest.approx(best)
+    assert sorted(map(tuple, paired.reshape(6, -1).tolist())) == sorted(map(tuple, noise.reshape(6, -1).tolist()))
+
+
+@pytest.mark.parametrize("method", ["loop", "vjp", "jvp", "fold"])
+def test_exact_trace_of_the_ala3_dit_equals_brute_force(method):
+    model = tiny_dit(torch.float64)
+    fn = lambda y: model(torch.full((y.shape[0],), 0.4, dtype=y.dtype), y)  # noqa: E731
+    x = torch.randn(3, 33, 3, dtype=torch.float64)
+    _, div = divergence(fn, x, method, chunk=33)
+    torch.testing.assert_close(div, brute_force_trace(fn, x), rtol=1e-10, atol=1e-10)
+
+
+def md_frames(n=512):
+    """Real conformations: the minimised structure, rotated and thermally perturbed."""
+    _, positions = ala3.load_topology()
+    x = torch.tensor(positions - positions.mean(0), dtype=torch.float32)
+    gen = torch.Generator().manual_seed(3)
+    r = random_rotations(n, gen)
+    x = x[None] @ r.transpose(1, 2) + 0.01 * torch.randn(n, 33, 3, generator=gen)
+    return x - x.mean(1, keepdim=True)
+
+
+def test_a_few_training_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    module = FlowMatchingModule(width=32, depth=1, heads=2, ot_coupling=False)
+    data = md_frames()
+    opt = torch.optim.Adam(module.model.parameters(), lr=3e-3)
+
+    def evaluate():
+        with torch.no_grad():
+            return float(module.loss(data, module.model, generator=torch.Generator().manual_seed(9)))
+
+    before = evaluate()
+    for _ in range(60):
+        batch = data[torch.randint(0, len(data), (64,))]
+        loss = module.loss(batch, module.model, rotate=True, ot=True)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        module.ema.update_parameters(module.model)
+    after = evaluate()
+    assert after < 0.8 * before, (before, after)
+
+
+def test_save_then_load_reproduces_outputs_exactly(tmp_path):
+    model = tiny_dit(width=16, depth=2)
+    cfg = {"width": 16, "depth": 2, "heads": 2, "mlp_ratio": 4.0, "coord_scale": 5.0}
+    path = save_model(model, cfg, tmp_path / "m.pt", info={"steps": 1})
+    loaded = rexmol.load_model(path)
+    x, t = torch.randn(4, 33, 3), torch.rand(4)
+    assert torch.equal(loaded.model(t, x), model.eval()(t, x))
+    assert loaded.coord_scale == 5.0 and loaded.info == {"steps": 1}
+    with pytest.raises(FileExistsError):
+        save_model(model, cfg, path)
+
+
+def test_bad_model_files_give_clear_errors(tmp_path):
+    model = tiny_dit()
+    cfg = {"width": 16, "depth": 2, "heads": 2, "mlp_ratio": 4.0, "coord_scale": 5.0}
+    path = save_model(model, cfg, tmp_path / "m.pt")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        rexmol.load_model(tmp_path / "missing.pt")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="corrupted or truncated"):
+        rexmol.load_model(broken)
+    # a topology with another atom order
+    lines = ala3.TOPOLOGY_PDB.read_text().splitlines()
+    atoms = [i for i, line in enumerate(lines) if line.startswith("ATOM")]
+    lines[atoms[0]], lines[atoms[1]] = lines[atoms[1]], lines[atoms[0]]
+    other = tmp_path / "other.pdb"
+    other.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="trained on a topology with atoms"):
+        rexmol.load_model(path, other)
+    # a config that does not fit the weights
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["width"] = 32
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match="weights do not fit the config"):
+        rexmol.load_model(tmp_path / "mismatch.pt")
+    torch.save({"format": "other"}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a rexmol model file"):
+        rexmol.load_model(tmp_path / "foreign.pt")
