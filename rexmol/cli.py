@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("dataset", help="assign finished MD trajectories to train/val/test")
     p.add_argument("--train", type=int, nargs="+", required=True, help="seeds")
     p.add_argument("--val", type=int, nargs="*", default=[])
-    p.add_argument("--test", type=int, nargs="+", required=True)
+    p.add_argument("--test", type=int, nargs="*", default=[])
     p.add_argument("--md", type=Path, default=Path("data/ala3/md"))
     p.add_argument("--out", type=Path, default=Path("data/ala3/dataset.json"))
     p.add_argument("--frames-per-run", type=int, default=5000)

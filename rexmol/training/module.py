@@ -9,7 +9,8 @@ conditional velocity y_1 - y_0 with the mean squared error
 Augmentation: each data conformation is rotated uniformly at random (the Boltzmann density is
 rotation invariant, so the flow should be too). Optional minibatch OT coupling (POT's exact EMD
 between noise and data of a batch) straightens paths. An exponential moving average of the
-weights is kept; validation and sampling use it.
+weights is kept (decay min(ema_decay, (1 + n)/(10 + n)) after n updates); validation and
+sampling use it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import lightning as L
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from rexmol.model import DiT, token_ids
 from rexmol.molecules import ala3
@@ -63,7 +64,14 @@ class FlowMatchingModule(L.LightningModule):
         self.save_hyperparameters()
         atom_ids, residue_ids, element_ids = token_ids(topology)
         self.model = DiT(atom_ids, residue_ids, element_ids, width=width, depth=depth, heads=heads, mlp_ratio=mlp_ratio)
-        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        decay = float(ema_decay)
+
+        def ema_update(averaged, current, n_averaged):
+            # warm-up: early on the average would be dominated by the untrained start
+            d = min(decay, (1.0 + float(n_averaged)) / (10.0 + float(n_averaged)))
+            return d * averaged + (1.0 - d) * current
+
+        self.ema = AveragedModel(self.model, avg_fn=ema_update, use_buffers=True)
         self._val_reference = None
 
     # y = coord_scale * x: the network sees (and predicts velocities of) scaled coordinates.
