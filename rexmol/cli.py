@@ -6,6 +6,7 @@
     rexmol dataset         write data/ala3/dataset.json: trajectories assigned to train/val/test
     rexmol train           flow-matching training with LightningCLI (--config configs/ala3_dit.yaml)
     rexmol export          EMA weights of a training checkpoint -> a shipped model file
+    rexmol model-report    unweighted samples of a model vs the MD test set (E-W2, T-W2, plots)
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def _export(args) -> int:
     return 0
 
 
+def _model_report(args) -> int:
+    from rexmol.training.report import model_report
+
+    report = model_report(args.model, args.out, n=args.n, steps=args.steps, seed=args.seed, manifest=args.manifest,
+                          training_csv=args.training_csv, overwrite=args.overwrite)
+    for key in ("E_W2_kT", "noise_floor_E_W2_kT", "T_W2_rad", "noise_floor_T_W2_rad", "non_finite_energies"):
+        print(f"{key:22s} {report[key]:.4g}")
+    print(f"wrote {args.out}/report.json and plots")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["train"]:  # LightningCLI parses its own arguments
@@ -104,6 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("models/ala3_dit.pt"))
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("model-report", help="unweighted samples of a model against the MD test set")
+    p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"))
+    p.add_argument("--training-csv", type=Path, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_model_report)
 
     p = sub.add_parser("dataset", help="assign finished MD trajectories to train/val/test")
     p.add_argument("--train", type=int, nargs="+", required=True, help="seeds")

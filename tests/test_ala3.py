@@ -24,11 +24,24 @@ def test_shipped_topology_is_pinned():
     assert positions.shape == (33, 3)
 
 
+def test_every_residue_is_l_alanine():
+    """PDBFixer's C-terminal template fit builds a D residue; the builder must correct it."""
+    topology, positions = ala3.load_topology()
+    assert (ala3.chirality_volumes(topology, positions) > 0).all()
+    built_topology, built = ala3.build_structure()
+    assert (ala3.chirality_volumes(built_topology, built) > 0).all()
+    mirrored = built.copy()
+    mirrored[:, 2] *= -1  # the mirror image: all three residues D
+    assert (ala3.chirality_volumes(built_topology, mirrored) < 0).all()
+    fixed = ala3.enforce_l_chirality(built_topology, mirrored)
+    assert (ala3.chirality_volumes(built_topology, fixed) > 0).all()
+
+
 def test_offline_build_reproduces_the_shipped_atom_order_and_minimises():
     topology, positions = ala3.build_structure()
     assert [a.name for a in topology.atoms()] == ATOM_NAMES
     _, energy = ala3.minimize(topology, positions)
-    assert -650.0 < energy < -500.0  # kJ/mol; the shipped structure minimises to about -572
+    assert -650.0 < energy < -500.0  # kJ/mol; the shipped structure minimises to about -579
 
 
 def test_topology_errors(tmp_path):

@@ -71,3 +71,18 @@ def test_damaged_files_give_clear_errors(tmp_path, md_dir):
         dataset.load_split("train", tmp_path / "nope.json")
     manifest = json.loads(out.read_text())
     assert manifest["runs"]["1"]["dir"] == "md/seed1"
+
+
+def test_frames_of_the_wrong_molecule_are_refused(tmp_path, md_dir):
+    import mdtraj
+
+    from rexmol.molecules import ala3
+
+    frames = dataset.load_split("train", build(tmp_path, md_dir)[0])
+    assert (dataset.frame_chirality(frames) > 0).all()
+    mirror = tmp_path / "mirror.dcd"
+    flipped = frames.copy()
+    flipped[..., 2] *= -1  # the enantiomer: D-Ala-D-Ala-D-Ala
+    mdtraj.Trajectory(flipped, mdtraj.load_topology(str(ala3.TOPOLOGY_PDB))).save_dcd(str(mirror))
+    with pytest.raises(ValueError, match="D-alanine residue"):
+        dataset.load_chunk(mirror)

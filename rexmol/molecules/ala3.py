@@ -3,7 +3,10 @@
 Everything is built offline. The backbone (N, CA, C, O of three residues) is placed
 from ideal internal coordinates with the NeRF construction, then PDBFixer adds the
 missing heavy atoms (CB, OXT) and the hydrogens at pH 7, which gives the zwitterion
-(NH3+ ... COO-) with 33 atoms.
+(NH3+ ... COO-) with 33 atoms. PDBFixer's template fit for the C-terminal residue puts
+CB on the wrong side of CA (a D-alanine); :func:`enforce_l_chirality` reflects the
+CA substituents of any such residue through the N-CA-C plane, and the build checks
+that every residue is L.
 
 Reference ensemble (see ``shared/design/boltzmann.md``; never change it silently):
 amber14-all + implicit/obc2, no cutoff, 300 K. Molecular dynamics constrains bonds to
@@ -78,6 +81,33 @@ def _backbone_pdb(residues: list[dict[str, np.ndarray]]) -> str:
     return "\n".join(lines + ["TER", "END"]) + "\n"
 
 
+def chirality_volumes(topology, positions_nm: np.ndarray) -> np.ndarray:
+    """Signed volume ((N - CA) x (C - CA)) . (CB - CA) per residue (nm^3): > 0 for L-amino acids."""
+    out = []
+    for res in topology.residues():
+        idx = {a.name: a.index for a in res.atoms()}
+        ca = positions_nm[idx["CA"]]
+        out.append(float(np.dot(np.cross(positions_nm[idx["N"]] - ca, positions_nm[idx["C"]] - ca),
+                                positions_nm[idx["CB"]] - ca)))
+    return np.array(out)
+
+
+def enforce_l_chirality(topology, positions_nm: np.ndarray) -> np.ndarray:
+    """Mirror CB, its hydrogens and HA of every D residue through its N-CA-C plane (-> L)."""
+    positions_nm = positions_nm.copy()
+    for res, vol in zip(topology.residues(), chirality_volumes(topology, positions_nm)):
+        if vol > 0:
+            continue
+        idx = {a.name: a.index for a in res.atoms()}
+        ca = positions_nm[idx["CA"]]
+        normal = np.cross(positions_nm[idx["N"]] - ca, positions_nm[idx["C"]] - ca)
+        normal /= np.linalg.norm(normal)
+        for name in ("CB", "HB1", "HB2", "HB3", "HA"):
+            p = positions_nm[idx[name]]
+            positions_nm[idx[name]] = p - 2.0 * np.dot(p - ca, normal) * normal
+    return positions_nm
+
+
 def build_structure(ph: float = 7.0):
     """Complete tri-alanine from an ideal backbone with PDBFixer; returns (openmm Topology, positions in nm)."""
     from openmm import unit
@@ -91,6 +121,9 @@ def build_structure(ph: float = 7.0):
     positions = np.array(fixer.positions.value_in_unit(unit.nanometer))
     if fixer.topology.getNumAtoms() != N_ATOMS:
         raise RuntimeError(f"PDBFixer built {fixer.topology.getNumAtoms()} atoms, expected {N_ATOMS}")
+    positions = enforce_l_chirality(fixer.topology, positions)
+    if (chirality_volumes(fixer.topology, positions) <= 0).any():
+        raise RuntimeError("could not build an all-L tri-alanine")
     return fixer.topology, positions
 
 
@@ -135,6 +168,8 @@ def write_topology_pdb(path: Path = TOPOLOGY_PDB, overwrite: bool = False) -> Pa
         raise FileExistsError(f"{path} exists; pass overwrite=True to rebuild it")
     topology, positions = build_structure()
     positions, _ = minimize(topology, positions)
+    if (chirality_volumes(topology, positions) <= 0).any():
+        raise RuntimeError("minimisation changed a residue's chirality")
     tmp = path.with_suffix(".pdb.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "w") as fh:

@@ -101,6 +101,8 @@ def run_trajectory(
         record = {"seed": seed, "settings": asdict(settings), "chunks": []}
 
     topology, positions = ala3.load_topology()
+    if (ala3.chirality_volumes(topology, positions) <= 0).any():
+        raise ValueError(f"{ala3.TOPOLOGY_PDB} has a D residue; rebuild it with `rexmol build-system --overwrite`")
     system = ala3.create_system(topology, settings.constraints, settings.hydrogen_mass_amu)
     integrator = openmm.LangevinMiddleIntegrator(
         settings.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
