@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rexmol.solvers.tableaus import ButcherTableau, get_tableau
+from rexmol.solvers.tableaus import ButcherTableau, StochasticTableau, get_tableau
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class Solution:
     aux_hat: torch.Tensor | None = None
     solver: str = ""
     stats: dict = field(default_factory=dict)
+    brownian: object = None  # the VirtualBrownianTree of an SDE solve (a seed, not a stored path)
 
     @property
     def n_steps(self) -> int:
@@ -99,34 +100,48 @@ class Solution:
 class _Stages:
     """Evaluates Psi_h and the error estimate of one tableau on one system, counting NFE."""
 
-    def __init__(self, system, tableau: ButcherTableau):
-        self.system, self.tab, self.nfe = system, tableau, 0
+    def __init__(self, system, tableau: ButcherTableau, brownian=None):
+        self.system, self.tab, self.nfe, self.brownian = system, tableau, 0, brownian
+
+    def noise(self, s: float, s_end: float):
+        """(W, H) over the oriented interval [s, s_end] (None for an ODE)."""
+        return None if self.brownian is None else self.brownian(s, s_end)
 
     def eval(self, t: float, x: torch.Tensor):
         out = self.system(t, x)
         self.nfe += 1
         return out if isinstance(out, tuple) else (out, None)
 
-    def increment(self, s: float, h: float, x: torch.Tensor, first=None, want_error=False):
-        """(Psi_x, Psi_aux, err_x / Xi_{n+1}, err_aux, last stage) for a step of h from (s, x)."""
+    def increment(self, s: float, h: float, x: torch.Tensor, first=None, want_error=False, noise=None):
+        """(Psi_x, Psi_aux, err_x / Xi_{n+1}, err_aux, last stage) for a step of h from (s, x).
+        ``noise`` = (W, H) over [s, s + h] (in Y units) for a stochastic tableau."""
         sys, tab = self.system, self.tab
         k0 = sys.xi(sys.to_t(s))
         y0 = x if k0 == 1.0 else x / k0
         fs, gs = [], []
         for i in range(tab.stages):
-            if i == 0 and first is not None:
+            if i == 0 and first is not None and noise is None:
                 f, g = first
             else:
                 z = y0
                 for j, a in enumerate(tab.a[i]):
                     if a != 0.0:
                         z = torch.add(z, fs[j], alpha=h * a)
+                if noise is not None:
+                    if tab.cw[i] != 0.0:
+                        z = torch.add(z, noise[0], alpha=tab.cw[i])
+                    if tab.ch[i] != 0.0:
+                        z = torch.add(z, noise[1], alpha=tab.ch[i])
                 ti = sys.to_t(s + tab.c[i] * h)
                 ki = sys.xi(ti)
                 f, g = self.eval(ti, z if ki == 1.0 else ki * z)
             fs.append(f)
             gs.append(g)
         psi, psi_aux = _combine(fs, tab.b, h), _combine(gs, tab.b, h)
+        if noise is not None:
+            psi = torch.add(psi, noise[0], alpha=tab.bw)
+            if tab.bh != 0.0:
+                psi = torch.add(psi, noise[1], alpha=tab.bh)
         err = err_aux = None
         if want_error:
             err, err_aux = _combine(fs, tab.error_weights, h), _combine(gs, tab.error_weights, h)
@@ -194,9 +209,13 @@ class ExplicitSolver:
 
     def solve(self, system, x0: torch.Tensor, t0: float, t1: float, *, steps: int | None = None, grid=None,
               rtol: float | None = None, atol: float | None = None, aux0: torch.Tensor | None = None,
-              controller: PIDController | None = None, progress=None) -> Solution:
+              controller: PIDController | None = None, progress=None, brownian=None) -> Solution:
         """Integrate from t0 to t1 (either direction). Give ``steps`` (uniform in t) or ``grid``
-        (times) for a fixed grid, else ``rtol``/``atol`` (or a controller) for adaptive steps."""
+        (times) for a fixed grid, else ``rtol``/``atol`` (or a controller) for adaptive steps.
+
+        Stochastic tableaus need ``brownian``: a :class:`VirtualBrownianTree` over the solver's
+        time variable s (covering s(t0)..s(t1), shaped like x0) or an int seed to build one.
+        The system must then have unit additive noise in s (e.g. :class:`FlowSDE`)."""
         _check_state(x0, "x0")
         if aux0 is not None:
             _check_state(aux0, "aux0")
@@ -212,6 +231,7 @@ class ExplicitSolver:
             if rtol is not None or atol is not None or controller is not None:
                 raise ValueError("give either steps/grid (fixed) or rtol/atol/controller (adaptive), not both")
             s_grid = self._grid(system, t0, t1, steps, grid)
+            stages.brownian = self._brownian(brownian, x0, s_grid)
             first = None
             for n in range(len(s_grid) - 1):
                 state, first, _ = self._step(stages, s_grid[n], s_grid[n + 1], state, first, want_error=False)
@@ -223,12 +243,41 @@ class ExplicitSolver:
             if rtol is not None or atol is not None:
                 ctrl = PIDController(**{**ctrl.__dict__, "rtol": ctrl.rtol if rtol is None else rtol,
                                         "atol": ctrl.atol if atol is None else atol})
+            if isinstance(self.tableau, StochasticTableau) or brownian is not None:
+                raise ValueError("adaptive steps are not supported for SDEs yet; pass steps=N or grid=")
             s_grid, state, n_rejected = self._adaptive(stages, ctrl, s0, s1, state)
         final = self._finish(state)
         t_grid = torch.tensor([system.to_t(s) for s in s_grid], dtype=torch.float64)
         t_grid[0], t_grid[-1] = t0, t1
         return Solution(grid=t_grid, s_grid=torch.tensor(s_grid, dtype=torch.float64), nfe=stages.nfe,
-                        n_rejected=n_rejected, solver=repr(self), **final)
+                        n_rejected=n_rejected, solver=repr(self), brownian=stages.brownian, **final)
+
+    def _brownian(self, brownian, x0, s_grid):
+        """The Brownian tree of an SDE solve; its leaves are at least 2^8 times finer than the
+        smallest step (in s the steps can span many orders of magnitude)."""
+        stochastic = isinstance(self.tableau, StochasticTableau)
+        if not stochastic:
+            if brownian is not None:
+                raise ValueError(f"{self.tableau.name!r} is an ODE tableau; brownian= needs 'euler_maruyama' or 'shark'")
+            return None
+        if brownian is None:
+            raise ValueError(f"the stochastic tableau {self.tableau.name!r} needs brownian= (a VirtualBrownianTree "
+                             f"over s or an int seed)")
+        from rexmol.solvers.brownian import VirtualBrownianTree
+
+        lo, hi = min(s_grid[0], s_grid[-1]), max(s_grid[0], s_grid[-1])
+        min_step = min(abs(b - a) for a, b in zip(s_grid, s_grid[1:]))
+        if not isinstance(brownian, VirtualBrownianTree):
+            return VirtualBrownianTree(lo, hi, x0.shape, seed=int(brownian), dtype=x0.dtype, device=x0.device,
+                                       tol=min(hi - lo, min_step * 2.0**-8))
+        if brownian.t0 > lo or brownian.t1 < hi or tuple(brownian.shape) != tuple(x0.shape):
+            raise ValueError(f"the Brownian tree covers s in [{brownian.t0}, {brownian.t1}] with shape "
+                             f"{tuple(brownian.shape)}; this solve needs [{lo}, {hi}] and shape {tuple(x0.shape)}")
+        if brownian.tol > min_step / 4:
+            raise ValueError(f"the Brownian tree's leaves ({brownian.tol:.3g}) are not much finer than the smallest "
+                             f"step ({min_step:.3g} in s): increments inside one leaf are not jointly Brownian; "
+                             f"build it with tol <= {min_step / 256:.3g}")
+        return brownian
 
     def _adaptive(self, stages, ctrl: PIDController, s0, s1, state):
         tab = self.tableau
@@ -321,10 +370,10 @@ class Princeps(ExplicitSolver):
         x, aux = state
         h = s_next - s
         k0, k1 = sys.xi(sys.to_t(s)), sys.xi(sys.to_t(s_next))
-        psi, psi_aux, err, err_aux, last = stages.increment(s, h, x, first, want_error)
+        psi, psi_aux, err, err_aux, last = stages.increment(s, h, x, first, want_error, stages.noise(s, s_next))
         x_new = torch.add(x if k1 == k0 else x * (k1 / k0), psi, alpha=k1)
         aux_new = None if aux is None else aux + psi_aux
-        next_first = last if self.tableau.fsal else None
+        next_first = last if self.tableau.fsal and stages.brownian is None else None
         if not want_error:
             return (x_new, aux_new), next_first, None
         e = _rms_ratio(err * k1, x, x_new, ctrl.rtol, ctrl.atol, err_aux, aux, aux_new)

@@ -63,10 +63,10 @@ class Rex(ExplicitSolver):
         h = s_next - s
         k0, k1 = sys.xi(sys.to_t(s)), sys.xi(sys.to_t(s_next))
         r = k1 / k0
-        psi, psi_a, err, err_a, _ = stages.increment(s, h, xh, first, want_error)
+        psi, psi_a, err, err_a, _ = stages.increment(s, h, xh, first, want_error, stages.noise(s, s_next))
         x_new = torch.add(r * (zeta * x + (1.0 - zeta) * xh), psi, alpha=k1)
         a_new = None if a is None else zeta * a + (1.0 - zeta) * ah + psi_a
-        back, back_a, _, _, _ = stages.increment(s_next, -h, x_new)
+        back, back_a, _, _, _ = stages.increment(s_next, -h, x_new, noise=stages.noise(s_next, s))
         xh_new = torch.add(r * xh, back, alpha=-k1)
         ah_new = None if ah is None else ah - back_a
         new_state = (x_new, xh_new, a_new, ah_new)
@@ -118,7 +118,7 @@ class Rex(ExplicitSolver):
                           f"rounding error ~{predicted:.1e}", InversionWarning, stacklevel=2)
         from rexmol.solvers.princeps import _Stages
 
-        stages = _Stages(system, self.tableau)
+        stages = _Stages(system, self.tableau, sol.brownian)
         zeta = self.coupling
         x, xh, a, ah = sol.x, sol.x_hat, sol.aux, sol.aux_hat
         n_steps = len(s_grid) - 1
@@ -127,14 +127,15 @@ class Rex(ExplicitSolver):
             h = s_next - s
             k0, k1 = system.xi(system.to_t(s)), system.xi(system.to_t(s_next))
             r = k1 / k0
-            back, back_a, _, _, _ = stages.increment(s_next, -h, x)
+            back, back_a, _, _, _ = stages.increment(s_next, -h, x, noise=stages.noise(s_next, s))
             xh = torch.add(xh, back, alpha=k1) / r
             ah = None if ah is None else ah + back_a
-            psi, psi_a, _, _, _ = stages.increment(s, h, xh)
+            psi, psi_a, _, _, _ = stages.increment(s, h, xh, noise=stages.noise(s, s_next))
             x = (torch.add(x, psi, alpha=-k1) / r - (1.0 - zeta) * xh) / zeta
             a = None if a is None else (a - psi_a - (1.0 - zeta) * ah) / zeta
             if progress is not None:
                 progress(n_steps - n, n_steps)
         grid = torch.flip(sol.grid, (0,))
         return Solution(x=x, x_hat=xh, aux=a, aux_hat=ah, grid=grid, s_grid=torch.flip(sol.s_grid, (0,)),
-                        nfe=stages.nfe, solver=repr(self) + ".invert", stats={"predicted_rel_error": predicted})
+                        nfe=stages.nfe, solver=repr(self) + ".invert", stats={"predicted_rel_error": predicted},
+                        brownian=sol.brownian)

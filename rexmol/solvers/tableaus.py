@@ -157,11 +157,47 @@ register(ButcherTableau(
 ))
 
 
+@dataclass(frozen=True)
+class StochasticTableau(ButcherTableau):
+    """An explicit stochastic RK scheme for additive noise, dY = F(s, Y) ds + dW_s:
+
+        Z_i     = Y_n + h sum_{j<i} a_ij F_j + cw_i W + ch_i H,    F_i = F(s_n + c_i h, Z_i)
+        Y_{n+1} = Y_n + h sum_i b_i F_i + bw W + bh H
+
+    with W = W_{s_n, s_n + h} and H its space-time Levy area (from a Brownian tree).
+    ``order`` is the strong order for additive noise."""
+
+    cw: tuple[float, ...] = ()
+    ch: tuple[float, ...] = ()
+    bw: float = 1.0
+    bh: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.cw) != self.stages or len(self.ch) != self.stages:
+            raise ValueError(f"tableau {self.name!r}: cw and ch need one entry per stage")
+
+    @property
+    def needs_levy_area(self) -> bool:
+        return any(v != 0.0 for v in self.ch) or self.bh != 0.0
+
+
+STOCHASTIC_TABLEAUS: dict[str, StochasticTableau] = {}
+STOCHASTIC_TABLEAUS["euler_maruyama"] = StochasticTableau("euler_maruyama", 1, c=(0.0,), a=((),), b=(1.0,),
+                                                          cw=(0.0,), ch=(0.0,), bw=1.0, bh=0.0)
+# ShARK (Foster, Dos Reis & Strange 2023, eq. 6.1): strong order 1.5 for additive noise, 2 evaluations.
+STOCHASTIC_TABLEAUS["shark"] = StochasticTableau("shark", 1, c=(0.0, 5 / 6), a=((), (5 / 6,)), b=(0.4, 0.6),
+                                                 cw=(0.0, 5 / 6), ch=(1.0, 1.0), bw=1.0, bh=0.0)
+
+
 def get_tableau(name: str | ButcherTableau) -> ButcherTableau:
-    """Look a tableau up by name (case-insensitive); a ButcherTableau passes through."""
+    """Look a tableau up by name (case-insensitive); a ButcherTableau passes through.
+    Stochastic ones: 'euler_maruyama', 'shark'."""
     if isinstance(name, ButcherTableau):
         return name
     key = str(name).lower()
+    if key in STOCHASTIC_TABLEAUS:
+        return STOCHASTIC_TABLEAUS[key]
     if key not in TABLEAUS:
-        raise ValueError(f"unknown tableau {name!r}; known: {', '.join(sorted(TABLEAUS))}")
+        raise ValueError(f"unknown tableau {name!r}; known: {', '.join(sorted([*TABLEAUS, *STOCHASTIC_TABLEAUS]))}")
     return TABLEAUS[key]
