@@ -191,3 +191,26 @@ def test_sde_solver_settings_are_checked():
         Princeps("shark").solve(sde, x0, 0.2, 0.8, rtol=1e-3, atol=1e-3, brownian=1)
     with pytest.raises(ValueError, match="the Brownian tree covers"):
         Rex("shark").solve(sde, x0, 0.2, 0.8, steps=4, brownian=VirtualBrownianTree(0.0, 1.0, (4, 3)))
+
+
+def test_sde_flow_samples_stochastically_with_the_ode_density():
+    """A flow on a stochastic solver: samples depend on the Brownian seed, are distributed like the ODE's
+    (Gaussian marginal), and log q is the ODE's exact density."""
+    from rexmol.flows import ContinuousFlow, StandardNormal
+    from rexmol.solvers import Rex
+
+    field = gaussian_field()
+    model = field.model
+    flow = ContinuousFlow(field, Rex("shark", coupling=0.999), StandardNormal(3), t1=0.9, noise_level=1.0)
+    assert flow.t0 == pytest.approx(1e-3)
+    x, log_q = flow.sample(4000, steps=100, generator=torch.Generator().manual_seed(0), brownian_seed=1,
+                           rtol=1e-8, atol=1e-8)
+    other, _ = flow.sample(4000, steps=100, generator=torch.Generator().manual_seed(0), brownian_seed=2,
+                           log_prob=False)
+    assert float((x - other).abs().max()) > 0.1
+    var = model.variance(0.9)
+    assert bool(((x.mean(0) - 0.9 * model.mu).abs() < 5 * (var / 4000).sqrt()).all())
+    assert bool(((x.var(0) / var - 1).abs() < 0.15).all())
+    assert float((log_q - model.log_density(x, 0.9)).abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="needs steps=N"):
+        flow.sample(4)

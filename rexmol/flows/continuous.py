@@ -26,6 +26,8 @@ from rexmol.flows.divergence import DEFAULT_METHOD, divergence, hutchinson_diver
 from rexmol.flows.priors import StandardNormal
 from rexmol.solvers import FlowField, Rex
 from rexmol.solvers.princeps import ExplicitSolver, Solution
+from rexmol.solvers.sde import FlowSDE
+from rexmol.solvers.tableaus import StochasticTableau
 
 
 class _LogDensitySystem:
@@ -64,29 +66,55 @@ class _LogDensitySystem:
         return p_v * m + q_v * x, p_v * div_m + q_v * self.flow.prior.dim
 
 
+class _ProjectedField(FlowField):
+    """``field`` with the model evaluated as P model(t, P x) (the prior's subspace)."""
+
+    def __init__(self, field: FlowField, prior):
+        super().__init__(lambda t, x: prior.project(field.model(t, prior.project(x))), field.schedule,
+                         field.prediction, field.integrate_as)
+
+
 class ContinuousFlow:
     """A flow from ``prior`` at time t0 to the model's distribution at t1.
 
     Defaults: ``solver=Rex("dopri5", coupling=0.999)``; t0 and t1 the schedule's noise and data
     ends, the data end pulled in by 1e-3 (the data-prediction weights are singular at it).
+
+    With a stochastic solver (``Rex("shark")``, ``Rex("euler_maruyama")``) ``sample`` integrates the
+    reverse-time SDE of noise level ``noise_level`` (:class:`FlowSDE`; its marginals are the ODE's)
+    on a Brownian tree seeded per call, from t0 pulled in by 1e-3 from the noise end (the SDE's
+    integrating factor is infinite there). The density of the model is still the ODE's: ``log_prob``
+    always integrates the probability-flow ODE with ``ode_solver``, and ``sample`` returns that
+    log-density of the SDE samples (a second, ODE solve; ``log_prob=False`` skips it).
     """
 
     def __init__(self, field: FlowField, solver: ExplicitSolver | None = None, prior: StandardNormal | None = None,
                  t0: float | None = None, t1: float | None = None, divergence: str = "exact",
-                 method: str = DEFAULT_METHOD, chunk: int | None = None, n_probes: int = 1, seed: int = 0):
+                 method: str = DEFAULT_METHOD, chunk: int | None = None, n_probes: int = 1, seed: int = 0,
+                 noise_level: float = 1.0, ode_solver: ExplicitSolver | None = None):
         if prior is None:
             raise ValueError("a prior is required, e.g. StandardNormal(d) or MeanFreeNormal(n_atoms)")
         if divergence not in ("exact", "hutchinson"):
             raise ValueError(f"divergence must be 'exact' or 'hutchinson', got {divergence!r}")
         self.field, self.prior = field, prior
         self.solver = solver if solver is not None else Rex("dopri5", coupling=0.999)
+        self.stochastic = isinstance(self.solver.tableau, StochasticTableau)
+        self.ode_solver = ode_solver if ode_solver is not None else (
+            Rex("dopri5", coupling=0.999) if self.stochastic else self.solver)
+        self.noise_level = float(noise_level)
         sch = field.schedule
-        self.t0 = float(sch.t_noise if t0 is None else t0)
+        if t0 is None:
+            t0 = sch.t_noise
+            if self.stochastic:
+                t0 = t0 + 1e-3 if sch.t_data > sch.t_noise else t0 - 1e-3
+        self.t0 = float(t0)
         if t1 is None:
             t1 = sch.t_data - 1e-3 if sch.t_data > sch.t_noise else sch.t_data + 1e-3
         self.t1 = float(t1)
         for t in (self.t0, self.t1):
             field.to_s(t)  # raises a clear error for t outside the schedule or at a singular end
+        if self.stochastic:
+            FlowSDE(field, self.noise_level).to_s(self.t0)  # the SDE is singular at the noise end
         if self.t0 == self.t1:
             raise ValueError("t0 and t1 must differ")
         self.divergence, self.method, self.chunk = divergence, method, chunk
@@ -105,11 +133,16 @@ class ContinuousFlow:
 
     @torch.no_grad()
     def sample(self, n: int, *, rtol: float | None = None, atol: float | None = None, steps: int | None = None,
-               generator: torch.Generator | None = None, dtype=None, device=None, return_solution: bool = False):
+               generator: torch.Generator | None = None, dtype=None, device=None, return_solution: bool = False,
+               brownian_seed: int = 0, log_prob: bool = True):
         """Draw n samples: (x, log q(x)) in nats, integrating noise -> data with the divergence.
 
         With ``return_solution`` also returns the :class:`Solution` (for Rex, its ``invert``
-        reconstructs the noise and log-density exactly)."""
+        reconstructs the noise and log-density exactly). A stochastic solver needs ``steps`` and
+        uses the Brownian tree of ``brownian_seed`` (see the class docstring)."""
+        if self.stochastic:
+            return self._sample_sde(n, steps, generator, dtype, device, return_solution, brownian_seed, log_prob,
+                                    rtol, atol)
         if steps is None and rtol is None and atol is None:
             rtol = atol = 1e-5
         z = self.prior.sample(n, generator=generator, dtype=dtype, device=device)
@@ -119,16 +152,29 @@ class ContinuousFlow:
         log_q = log_p0 - sol.aux
         return (sol.x, log_q, sol) if return_solution else (sol.x, log_q)
 
+    def _sample_sde(self, n, steps, generator, dtype, device, return_solution, brownian_seed, log_prob, rtol, atol):
+        if steps is None:
+            raise ValueError("SDE sampling needs steps=N (adaptive SDE steps are not supported)")
+        z = self.prior.sample(n, generator=generator, dtype=dtype, device=device)
+        sde = FlowSDE(_ProjectedField(self.field, self.prior), self.noise_level)
+        sol = self.solver.solve(sde, z, self.t0, self.t1, steps=steps, brownian=int(brownian_seed))
+        x = self.prior.project(sol.x)
+        log_q = self.log_prob(x, rtol=rtol, atol=atol) if log_prob else None
+        return (x, log_q, sol) if return_solution else (x, log_q)
+
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, *, rtol: float | None = None, atol: float | None = None,
                  steps: int | None = None, return_solution: bool = False):
-        """Exact log q(x) in nats per row, integrating data -> noise (t1 -> t0)."""
+        """Exact log q(x) in nats per row, integrating data -> noise (t1 -> t0) with the
+        probability-flow ODE (``ode_solver``; the model's density is the ODE's even when
+        sampling uses an SDE)."""
         self.prior.check(x)
         if steps is None and rtol is None and atol is None:
             rtol = atol = 1e-5
         x = self.prior.project(x)
         l0 = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        sol = self.solver.solve(self.system(x), x, self.t1, self.t0, steps=steps, rtol=rtol, atol=atol, aux0=l0)
+        t_noise = self.field.schedule.t_noise if self.stochastic else self.t0
+        sol = self.ode_solver.solve(self.system(x), x, self.t1, t_noise, steps=steps, rtol=rtol, atol=atol, aux0=l0)
         log_q = self.prior.log_prob(self.prior.project(sol.x)) + sol.aux
         return (log_q, sol) if return_solution else log_q
 
