@@ -32,7 +32,9 @@ Sign convention for a reversed interval (s > t): W_{s,t} = -W_{t,s} and H_{s,t} 
 (the formula above with h = t - s < 0 gives the same area).
 
 Draws are made in float64 on the CPU and then cast and moved, so the same seed gives the same
-path in every dtype and on every device.
+path in every dtype and on every device. The nodes of the last few descents are cached (at most
+3 (depth + 2) nodes): a solver's consecutive steps share all but the lowest levels of their paths,
+so each step redraws only those. The cache changes no value, only the cost.
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ class VirtualBrownianTree:
         self.tol = length / 2**self.depth
         self._cache: OrderedDict[float, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._cache_size = int(cache_size)
+        # Nodes of the most recent descents: consecutive solver steps share all but the lowest
+        # levels of their paths. Bounded (a few paths' worth), so memory stays O(depth).
+        self._nodes: OrderedDict[tuple[int, int], tuple] = OrderedDict()
+        self._node_cache_size = 3 * (self.depth + 2) if cache_size else 0
         root = self._normals(0, 0, 2)
         self._root_w = math.sqrt(length) * root[0]
         self._root_h = math.sqrt(length / 12) * root[1]
@@ -120,13 +126,23 @@ class VirtualBrownianTree:
             a, h, index = self.t0, length, 0
             for depth in range(1, self.depth + 1):
                 half = h / 2
-                w1, h1, w2, h2 = _split(w, hh, half, half, self._normals(depth, index))
-                if tau < a + half:
-                    w, hh, index = w1, h1, 2 * index
+                right = tau >= a + half
+                key = (depth, 2 * index + int(right))
+                node = self._nodes.get(key)
+                if node is None:
+                    w1, h1, w2, h2 = _split(w, hh, half, half, self._normals(depth, index))
+                    i_mid = i_a + half * (w_a + w1 / 2 + h1)
+                    left_node, right_node = (w1, h1, w_a, i_a), (w2, h2, w_a + w1, i_mid)
+                    if self._node_cache_size:
+                        self._remember((depth, 2 * index), left_node)
+                        self._remember((depth, 2 * index + 1), right_node)
+                    node = right_node if right else left_node
                 else:
-                    i_a = i_a + half * (w_a + w1 / 2 + h1)
-                    w_a = w_a + w1
-                    w, hh, a, index = w2, h2, a + half, 2 * index + 1
+                    self._nodes.move_to_end(key)
+                w, hh, w_a, i_a = node
+                index = key[1]
+                if right:
+                    a = a + half
                 h = half
             p = tau - a
             if p > 0:  # split the leaf at tau itself
@@ -138,6 +154,11 @@ class VirtualBrownianTree:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return out
+
+    def _remember(self, key, node) -> None:
+        self._nodes[key] = node
+        if len(self._nodes) > self._node_cache_size:
+            self._nodes.popitem(last=False)
 
     def _check(self, s: float, t: float) -> tuple[float, float]:
         s, t = float(s), float(t)
