@@ -32,8 +32,8 @@ Sign convention for a reversed interval (s > t): W_{s,t} = -W_{t,s} and H_{s,t} 
 (the formula above with h = t - s < 0 gives the same area).
 
 Draws are made in float64 on the CPU and then cast and moved, so the same seed gives the same
-path in every dtype and on every device. The nodes of the last few descents are cached (at most
-3 (depth + 2) nodes): a solver's consecutive steps share all but the lowest levels of their paths,
+path in every dtype and on every device. The nodes of the last descents are cached (at most
+2 (depth + 2) nodes of 4 float64 tensors; ``memory_bound_bytes``): a solver's consecutive steps share all but the lowest levels of their paths,
 so each step redraws only those. The cache changes no value, only the cost.
 """
 
@@ -95,7 +95,7 @@ class VirtualBrownianTree:
         # Nodes of the most recent descents: consecutive solver steps share all but the lowest
         # levels of their paths. Bounded (a few paths' worth), so memory stays O(depth).
         self._nodes: OrderedDict[tuple[int, int], tuple] = OrderedDict()
-        self._node_cache_size = 3 * (self.depth + 2) if cache_size else 0
+        self._node_cache_size = 2 * (self.depth + 2) if cache_size else 0
         root = self._normals(0, 0, 2)
         self._root_w = math.sqrt(length) * root[0]
         self._root_h = math.sqrt(length / 12) * root[1]
@@ -154,6 +154,11 @@ class VirtualBrownianTree:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return out
+
+    @property
+    def memory_bound_bytes(self) -> int:
+        """Most bytes the caches can hold: points (2 tensors each) and nodes (4 each), float64."""
+        return (2 * self._cache_size + 4 * self._node_cache_size) * self.shape.numel() * 8
 
     def _remember(self, key, node) -> None:
         self._nodes[key] = node
