@@ -2,8 +2,10 @@
 
 Derivation (write it down once, test it numerically). Path x_t = alpha_t D + sigma_t eps with
 lambda_t = log(alpha_t / sigma_t) increasing in the direction of integration. Let u be the
-probability-flow velocity and grad log p_t(x) = -(x - alpha_t D(t, x)) / sigma_t^2 the score
-written with the data prediction D. For a noise level tau >= 0 the SDE
+probability-flow velocity and grad log p_t(x) = -E[eps | x] / sigma_t = -(x - alpha_t D(t, x)) / sigma_t^2
+the score (Tweedie), written with the data prediction D. On the linear flow-matching path
+(alpha = t, sigma = 1 - t) the exact conversions of FlowField give, from a velocity model v,
+E[eps | x] = x - t v and D = x + (1 - t) v, so grad log p_t(x) = -(x - t v(t, x)) / (1 - t). For a noise level tau >= 0 the SDE
 
     dx = [u + tau^2 sigma^2 lambda' grad log p] dt + tau sigma sqrt(2 lambda') dW_t        (1)
 
