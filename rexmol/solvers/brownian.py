@@ -32,9 +32,10 @@ Sign convention for a reversed interval (s > t): W_{s,t} = -W_{t,s} and H_{s,t} 
 (the formula above with h = t - s < 0 gives the same area).
 
 Draws are made in float64 on the CPU and then cast and moved, so the same seed gives the same
-path in every dtype and on every device. The nodes of the last descents are cached (at most
-2 (depth + 2) nodes of 4 float64 tensors; ``memory_bound_bytes``): a solver's consecutive steps share all but the lowest levels of their paths,
-so each step redraws only those. The cache changes no value, only the cost.
+path in every dtype and on every device. The nodes of the last descents are cached, at most
+2 (depth + 2) nodes of 4 float64 tensors (``memory_bound_bytes``): a solver's consecutive steps
+share all but the lowest levels of their paths, so each step redraws only those. The cache
+changes no value, only the cost.
 """
 
 from __future__ import annotations
