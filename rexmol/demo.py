@@ -21,19 +21,32 @@ from rexmol.flows import ContinuousFlow, StandardNormal
 from rexmol.solvers import FlowField, Princeps, Rex
 
 
-class GaussianFlowVelocity:
-    """u(t, x) = mu + (t sd^2 - (1 - t)) (x - t mu) / V_t with V_t = t^2 sd^2 + (1 - t)^2."""
+class GaussianVelocity:
+    """Exact velocity of the linear path from N(0, I) to N(mu, diag(sd^2)).
+
+    p_t = N(t mu, V_t), V_t = t^2 sd^2 + (1 - t)^2, and u(t, x) = mu + (t sd^2 - (1 - t)) (x - t mu) / V_t.
+    """
 
     def __init__(self, mu: torch.Tensor, sd: torch.Tensor):
         self.mu, self.sd = mu, sd
 
-    def __call__(self, t, x):
-        t = t[:, None]
-        return self.mu + (t * self.sd**2 - (1 - t)) * (x - t * self.mu) / (t**2 * self.sd**2 + (1 - t) ** 2)
+    def variance(self, t):
+        return t**2 * self.sd**2 + (1 - t) ** 2
 
-    def log_density(self, x, t):
-        var = t**2 * self.sd**2 + (1 - t) ** 2
-        return (-0.5 * (x - t * self.mu) ** 2 / var - 0.5 * torch.log(2 * math.pi * var)).sum(1)
+    def __call__(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t = t.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+        mu, sd = self.mu.to(x.dtype), self.sd.to(x.dtype)
+        return mu + (t * sd**2 - (1 - t)) * (x - t * mu) / (t**2 * sd**2 + (1 - t) ** 2)
+
+    def log_density(self, x: torch.Tensor, t: float) -> torch.Tensor:
+        var = self.variance(t).to(x.dtype)
+        r = (-0.5 * (x - t * self.mu.to(x.dtype)) ** 2 / var - 0.5 * torch.log(2 * math.pi * var))
+        return r.reshape(x.shape[0], -1).sum(1)
+
+    def flow_map(self, x0: torch.Tensor, t0: float, t1: float) -> torch.Tensor:
+        """The ODE solution x(t1) from x(t0): affine, since Gaussians map to Gaussians."""
+        mu = self.mu.to(x0.dtype)
+        return t1 * mu + torch.sqrt(self.variance(t1) / self.variance(t0)).to(x0.dtype) * (x0 - t0 * mu)
 
 
 def run_demo(out_dir: Path, n: int = 256, dim: int = 8, seed: int = 0, overwrite: bool = False) -> dict:
@@ -42,7 +55,7 @@ def run_demo(out_dir: Path, n: int = 256, dim: int = 8, seed: int = 0, overwrite
         raise FileExistsError(f"{out_dir} already holds results.json; choose another --out or pass --overwrite")
     torch.set_default_dtype(torch.float64)
     gen = torch.Generator().manual_seed(seed)
-    model = GaussianFlowVelocity(torch.randn(dim, generator=gen), 0.2 + torch.rand(dim, generator=gen))
+    model = GaussianVelocity(torch.randn(dim, generator=gen), 0.2 + torch.rand(dim, generator=gen))
     field = FlowField(model, "linear", prediction="velocity")
     rows = []
     setups = [

@@ -30,7 +30,7 @@ import warnings
 
 import torch
 
-from rexmol.solvers.princeps import ExplicitSolver, PIDController, Solution, _check_state, _rms_ratio
+from rexmol.solvers.princeps import ExplicitSolver, PIDController, Solution, _check_state, _rms_ratio, _Stages
 from rexmol.solvers.tableaus import ButcherTableau
 
 
@@ -116,8 +116,6 @@ class Rex(ExplicitSolver):
         if predicted > 1e-3:
             warnings.warn(f"inverting {self!r} over {len(s_grid) - 1} steps in {sol.x.dtype}: predicted relative "
                           f"rounding error ~{predicted:.1e}", InversionWarning, stacklevel=2)
-        from rexmol.solvers.princeps import _Stages
-
         stages = _Stages(system, self.tableau, sol.brownian)
         zeta = self.coupling
         x, xh, a, ah = sol.x, sol.x_hat, sol.aux, sol.aux_hat
