@@ -8,7 +8,7 @@ import torch
 
 import rexmol
 from rexmol.flows import brute_force_trace, divergence
-from rexmol.model import DiT, token_ids
+from rexmol.model import DiT, frame_atom_ids, token_ids
 from rexmol.model.checkpoint import save_model
 from rexmol.molecules import ala3
 from rexmol.training import FlowMatchingModule, mean_free_noise, ot_pair, random_rotations
@@ -16,9 +16,10 @@ from rexmol.training import FlowMatchingModule, mean_free_noise, ot_pair, random
 IDS = token_ids(ala3.TOPOLOGY_PDB)
 
 
-def tiny_dit(dtype=torch.float32, width=16, depth=2):
+def tiny_dit(dtype=torch.float32, width=16, depth=2, frame=False):
     torch.manual_seed(0)
-    model = DiT(*IDS, width=width, depth=depth, heads=2).to(dtype)
+    frame_atoms = frame_atom_ids(ala3.TOPOLOGY_PDB) if frame else None
+    model = DiT(*IDS, width=width, depth=depth, heads=2, frame_atoms=frame_atoms).to(dtype)
     for p in model.parameters():  # leave the adaLN-Zero identity start: make the map non-trivial
         torch.nn.init.normal_(p, std=0.2)
     return model
@@ -48,6 +49,25 @@ def test_fresh_dit_is_the_zero_field():
     model = DiT(*IDS, width=16, depth=2, heads=2)
     with torch.no_grad():
         assert float(model(torch.rand(3), torch.randn(3, 33, 3)).abs().max()) == 0.0
+
+
+def test_canonical_frame_makes_the_field_exactly_rotation_equivariant():
+    """v(t, x Q^T) = v(t, x) Q^T for proper rotations Q; a mirror image is not mapped to the same input
+    (the frame is a proper rotation, so chirality stays visible to the network)."""
+    torch.manual_seed(1)
+    model = DiT(*IDS, width=16, depth=2, heads=2, frame_atoms=frame_atom_ids(ala3.TOPOLOGY_PDB)).double()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    model.requires_grad_(False)
+    x, t = torch.randn(4, 33, 3, dtype=torch.float64), torch.rand(4, dtype=torch.float64)
+    q = random_rotations(4, dtype=torch.float64)
+    v = model(t, x)
+    torch.testing.assert_close(model(t, x @ q.transpose(1, 2)), v @ q.transpose(1, 2), rtol=1e-10, atol=1e-10)
+    frame = model.canonical_frame(x - x.mean(1, keepdim=True))
+    torch.testing.assert_close(torch.linalg.det(frame), torch.ones(4, dtype=torch.float64))
+    torch.testing.assert_close(frame.transpose(1, 2) @ frame, torch.eye(3, dtype=torch.float64).expand(4, 3, 3))
+    mirror = x * torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64)
+    assert float((model(t, mirror) * torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64) - v).abs().max()) > 1e-3
 
 
 def test_random_rotations_are_haar_rotations():
@@ -80,9 +100,10 @@ def test_ot_pair_is_the_optimal_assignment():
     assert sorted(map(tuple, paired.reshape(6, -1).tolist())) == sorted(map(tuple, noise.reshape(6, -1).tolist()))
 
 
-@pytest.mark.parametrize("method", ["loop", "vjp", "jvp", "fold"])
-def test_exact_trace_of_the_ala3_dit_equals_brute_force(method):
-    model = tiny_dit(torch.float64)
+@pytest.mark.parametrize("method,frame", [("loop", False), ("vjp", False), ("jvp", False), ("fold", False),
+                                          ("loop", True), ("jvp", True)])
+def test_exact_trace_of_the_ala3_dit_equals_brute_force(method, frame):
+    model = tiny_dit(torch.float64, frame=frame)
     fn = lambda y: model(torch.full((y.shape[0],), 0.4, dtype=y.dtype), y)  # noqa: E731
     x = torch.randn(3, 33, 3, dtype=torch.float64)
     _, div = divergence(fn, x, method, chunk=33)

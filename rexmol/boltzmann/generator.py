@@ -114,34 +114,53 @@ class BoltzmannGenerator:
         """The prior draws for ``seed``: identical on every machine (float64 CPU draws, then cast)."""
         return self.prior.sample(n, generator=torch.Generator().manual_seed(int(seed)), dtype=self.dtype)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.loaded.model.parameters()).device
+
+    def _solve_reverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, log q_y(y)) by integrating data -> noise with this generator's solver."""
+        if self._baseline is not None:
+            z, l = self._baseline._odeint(y, self.flow.t1, self.flow.t0, self.spec.rtol, self.spec.atol)
+            return self.prior.project(z), self.prior.log_prob(self.prior.project(z)) + l
+        log_q, sol = self.flow.log_prob(y, return_solution=True, **self._tolerances())
+        return self.prior.project(sol.x), log_q
+
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, roundtrip: bool = False) -> Draw:
         """n conformers and log q(x), integrating noise -> data with the exact divergence.
 
-        With ``roundtrip`` and a Rex solver, the solve is also inverted algebraically (data ->
-        noise on the recorded grid) and ``stats`` gets the largest |z - z_rec| and |log q - log q_rec|."""
+        With ``roundtrip`` the draw is taken back to noise by the solver's own inverse (Rex: the
+        algebraic inverse on the recorded grid; the others: a data -> noise solve at the same
+        tolerance) and ``stats`` gets the largest |z - z_back| and |log q - log q_back|."""
         c = self.loaded.coord_scale
         t_start = time.perf_counter()
         gen = torch.Generator().manual_seed(int(seed))
-        z = self.prior_draws(n, seed)
+        z = self.prior_draws(n, seed).to(self.device)
         stats = {}
         if self._baseline is not None:
             self._baseline.nfe = 0
-            y, log_q_y = self._baseline.sample(n, generator=gen, dtype=self.dtype, **self._tolerances())
+            y, l = self._baseline._odeint(z, self.flow.t0, self.flow.t1, self.spec.rtol, self.spec.atol)
+            log_q_y = self.prior.log_prob(z) - l
             nfe = self._baseline.nfe
         else:
-            y, log_q_y, sol = self.flow.sample(n, generator=gen, dtype=self.dtype, return_solution=True,
-                                               **self._tolerances())
+            y, log_q_y, sol = self.flow.sample(n, generator=gen, dtype=self.dtype, device=self.device,
+                                               return_solution=True, **self._tolerances())
             nfe = sol.nfe
             stats.update(steps=sol.n_steps, rejected=sol.n_rejected)
-            if roundtrip and isinstance(self.flow.solver, Rex):
-                z_rec, log_q_rec = self.flow.reconstruct(sol)
-                stats["inversion_z_max_abs"] = float((z_rec - z).abs().max())
-                stats["inversion_log_q_max_abs"] = float((log_q_rec - log_q_y).abs().max())
-                nfe += sol.nfe
-        x = (y / c).double().numpy()
-        log_q = log_q_y.double().numpy() + self.log_jacobian
-        return Draw(x, log_q, z.double().numpy(), nfe, time.perf_counter() - t_start, stats)
+        sample_s = time.perf_counter() - t_start
+        if roundtrip:
+            t_back = time.perf_counter()
+            if isinstance(self.flow.solver, Rex) and self._baseline is None:
+                z_back, log_q_back = self.flow.reconstruct(sol)
+            else:
+                z_back, log_q_back = self._solve_reverse(y)
+            stats["roundtrip_z_max_abs"] = float((z_back - z).abs().max())
+            stats["roundtrip_log_q_max_abs"] = float((log_q_back - log_q_y).abs().max())
+            stats["roundtrip_s"] = time.perf_counter() - t_back
+        x = (y / c).double().cpu().numpy()
+        log_q = log_q_y.double().cpu().numpy() + self.log_jacobian
+        return Draw(x, log_q, z.double().cpu().numpy(), nfe, sample_s, stats)
 
     @torch.no_grad()
     def log_prob(self, x_nm, batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -153,7 +172,8 @@ class BoltzmannGenerator:
             raise ValueError(f"conformations must have shape (n, {self.n_atoms}, 3) in nm, got {x_nm.shape}")
         bad = ~np.isfinite(x_nm).reshape(len(x_nm), -1).all(1)
         if bad.any():
-            raise ValueError(f"{int(bad.sum())} conformations have NaN/inf coordinates (rows {np.flatnonzero(bad)[:10].tolist()})")
+            raise ValueError(f"{int(bad.sum())} conformations have NaN/inf coordinates "
+                             f"(rows {np.flatnonzero(bad)[:10].tolist()})")
         x_nm = x_nm - x_nm.mean(axis=1, keepdims=True)
         out = []
         starts = range(0, len(x_nm), batch_size)
@@ -163,10 +183,6 @@ class BoltzmannGenerator:
             starts = tqdm(starts, desc="log q (data -> noise)", unit="batch")
         for start in starts:
             y = torch.as_tensor(x_nm[start:start + batch_size] * self.loaded.coord_scale, dtype=self.dtype)
-            y = self.prior.project(y)
-            if self._baseline is not None:
-                lq = self._baseline.log_prob(y, **self._tolerances())
-            else:
-                lq = self.flow.log_prob(y, **self._tolerances())
-            out.append(lq.double().numpy() + self.log_jacobian)
+            _, lq = self._solve_reverse(self.prior.project(y).to(self.device))
+            out.append(lq.double().cpu().numpy() + self.log_jacobian)
         return np.concatenate(out) if out else np.zeros(0)

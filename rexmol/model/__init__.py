@@ -18,4 +18,14 @@ def token_ids(topology_path) -> tuple[list[int], list[int], list[int]]:
     return ([a.index for a in atoms], [a.residue.index for a in atoms], [elements[a.element.symbol] for a in atoms])
 
 
-__all__ = ["DiT", "timestep_embedding", "token_ids"]
+def frame_atom_ids(topology_path) -> tuple[int, int, int]:
+    """Indices of the first, middle and last residue's CA: the canonical frame of a peptide."""
+    from openmm import app
+
+    cas = [a.index for a in app.PDBFile(str(topology_path)).topology.atoms() if a.name == "CA"]
+    if len(cas) < 3:
+        raise ValueError(f"{topology_path}: a canonical frame needs at least 3 CA atoms, found {len(cas)}")
+    return cas[0], cas[len(cas) // 2], cas[-1]
+
+
+__all__ = ["DiT", "frame_atom_ids", "timestep_embedding", "token_ids"]

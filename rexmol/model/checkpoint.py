@@ -25,7 +25,7 @@ from rexmol.model.dit import DiT
 from rexmol.molecules import ala3
 
 FORMAT = "rexmol-dit/1"
-CONFIG_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale")
+CONFIG_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale", "canonical_frame")
 
 
 def _topology_fingerprint(topology_path) -> tuple[str, list[str]]:
@@ -51,6 +51,7 @@ def save_model(model: DiT, config: dict, path, info: dict | None = None, topolog
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    config = {"canonical_frame": False, **config}
     missing = [k for k in CONFIG_KEYS if k not in config]
     if missing:
         raise ValueError(f"config lacks {missing}")
@@ -73,19 +74,24 @@ def export_lightning_checkpoint(ckpt_path, out_path, info: dict | None = None, o
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:
         raise ValueError(f"{ckpt_path}: no EMA weights (keys 'ema.module.*') in this checkpoint")
-    from rexmol.model import token_ids
 
-    model = DiT(*token_ids(hp["topology"]), width=hp["width"],
-                depth=hp["depth"], heads=hp["heads"], mlp_ratio=hp["mlp_ratio"])
+    model = _build(hp, hp["topology"])
     model.load_state_dict(state)
     facts = {"global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"), "hyper_parameters": hp,
              **(info or {})}
     return save_model(model, hp, out_path, facts, hp["topology"], overwrite)
 
 
+def _build(cfg: dict, topology_path) -> DiT:
+    from rexmol.model import frame_atom_ids, token_ids
+
+    frame = frame_atom_ids(topology_path) if cfg.get("canonical_frame", False) else None
+    return DiT(*token_ids(topology_path), width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"],
+               mlp_ratio=cfg["mlp_ratio"], frame_atoms=frame)
+
+
 def load_model(path, topology_path=ala3.TOPOLOGY_PDB) -> LoadedModel:
     """Load a shipped model; raise FileNotFoundError/ValueError naming what does not match."""
-    from rexmol.model import token_ids
 
     path = Path(path)
     if not path.exists():
@@ -103,8 +109,7 @@ def load_model(path, topology_path=ala3.TOPOLOGY_PDB) -> LoadedModel:
     if payload["topology_sha256"] != sha:
         raise ValueError(f"{path}: trained on a different topology file than {topology_path} (SHA-256 differs)")
     cfg = payload["config"]
-    model = DiT(*token_ids(topology_path), width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"],
-                mlp_ratio=cfg["mlp_ratio"])
+    model = _build(cfg, topology_path)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:

@@ -73,8 +73,11 @@ class DiT(nn.Module):
     """Atoms-as-tokens DiT velocity field (see module docstring)."""
 
     def __init__(self, atom_ids, residue_ids, element_ids, width: int = 128, depth: int = 4, heads: int = 4,
-                 mlp_ratio: float = 4.0, coord_scale: float = 1.0):
+                 mlp_ratio: float = 4.0, coord_scale: float = 1.0, frame_atoms: tuple[int, int, int] | None = None):
         super().__init__()
+        self.frame_atoms = None if frame_atoms is None else tuple(int(i) for i in frame_atoms)
+        if self.frame_atoms is not None and (len(set(self.frame_atoms)) != 3 or len(self.frame_atoms) != 3):
+            raise ValueError(f"frame_atoms must be three distinct atom indices, got {frame_atoms}")
         atom_ids, residue_ids, element_ids = (torch.as_tensor(v, dtype=torch.long)
                                               for v in (atom_ids, residue_ids, element_ids))
         if not (atom_ids.shape == residue_ids.shape == element_ids.shape) or atom_ids.ndim != 1:
@@ -98,11 +101,32 @@ class DiT(nn.Module):
             nn.init.zeros_(layer.bias)
         self.width = width
 
+    def canonical_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """Proper rotations R (batch, 3, 3), columns e1 e2 e3, built from atoms (a, b, c) =
+        ``frame_atoms``: e1 along x_c - x_a, e2 along the part of x_b - (x_a + x_c)/2 normal to
+        e1, e3 = e1 x e2. For a rotation Q, R(x Q^T) = Q R(x), so coordinates x R are invariant
+        and mirror images stay mirror images (chirality is visible to the network)."""
+        a, b, c = self.frame_atoms
+        e1 = x[:, c] - x[:, a]
+        e1 = e1 / e1.norm(dim=-1, keepdim=True)
+        v = x[:, b] - 0.5 * (x[:, a] + x[:, c])
+        e2 = v - (v * e1).sum(-1, keepdim=True) * e1
+        e2 = e2 / e2.norm(dim=-1, keepdim=True)
+        return torch.stack([e1, e2, torch.cross(e1, e2, dim=-1)], dim=-1)
+
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Velocity v(t, x), shape of x, mean-free. With ``frame_atoms`` the network runs in the
+        canonical frame and its output is rotated back: v(t, x Q^T) = v(t, x) Q^T exactly."""
         if x.ndim != 3 or x.shape[1:] != (self.n_atoms, 3):
             raise ValueError(f"expected x of shape (batch, {self.n_atoms}, 3), got {tuple(x.shape)}")
         t = t.expand(x.shape[0]) if t.ndim == 0 else t
         x = x - x.mean(dim=1, keepdim=True)
+        if self.frame_atoms is None:
+            return self._network(t, x)
+        frame = self.canonical_frame(x)
+        return self._network(t, x @ frame) @ frame.transpose(1, 2)
+
+    def _network(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         tokens = self.atom_emb(self.atom_ids) + self.residue_emb(self.residue_ids) + self.element_emb(self.element_ids)
         h = self.coord_in(x * self.coord_scale) + tokens
         c = self.time_mlp(timestep_embedding(t, self.width).to(x.dtype))

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from rexmol.model import DiT, token_ids
+from rexmol.model import DiT, frame_atom_ids, token_ids
 from rexmol.molecules import ala3
 
 
@@ -59,11 +59,13 @@ class FlowMatchingModule(L.LightningModule):
                  coord_scale: float = 5.0, lr: float = 5e-4, weight_decay: float = 0.0, warmup_steps: int = 500,
                  max_steps: int = 100_000, ema_decay: float = 0.999, rotations: bool = True, ot_coupling: bool = True,
                  sample_every_n_epochs: int = 0, sample_size: int = 256, sample_steps: int = 20,
-                 topology: str = str(ala3.TOPOLOGY_PDB)):
+                 topology: str = str(ala3.TOPOLOGY_PDB), canonical_frame: bool = False):
         super().__init__()
         self.save_hyperparameters()
         atom_ids, residue_ids, element_ids = token_ids(topology)
-        self.model = DiT(atom_ids, residue_ids, element_ids, width=width, depth=depth, heads=heads, mlp_ratio=mlp_ratio)
+        frame = frame_atom_ids(topology) if canonical_frame else None
+        self.model = DiT(atom_ids, residue_ids, element_ids, width=width, depth=depth, heads=heads, mlp_ratio=mlp_ratio,
+                         frame_atoms=frame)
         decay = float(ema_decay)
 
         def ema_update(averaged, current, n_averaged):

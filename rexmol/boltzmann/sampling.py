@@ -1,0 +1,252 @@
+"""``rexmol sample``: draw conformers, score them with OpenMM, reweight, judge against MD, write it all.
+
+The drawing is chunked: chunk i of ``chunk_size`` conformers uses seed (seed, i), so the result
+does not depend on how chunks are spread over devices or on interruptions. Each finished chunk
+is written atomically to ``<out>/chunks/``; rerunning the same command resumes where it
+stopped. The chunks run through Lightning's ``Trainer.predict`` (so several GPUs each take a
+share when present; on this CPU it is a plain loop with a progress bar).
+
+Outputs in ``<out>/`` (a new folder; results are never replaced without ``overwrite``):
+``results.json`` (every number), ``arrays.npz`` (x, log q, u, log w, weights), ``samples.dcd``
+(all conformers), ``samples_lowest_energy.pdb`` (a few), ``resampled.dcd`` (if asked),
+``ramachandran.png``, ``energies.png`` and ``weights.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
+from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
+from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
+from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
+from rexmol.molecules import ala3, dataset
+from rexmol.molecules.energies import EnergyEvaluator
+from rexmol.training.data import centre
+
+
+def chunk_seed(seed: int, index: int) -> int:
+    """Seed of chunk ``index``: a hash, so chunks of nearby runs never share noise."""
+    return int.from_bytes(hashlib.sha256(f"rexmol-chunk:{seed}:{index}".encode()).digest()[:7], "little")
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=float))
+    os.replace(tmp, path)
+
+
+class ChunkSampler(L.LightningModule):
+    """``predict_step`` draws one chunk of conformers and writes it to ``chunk_dir``."""
+
+    def __init__(self, generator: BoltzmannGenerator, n: int, chunk_size: int, seed: int, chunk_dir: Path,
+                 roundtrip_chunks: int = 1):
+        super().__init__()
+        self.generator, self.n, self.chunk_size, self.seed = generator, n, chunk_size, seed
+        self.model = generator.loaded.model  # registered, so Lightning moves it to the device
+        self.chunk_dir, self.roundtrip_chunks = Path(chunk_dir), roundtrip_chunks
+
+    def predict_step(self, batch, batch_idx):
+        for index in batch.flatten().tolist():
+            path = self.chunk_dir / f"chunk_{index:05d}.npz"
+            if path.exists():
+                continue
+            m = min(self.chunk_size, self.n - index * self.chunk_size)
+            draw = self.generator.sample(m, chunk_seed(self.seed, index), roundtrip=index < self.roundtrip_chunks)
+            _atomic_savez(path, x=draw.x.astype(np.float32), log_q=draw.log_q, nfe=draw.nfe, seconds=draw.seconds,
+                          stats=json.dumps(draw.stats))
+        return None
+
+
+def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_size: int = 32, seed: int = 0,
+                roundtrip_chunks: int = 1, accelerator: str = "auto", devices="auto", progress: bool = True) -> dict:
+    """Draw every missing chunk, then read all chunks back: {x, log_q, nfe, seconds, stats}."""
+    if n < 1 or chunk_size < 1:
+        raise ValueError(f"n and chunk_size must be positive, got n={n}, chunk_size={chunk_size}")
+    chunk_dir = Path(chunk_dir)
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    n_chunks = -(-n // chunk_size)
+    todo = [i for i in range(n_chunks) if not (chunk_dir / f"chunk_{i:05d}.npz").exists()]
+    if todo:
+        loader = torch.utils.data.DataLoader(torch.tensor(todo), batch_size=1)
+        trainer = L.Trainer(accelerator=accelerator, devices=devices, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=progress, enable_model_summary=False, inference_mode=False)
+        trainer.predict(ChunkSampler(generator, n, chunk_size, seed, chunk_dir, roundtrip_chunks), loader,
+                        return_predictions=False)
+    parts = [np.load(chunk_dir / f"chunk_{i:05d}.npz") for i in range(n_chunks)]
+    stats = [json.loads(str(p["stats"])) for p in parts]
+    return {"x": np.concatenate([p["x"] for p in parts]).astype(np.float64),
+            "log_q": np.concatenate([p["log_q"] for p in parts]),
+            "nfe": [int(p["nfe"]) for p in parts], "seconds": float(sum(float(p["seconds"]) for p in parts)),
+            "stats": stats}
+
+
+class MDReference:
+    """The MD test set's reduced energies and torsions (the reference of every metric), and an
+    independent MD set (validation trajectories) for the noise floor at a given sample size."""
+
+    def __init__(self, manifest=dataset.MANIFEST, workers: int = 1, max_frames: int | None = None, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        test = centre(dataset.load_split("test", manifest))
+        if max_frames and len(test) > max_frames:
+            test = test[np.sort(rng.choice(len(test), max_frames, replace=False))]
+        self.xyz = test
+        self.val = centre(dataset.load_split("val", manifest))
+        self.workers = workers
+        with EnergyEvaluator(n_workers=workers) as ev:
+            self.u = ev.reduced(test)
+        self.torsions, self.torsion_names = backbone_torsions(test)
+
+    def noise_floor(self, n: int, seed: int = 0, n_max: int = 2000) -> dict:
+        """E-W2 and T-W2 of n validation frames (independent MD) against the test set."""
+        rng = np.random.default_rng(seed)
+        pick = self.val[rng.choice(len(self.val), min(n, len(self.val)), replace=False)]
+        with EnergyEvaluator(n_workers=self.workers) as ev:
+            u = ev.reduced(pick)
+        return {"E_W2_kT": energy_w2(u, self.u).value,
+                "T_W2_rad": torus_w2(backbone_torsions(pick)[0], self.torsions, n_max=n_max, seed=seed), "n": len(pick)}
+
+
+def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int = 1, clip_quantile=None,
+          seed: int = 0, n_max: int = 2000) -> tuple[dict, dict]:
+    """Energies, weights and metrics of samples against MD. Returns (numbers, arrays)."""
+    t0 = time.perf_counter()
+    with EnergyEvaluator(n_workers=workers) as ev:
+        u = ev.reduced(x, nonfinite="inf")
+    energy_s = time.perf_counter() - t0
+    l_chiral = (dataset.frame_chirality(x) > 0).all(axis=1)
+    rw = importance_weights(u, log_q, l_chiral, clip_quantile)
+    tors, _ = backbone_torsions(x)
+    finite = rw.weights > 0
+    raw_ok = np.isfinite(u)
+    numbers = {
+        "E_W2_kT": energy_w2(u, reference.u).value,
+        "E_W2_kT_reweighted": energy_w2(u[finite], reference.u, w_a=rw.weights[finite]).value,
+        "T_W2_rad": torus_w2(tors[raw_ok], reference.torsions, n_max=n_max, seed=seed),
+        "T_W2_rad_reweighted": torus_w2(tors[finite], reference.torsions, w_a=rw.weights[finite], n_max=n_max,
+                                        seed=seed),
+        **rw.summary(),
+        "median_u_samples_kT": float(np.median(u[raw_ok])) if raw_ok.any() else None,
+        "median_u_md_kT": float(np.median(reference.u)), "energy_s": energy_s,
+    }
+    return numbers, {"u": u, "log_w": rw.log_w, "weights": rw.weights, "torsions": tors}
+
+
+def weight_histogram(log_w: np.ndarray, path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    finite = log_w[np.isfinite(log_w)]
+    ax.hist(finite - finite.max(), bins=60)
+    ax.set_xlabel("log w - max log w (nats)")
+    ax.set_ylabel("samples")
+    ax.set_yscale("log")
+    return _save(fig, path)
+
+
+def write_conformers(x: np.ndarray, out_dir: Path, u: np.ndarray, resample_idx=None, n_pdb: int = 5) -> None:
+    import mdtraj
+
+    top = mdtraj.load_topology(str(ala3.TOPOLOGY_PDB))
+    for name, xyz in (("samples.dcd", x), ("resampled.dcd", None if resample_idx is None else x[resample_idx])):
+        if xyz is None:
+            continue
+        tmp = out_dir / f"{name}.tmp.dcd"
+        mdtraj.Trajectory(xyz.astype(np.float32), top).save_dcd(str(tmp))
+        os.replace(tmp, out_dir / name)
+    order = np.argsort(np.where(np.isfinite(u), u, np.inf))[:n_pdb]
+    tmp = out_dir / "samples_lowest_energy.tmp.pdb"
+    mdtraj.Trajectory(x[order].astype(np.float32), top).save_pdb(str(tmp))
+    os.replace(tmp, out_dir / "samples_lowest_energy.pdb")
+
+
+def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool) -> None:
+    """Create ``out_dir`` or resume in it; refuse to mix settings or to replace results unasked."""
+    out_dir = Path(out_dir)
+    settings_path = out_dir / "settings.json"
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if overwrite:
+            for name in ("chunks", "results.json", "settings.json", "arrays.npz"):
+                p = out_dir / name
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        elif (out_dir / "results.json").exists():
+            raise FileExistsError(f"{out_dir} already holds results.json; choose another --out or pass --overwrite")
+        elif settings_path.exists():
+            old = json.loads(settings_path.read_text())
+            if old != json.loads(json.dumps(settings)):
+                diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+                raise ValueError(f"{out_dir} holds a partial run with other settings {diff}; "
+                                 f"rerun with the same settings to resume, or pass --overwrite")
+        else:
+            raise FileExistsError(f"{out_dir} is not empty and holds no rexmol run; choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(settings_path, settings)
+
+
+def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None = None, chunk_size: int = 32,
+                      seed: int = 0, resample: int | None = None, workers: int = 1, overwrite: bool = False,
+                      reference: MDReference | None = None, manifest=dataset.MANIFEST, accelerator: str = "auto",
+                      devices="auto", clip_quantile: float | None = None, progress: bool = True,
+                      roundtrip_chunks: int = 1, plots: bool = True) -> dict:
+    """The whole ``rexmol sample`` job; returns the results dict also written to results.json."""
+    import rexmol
+
+    spec = spec or SolverSpec()
+    out_dir = Path(out_dir)
+    model_path = Path(model_path)
+    loaded = rexmol.load_model(model_path)  # fails early and clearly, before anything is written
+    settings = {"model": str(model_path), "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+                "n": n, "chunk_size": chunk_size, "seed": seed, "solver": vars(spec), "clip_quantile": clip_quantile}
+    prepare_out_dir(out_dir, settings, overwrite)
+    generator = BoltzmannGenerator(loaded, spec)
+    t0 = time.perf_counter()
+    drawn = draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
+                        progress)
+    wall_draw = time.perf_counter() - t0
+    reference = reference or MDReference(manifest, workers)
+    numbers, arrays = judge(drawn["x"], drawn["log_q"], reference, workers, clip_quantile, seed)
+    roundtrip = [s for s in drawn["stats"] if "roundtrip_z_max_abs" in s]
+    results = {
+        "solver": spec.label, "n": n, "seed": seed, "model": str(model_path),
+        "nfe_per_solve": float(np.mean(drawn["nfe"])), "chunks": len(drawn["nfe"]), "sampling_cpu_s": drawn["seconds"], "wall_s_this_call": wall_draw,
+        "sampling_s_per_sample": drawn["seconds"] / n,
+        "roundtrip_z_max_abs": max((s["roundtrip_z_max_abs"] for s in roundtrip), default=None),
+        "roundtrip_log_q_max_abs": max((s["roundtrip_log_q_max_abs"] for s in roundtrip), default=None),
+        "roundtrip_samples": sum(min(chunk_size, n - i * chunk_size) for i in range(min(roundtrip_chunks,
+                                                                                          len(drawn["stats"])))),
+        "mean_log_q_nats": float(np.mean(drawn["log_q"])),
+        **numbers, "md_test_frames": len(reference.u), "torch_threads": torch.get_num_threads(),
+        "units": {"u": "U/kT, kT = 2.4943 kJ/mol (300 K)", "log_q": "nats per nm^96", "T_W2": "rad"},
+    }
+    resample_idx = None
+    if resample:
+        resample_idx = systematic_resample(arrays["weights"], resample, seed)
+        results["resampled"] = int(resample)
+    write_conformers(drawn["x"], out_dir, arrays["u"], resample_idx)
+    _atomic_savez(out_dir / "arrays.npz", x=drawn["x"].astype(np.float32), log_q=drawn["log_q"], u=arrays["u"],
+                  log_w=arrays["log_w"], weights=arrays["weights"], torsions=arrays["torsions"])
+    if plots:
+        tors, w, names = arrays["torsions"], arrays["weights"], reference.torsion_names
+        ok = np.isfinite(arrays["u"])
+        ramachandran({"MD test": (reference.torsions, None), "samples (raw)": (tors[ok], None),
+                      "samples (reweighted)": (tors[w > 0], w[w > 0])}, names, out_dir / "ramachandran.png")
+        energy_histogram({"MD test": (reference.u, None), "samples (raw)": (arrays["u"], None),
+                          "samples (reweighted)": (arrays["u"], w)}, out_dir / "energies.png",
+                         span=(float(np.percentile(reference.u, 0.1)) - 5, float(np.percentile(reference.u, 99.9)) + 30))
+        weight_histogram(arrays["log_w"], out_dir / "weights.png")
+    atomic_write_json(out_dir / "results.json", results)
+    return results
