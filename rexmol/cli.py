@@ -7,6 +7,9 @@
     rexmol train           flow-matching training with LightningCLI (--config configs/ala3_dit.yaml)
     rexmol export          EMA weights of a training checkpoint -> a shipped model file
     rexmol model-report    unweighted samples of a model vs the MD test set (E-W2, T-W2, plots)
+    rexmol sample          the Boltzmann generator: conformers, exact log q, OpenMM energies, weights, metrics
+    rexmol likelihood      exact log q (NLL) of MD frames, and the agreement of both directions
+    rexmol evaluate        solvers side by side (Rex for several zeta, Princeps, torchdiffeq dopri5)
 """
 
 from __future__ import annotations
@@ -78,6 +81,79 @@ def _model_report(args) -> int:
     return 0
 
 
+def _spec(args):
+    from rexmol.boltzmann.generator import SolverSpec
+
+    return SolverSpec(args.solver, args.tableau, args.zeta, args.rtol, args.atol, args.steps)
+
+
+def _threads(args) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _print_metrics(res: dict, keys) -> None:
+    for key in keys:
+        v = res.get(key)
+        print(f"  {key:28s} {v:.4g}" if isinstance(v, float) else f"  {key:28s} {v}")
+
+
+def _sample(args) -> int:
+    from rexmol.boltzmann.sampling import sample_conformers
+
+    _threads(args)
+    out = args.out or Path("outputs") / time.strftime("sample-%Y%m%d-%H%M%S")
+    res = sample_conformers(args.model, out, n=args.n, spec=_spec(args), chunk_size=args.chunk, seed=args.seed,
+                            resample=args.resample, workers=args.workers, overwrite=args.overwrite,
+                            manifest=args.manifest, accelerator=args.accelerator, clip_quantile=args.clip_quantile)
+    print(f"\n{res['solver']}: {res['n']} conformers against {res['md_test_frames']} MD test frames")
+    _print_metrics(res, ["E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted", "ess_fraction", "ess",
+                         "n_nonfinite_energy", "n_d_chirality", "roundtrip_log_q_max_abs", "nfe_per_solve",
+                         "sampling_s_per_sample"])
+    print(f"wrote {out}/results.json, arrays.npz, samples.dcd, plots")
+    return 0
+
+
+def _likelihood(args) -> int:
+    from rexmol.boltzmann.likelihood import likelihood_job
+
+    _threads(args)
+    out = args.out or Path("outputs") / time.strftime("likelihood-%Y%m%d-%H%M%S")
+    res = likelihood_job(args.model, out, frames=args.frames, n_frames=args.n_frames, spec=_spec(args),
+                         check_samples=args.check_samples, seed=args.seed, overwrite=args.overwrite)
+    _print_metrics(res, ["solver", "frames", "nll_nats_per_molecule", "nll_sem", "nll_nats_per_dof", "seconds"])
+    if "both_directions" in res:
+        _print_metrics(res["both_directions"], ["samples", "log_q_gap_max", "log_q_gap_mean"])
+    print(f"wrote {out}/likelihood.json")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from rexmol.boltzmann.evaluate import default_specs, evaluate, format_table
+
+    _threads(args)
+    out = args.out or Path("outputs") / time.strftime("evaluate-%Y%m%d-%H%M%S")
+    res = evaluate(args.model, out, n=args.n, specs=default_specs(args.rtol, args.atol), nll_frames=args.nll_frames,
+                   chunk_size=args.chunk, seed=args.seed, workers=args.workers, manifest=args.manifest)
+    print(format_table(res["rows"] + [res["noise_floor"]]))
+    for r in res["rows"]:
+        if "error" in r:
+            print(f"{r['solver']}: {r['error']}")
+    print(f"wrote {out}/evaluate.json")
+    return 0
+
+
+def _solver_args(p, rtol=1e-3) -> None:
+    p.add_argument("--solver", choices=["rex", "princeps", "torchdiffeq"], default="rex")
+    p.add_argument("--tableau", default="dopri5")
+    p.add_argument("--zeta", type=float, default=0.999, help="Rex coupling in (0, 1]")
+    p.add_argument("--rtol", type=float, default=rtol)
+    p.add_argument("--atol", type=float, default=rtol)
+    p.add_argument("--steps", type=int, default=None, help="fixed steps instead of adaptive rtol/atol")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["train"]:  # LightningCLI parses its own arguments
@@ -127,6 +203,48 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--training-csv", type=Path, default=None)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_model_report)
+
+    p = sub.add_parser("sample", help="draw, score and reweight conformers (the Boltzmann generator)")
+    p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: outputs/sample-<time>)")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--chunk", type=int, default=32, help="conformers per chunk (the unit of resuming)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resample", type=int, default=None, help="also write this many resampled conformers")
+    p.add_argument("--clip-quantile", type=float, default=None, help="cap log-weights at this quantile (biased)")
+    p.add_argument("--workers", type=int, default=1, help="OpenMM energy processes")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"))
+    p.add_argument("--overwrite", action="store_true")
+    _solver_args(p)
+    p.set_defaults(func=_sample)
+
+    p = sub.add_parser("likelihood", help="exact NLL of MD frames; agreement of both directions")
+    p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
+    p.add_argument("--frames", default="test", help="a split (train/val/test) or a trajectory file (DCD, PDB)")
+    p.add_argument("--n-frames", type=int, default=64, help="evenly spaced frames to evaluate")
+    p.add_argument("--check-samples", type=int, default=8, help="samples for the both-directions check (0: skip)")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    _solver_args(p)
+    p.set_defaults(func=_likelihood)
+
+    p = sub.add_parser("evaluate", help="Rex (several zeta), Princeps and torchdiffeq side by side")
+    p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--n", type=int, default=128)
+    p.add_argument("--nll-frames", type=int, default=32)
+    p.add_argument("--chunk", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rtol", type=float, default=1e-3)
+    p.add_argument("--atol", type=float, default=1e-3)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"))
+    p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("dataset", help="assign finished MD trajectories to train/val/test")
     p.add_argument("--train", type=int, nargs="+", required=True, help="seeds")

@@ -35,7 +35,8 @@ def ramachandran(sets: dict[str, tuple[np.ndarray, np.ndarray | None]], names: l
     edges = np.linspace(-np.pi, np.pi, bins + 1)
     for row, (label, (tors, w)) in enumerate(sets.items()):
         for col, (i, j, r) in enumerate(pairs):
-            h, _, _ = np.histogram2d(tors[:, i], tors[:, j], bins=[edges, edges], weights=w, density=True)
+            with np.errstate(invalid="ignore", divide="ignore"):  # an empty set plots as blank, not a crash
+                h, _, _ = np.histogram2d(tors[:, i], tors[:, j], bins=[edges, edges], weights=w, density=True)
             ax = axes[row, col]
             ax.imshow(np.log(h.T + 1e-3), origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], cmap="viridis")
             ax.set_title(f"{label}: residue {r}", fontsize=9)

@@ -1,0 +1,104 @@
+"""``rexmol evaluate``: solvers side by side on one checkpoint, one sample size, one tolerance.
+
+For each solver: n conformers (same seeds, so the same prior draws) with exact log q; OpenMM
+energies; importance weights; E-W2 and T-W2 against the MD test set, raw and reweighted; Kish
+ESS; NLL of m MD test frames; the round-trip gap (noise -> data -> noise with the solver's own
+inverse: algebraic for Rex, a reverse solve for the others); NFE per solve and CPU time. Beside
+them, the MD noise floor at the same n (validation frames against the test set). Every solver
+runs in its own subfolder, so an interrupted evaluation resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
+from rexmol.boltzmann.likelihood import evenly_spaced, nll_summary
+from rexmol.boltzmann.sampling import MDReference, atomic_write_json, sample_conformers
+from rexmol.molecules import dataset
+
+COLUMNS = ["solver", "E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted", "ess_fraction",
+           "nll_nats_per_molecule", "roundtrip_log_q_max_abs", "roundtrip_z_max_abs", "nfe_per_solve",
+           "sampling_s_per_sample"]
+
+
+def default_specs(rtol: float = 1e-3, atol: float = 1e-3) -> list[SolverSpec]:
+    return [SolverSpec("rex", coupling=0.999, rtol=rtol, atol=atol), SolverSpec("rex", coupling=0.5, rtol=rtol, atol=atol),
+            SolverSpec("rex", coupling=0.001, rtol=rtol, atol=atol), SolverSpec("princeps", rtol=rtol, atol=atol),
+            SolverSpec("torchdiffeq", rtol=rtol, atol=atol)]
+
+
+def slug(spec: SolverSpec) -> str:
+    return {"rex": f"rex_{spec.tableau}_zeta{spec.coupling:g}", "princeps": f"princeps_{spec.tableau}",
+            "torchdiffeq": "torchdiffeq_dopri5"}[spec.solver]
+
+
+def format_table(rows: list[dict], columns=COLUMNS) -> str:
+    def fmt(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return str(v)
+
+    cells = [[c for c in columns]] + [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None = None, nll_frames: int = 32,
+             chunk_size: int = 32, seed: int = 0, workers: int = 1, manifest=dataset.MANIFEST,
+             progress: bool = True) -> dict:
+    import rexmol
+
+    out_dir = Path(out_dir)
+    specs = specs or default_specs()
+    if (out_dir / "evaluate.json").exists():
+        raise FileExistsError(f"{out_dir} already holds evaluate.json; choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reference = MDReference(manifest, workers)
+    nll_x = evenly_spaced(reference.xyz, nll_frames)
+    rows = []
+    for spec in specs:
+        sub = out_dir / slug(spec)
+        row = {"solver": spec.label}
+        try:
+            if (sub / "results.json").exists():
+                res = json.loads((sub / "results.json").read_text())
+            else:
+                res = sample_conformers(model_path, sub, n=n, spec=spec, chunk_size=chunk_size, seed=seed,
+                                        workers=workers, reference=reference, progress=progress)
+            row.update({k: res.get(k) for k in COLUMNS[1:] if k in res})
+            row.update(n_nonfinite_energy=res["n_nonfinite_energy"], n_d_chirality=res["n_d_chirality"],
+                       sampling_s=res["sampling_s"], energy_s=res["energy_s"], ess=res["ess"])
+            nll_path = sub / "nll.json"
+            if nll_path.exists():
+                nll = json.loads(nll_path.read_text())
+            else:
+                gen = BoltzmannGenerator(rexmol.load_model(model_path), spec)
+                t0 = time.perf_counter()
+                log_q = gen.log_prob(nll_x, batch_size=chunk_size, progress=progress)
+                nll = {**nll_summary(log_q, gen.dim), "seconds": time.perf_counter() - t0}
+                atomic_write_json(nll_path, nll)
+            row.update(nll_nats_per_molecule=nll["nll_nats_per_molecule"], nll_sem=nll["nll_sem"])
+        except Exception as err:  # a solver setting that fails is a result, reported in its row
+            row["error"] = f"{type(err).__name__}: {err}"
+        rows.append(row)
+    floor = reference.noise_floor(n, seed)
+    floor_row = {"solver": f"MD noise floor (n={floor['n']} val frames)", "E_W2_kT": floor["E_W2_kT"],
+                 "E_W2_kT_reweighted": floor["E_W2_kT"], "T_W2_rad": floor["T_W2_rad"],
+                 "T_W2_rad_reweighted": floor["T_W2_rad"]}
+    result = {"model": str(model_path), "n": n, "seed": seed, "nll_frames": len(nll_x), "rows": rows,
+              "noise_floor": floor_row, "md_test_frames": len(reference.u),
+              "units": {"E_W2": "kT (300 K)", "T_W2": "rad", "nll": "nats per molecule, q per nm^96"}}
+    base = next((r for r in rows if r["solver"].startswith("torchdiffeq") and "error" not in r), None)
+    rex = next((r for r in rows if r["solver"].startswith("Rex(dopri5, zeta=0.999)") and "error" not in r), None)
+    if base and rex and base.get("E_W2_kT_reweighted"):
+        result["reweighted_E_W2_ratio_rex_over_torchdiffeq"] = rex["E_W2_kT_reweighted"] / base["E_W2_kT_reweighted"]
+    atomic_write_json(out_dir / "evaluate.json", result)
+    (out_dir / "evaluate.txt").write_text(format_table(rows + [floor_row]) + "\n")
+    return result
