@@ -89,3 +89,18 @@ def test_plots_are_written(tmp_path):
                          tmp_path / "energy.png")
     assert p.stat().st_size > 1000 and q.stat().st_size > 1000
     assert ala3.N_ATOMS == 33
+
+
+def test_integrated_autocorrelation_time_of_an_ar1_process():
+    """AR(1) x_t = a x_{t-1} + e_t has tau_int = (1 + a) / (1 - a) exactly."""
+    from rexmol.metrics.autocorrelation import integrated_time
+
+    rng = np.random.default_rng(0)
+    for a in (0.0, 0.5, 0.9):
+        x = np.zeros((20, 20_000))
+        e = rng.normal(size=x.shape)
+        for i in range(1, x.shape[1]):
+            x[:, i] = a * x[:, i - 1] + e[:, i]
+        assert integrated_time(x) == pytest.approx((1 + a) / (1 - a), rel=0.05)
+    with pytest.raises(ValueError, match="constant"):
+        integrated_time(np.ones((2, 100)))
