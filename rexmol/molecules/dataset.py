@@ -9,10 +9,12 @@ chunk. :func:`load_split` returns the frames of a split as float32 nm, checking 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +106,24 @@ def load_manifest(path: Path = MANIFEST) -> dict:
     return json.loads(path.read_text())
 
 
+@contextlib.contextmanager
+def _quiet_c_stdout():
+    """Silence C-level stdout (mdtraj's DCD plugin prints two lines per file read)."""
+    try:
+        sys.stdout.flush()
+        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError):  # no real file descriptor (e.g. some notebook frontends)
+        yield
+        return
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def load_chunk(path: Path, expected_frames: int | None = None, sha256: str | None = None) -> np.ndarray:
     """Frames of one DCD chunk as float32 nm, shape (frames, 33, 3), with clear errors."""
     import mdtraj
@@ -116,7 +136,8 @@ def load_chunk(path: Path, expected_frames: int | None = None, sha256: str | Non
         if digest != sha256:
             raise ValueError(f"{path}: checksum mismatch (file is corrupted or was modified)")
     try:
-        traj = mdtraj.load_dcd(str(path), top=str(ala3.TOPOLOGY_PDB))
+        with _quiet_c_stdout():
+            traj = mdtraj.load_dcd(str(path), top=str(ala3.TOPOLOGY_PDB))
     except Exception as err:  # mdtraj raises several types for truncated or foreign files
         raise ValueError(f"{path}: cannot be read as a tri-alanine DCD trajectory ({err})") from err
     if traj.n_atoms != ala3.N_ATOMS:
