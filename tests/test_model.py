@@ -181,3 +181,12 @@ def test_bad_model_files_give_clear_errors(tmp_path):
     torch.save({"format": "other"}, tmp_path / "foreign.pt")
     with pytest.raises(ValueError, match="not a rexmol model file"):
         rexmol.load_model(tmp_path / "foreign.pt")
+
+
+def test_ema_keeps_the_token_ids_intact():
+    """Averaging integer buffers truncates them (a bug that corrupted validation of the EMA model)."""
+    module = FlowMatchingModule(width=16, depth=1, heads=2)
+    for _ in range(300):
+        module.ema.update_parameters(module.model)
+    for name in ("atom_ids", "residue_ids", "element_ids"):
+        assert torch.equal(getattr(module.ema.module, name), getattr(module.model, name))
