@@ -54,12 +54,17 @@ def main(argv=None):
     p.add_argument("--rtol", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--only", nargs="*", default=None, help="solver folders to run (a share of the work; "
+                   "run the rest in another process, then once more without --only for the tables)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     done = args.out / "evaluate.json"
     res = json.loads(done.read_text()) if done.exists() else evaluate(
         args.model, args.out, n=args.n, specs=default_specs(args.rtol, args.rtol), nll_frames=args.nll_frames,
-        workers=args.workers)
+        workers=args.workers, only=args.only)
+    if args.only:
+        print(format_table(res["rows"]))
+        return
     print(format_table(res["rows"] + [res["noise_floor"]]))
     mdd = md_decorrelation(args.threads)
     rate_rows = []

@@ -136,8 +136,8 @@ def _evaluate(args) -> int:
     _threads(args)
     out = args.out or Path("outputs") / time.strftime("evaluate-%Y%m%d-%H%M%S")
     res = evaluate(args.model, out, n=args.n, specs=default_specs(args.rtol, args.atol), nll_frames=args.nll_frames,
-                   chunk_size=args.chunk, seed=args.seed, workers=args.workers, manifest=args.manifest)
-    print(format_table(res["rows"] + [res["noise_floor"]]))
+                   chunk_size=args.chunk, seed=args.seed, workers=args.workers, manifest=args.manifest, only=args.only)
+    print(format_table(res["rows"] + ([res["noise_floor"]] if "noise_floor" in res else [])))
     for r in res["rows"]:
         if "error" in r:
             print(f"{r['solver']}: {r['error']}")
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"))
+    p.add_argument("--only", nargs="*", default=None, help="run only these solver folders (share work between processes)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("dataset", help="assign finished MD trajectories to train/val/test")

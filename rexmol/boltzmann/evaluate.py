@@ -52,11 +52,18 @@ def format_table(rows: list[dict], columns=COLUMNS) -> str:
 
 def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None = None, nll_frames: int = 32,
              chunk_size: int = 32, seed: int = 0, workers: int = 1, manifest=dataset.MANIFEST,
-             progress: bool = True) -> dict:
+             progress: bool = True, only: list[str] | None = None) -> dict:
+    """Run every solver (or those whose folder name is in ``only``: a partial run that other
+    processes can share, ``out_dir`` holding one folder per solver) and write the table."""
     import rexmol
 
     out_dir = Path(out_dir)
     specs = specs or default_specs()
+    if only:
+        unknown = set(only) - {slug(s) for s in specs}
+        if unknown:
+            raise ValueError(f"unknown solvers {sorted(unknown)}; choose from {[slug(s) for s in specs]}")
+        specs = [s for s in specs if slug(s) in only]
     if (out_dir / "evaluate.json").exists():
         raise FileExistsError(f"{out_dir} already holds evaluate.json; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +95,8 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
         except Exception as err:  # a solver setting that fails is a result, reported in its row
             row["error"] = f"{type(err).__name__}: {err}"
         rows.append(row)
+    if only:
+        return {"rows": rows, "partial": True}
     floor = reference.noise_floor(n, seed)
     floor_row = {"solver": f"MD noise floor (n={floor['n']} val frames)", "E_W2_kT": floor["E_W2_kT"],
                  "E_W2_kT_reweighted": floor["E_W2_kT"], "T_W2_rad": floor["T_W2_rad"],

@@ -174,6 +174,12 @@ def write_conformers(x: np.ndarray, out_dir: Path, u: np.ndarray, resample_idx=N
     os.replace(tmp, out_dir / "samples_lowest_energy.pdb")
 
 
+def _worst(gaps) -> float | str:
+    """Largest round-trip gap; 'overflow' if any inverse overflowed (a gap of None)."""
+    gaps = list(gaps)
+    return "overflow" if any(g is None for g in gaps) else max(gaps)
+
+
 def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool) -> None:
     """Create ``out_dir`` or resume in it; refuse to mix settings or to replace results unasked."""
     out_dir = Path(out_dir)
@@ -226,8 +232,8 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         "sampling_s": drawn["seconds"],  # wall seconds drawing (summed over chunks, excluding round trips)
         "wall_s_this_call": wall_draw,
         "sampling_s_per_sample": drawn["seconds"] / n,
-        "roundtrip_z_max_abs": max((s["roundtrip_z_max_abs"] for s in roundtrip), default=None),
-        "roundtrip_log_q_max_abs": max((s["roundtrip_log_q_max_abs"] for s in roundtrip), default=None),
+        "roundtrip_z_max_abs": _worst(s["roundtrip_z_max_abs"] for s in roundtrip) if roundtrip else None,
+        "roundtrip_log_q_max_abs": _worst(s["roundtrip_log_q_max_abs"] for s in roundtrip) if roundtrip else None,
         "roundtrip_samples": sum(min(chunk_size, n - i * chunk_size) for i in range(min(roundtrip_chunks,
                                                                                           len(drawn["stats"])))),
         "mean_log_q_nats": float(np.mean(drawn["log_q"])),
