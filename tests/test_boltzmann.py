@@ -176,4 +176,5 @@ def test_an_unstable_inverse_is_measured_not_refused(zero_model):
     gen = BoltzmannGenerator(rexmol.load_model(zero_model), SolverSpec(coupling=0.001, steps=20))
     draw = gen.sample(2, seed=0, roundtrip=True)
     assert draw.stats["roundtrip_predicted_amplification"] > 1e50
+    assert draw.stats["roundtrip_log_q_max_abs"] is None  # overflowed: reported, not raised
     assert np.isfinite(draw.log_q).all()

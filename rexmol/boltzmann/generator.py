@@ -156,13 +156,16 @@ class BoltzmannGenerator:
                 # measure the inverse even where Rex.invert would refuse it (small zeta): the gap is the result
                 stats["roundtrip_predicted_amplification"] = self.flow.solver.predicted_amplification(
                     self.flow.system(y), sol.s_grid)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", InversionWarning)
-                    z_back, log_q_back = self.flow.reconstruct(sol, allow_unstable=True)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", InversionWarning)
+                        z_back, log_q_back = self.flow.reconstruct(sol, allow_unstable=True)
+                except ValueError:  # the inverse overflowed to inf/NaN
+                    z_back = log_q_back = None
             else:
                 z_back, log_q_back = self._solve_reverse(y)
             for key, a, b in (("roundtrip_z_max_abs", z_back, z), ("roundtrip_log_q_max_abs", log_q_back, log_q_y)):
-                gap = float((a - b).abs().max())
+                gap = math.inf if a is None else float((a - b).abs().max())
                 stats[key] = gap if math.isfinite(gap) else None  # None: the inverse overflowed
             stats["roundtrip_s"] = time.perf_counter() - t_back
         x = (y / c).double().cpu().numpy()
