@@ -75,8 +75,9 @@ def _model_report(args) -> int:
 
     report = model_report(args.model, args.out, n=args.n, steps=args.steps, seed=args.seed, manifest=args.manifest,
                           training_csv=args.training_csv, overwrite=args.overwrite)
-    for key in ("E_W2_kT", "noise_floor_E_W2_kT", "T_W2_rad", "noise_floor_T_W2_rad", "non_finite_energies"):
-        print(f"{key:22s} {report[key]:.4g}")
+    for key in ("E_W2_kT", "noise_floor_E_W2_kT", "T_W2_rad", "noise_floor_T_W2_rad", "non_finite_energies",
+                "median_u_model_kT", "median_u_test_kT", "fraction_below_md_max_energy", "fraction_all_L"):
+        print(f"{key:30s} {report[key]:.4g}")
     print(f"wrote {args.out}/report.json and plots")
     return 0
 

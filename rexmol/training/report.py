@@ -95,8 +95,12 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
         "T_W2_rad": torus_w2(tors_model, tors_test, n_max=min(n, 2000), seed=seed),
         "noise_floor_E_W2_kT": energy_w2(u_val, u_test).value,
         "noise_floor_T_W2_rad": torus_w2(tors_val, tors_test, n_max=min(n, 2000), seed=seed),
-        "mean_u_model_kT": float(np.mean(u_model[np.isfinite(u_model)])), "mean_u_test_kT": float(u_test.mean()),
-        "torsions": names, "model_info": loaded.info.get("global_step"),
+        "median_u_model_kT": float(np.median(u_model)), "median_u_test_kT": float(np.median(u_test)),
+        "u_model_percentiles_kT": dict(zip(("5", "25", "50", "75", "95"),
+                                           np.percentile(u_model, [5, 25, 50, 75, 95]).tolist())),
+        "fraction_below_md_max_energy": float(np.mean(u_model <= u_test.max())),
+        "fraction_all_L": float((dataset.frame_chirality(x) > 0).all(axis=1).mean()),
+        "torsions": names, "global_step": loaded.info.get("global_step"),
     }
     ramachandran({"MD test": (tors_test, None), "model (unweighted)": (tors_model, None)}, names,
                  out_dir / "ramachandran.png")
