@@ -178,3 +178,15 @@ def test_an_unstable_inverse_is_measured_not_refused(zero_model):
     assert draw.stats["roundtrip_predicted_amplification"] > 1e50
     assert draw.stats["roundtrip_log_q_max_abs"] is None  # overflowed: reported, not raised
     assert np.isfinite(draw.log_q).all()
+
+
+def test_model_report_writes_numbers_beside_the_noise_floor(zero_model, tmp_path):
+    from rexmol.training.report import model_report
+
+    report = model_report(zero_model, tmp_path / "rep", n=20, steps=2)
+    for key in ("E_W2_kT", "noise_floor_E_W2_kT", "T_W2_rad", "noise_floor_T_W2_rad", "fraction_all_L"):
+        assert key in report
+    assert report["noise_floor_E_W2_kT"] < report["E_W2_kT"]  # noise is not a molecule
+    assert (tmp_path / "rep" / "ramachandran.png").exists() and (tmp_path / "rep" / "report.json").exists()
+    with pytest.raises(FileExistsError):
+        model_report(zero_model, tmp_path / "rep", n=20, steps=2)
