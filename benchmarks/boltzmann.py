@@ -51,6 +51,7 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=Path("runs/bench_boltzmann"))
     p.add_argument("--n", type=int, default=128)
     p.add_argument("--nll-frames", type=int, default=32)
+    p.add_argument("--chunk", type=int, default=32, help="conformers per chunk; the first chunk is round-tripped")
     p.add_argument("--rtol", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=1)
@@ -61,7 +62,7 @@ def main(argv=None):
     done = args.out / "evaluate.json"
     res = json.loads(done.read_text()) if done.exists() else evaluate(
         args.model, args.out, n=args.n, specs=default_specs(args.rtol, args.rtol), nll_frames=args.nll_frames,
-        workers=args.workers, only=args.only)
+        chunk_size=args.chunk, workers=args.workers, only=args.only)
     if args.only:
         print(format_table(res["rows"]))
         return
