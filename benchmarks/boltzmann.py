@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from benchmarks.md_energy_throughput import md_ns_per_day  # noqa: E402
-from rexmol.boltzmann.evaluate import default_specs, evaluate, format_table  # noqa: E402
+from rexmol.boltzmann.evaluate import default_specs, evaluate, format_table, slug  # noqa: E402
 from rexmol.metrics import backbone_torsions  # noqa: E402
 from rexmol.metrics.autocorrelation import torsion_integrated_times  # noqa: E402
 from rexmol.molecules import dataset, md  # noqa: E402
@@ -45,6 +45,16 @@ def md_decorrelation(threads: int) -> dict:
             "md_threads": threads, "decorrelated_frames_per_s": ps_per_s / tau_ps}
 
 
+def _specs(rtol: float, solvers: list[str] | None):
+    specs = default_specs(rtol, rtol)
+    if solvers:
+        unknown = set(solvers) - {slug(s) for s in specs}
+        if unknown:
+            raise SystemExit(f"unknown solvers {sorted(unknown)}; choose from {[slug(s) for s in specs]}")
+        specs = [s for s in specs if slug(s) in solvers]
+    return specs
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
@@ -57,11 +67,14 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--only", nargs="*", default=None, help="solver folders to run (a share of the work; "
                    "run the rest in another process, then once more without --only for the tables)")
+    p.add_argument("--solvers", nargs="*", default=None, help="solver folders in the table (default: all of "
+                   "rexmol.boltzmann.evaluate.default_specs)")
+    p.add_argument("--json-name", default="boltzmann", help="results/<name>.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     done = args.out / "evaluate.json"
     res = json.loads(done.read_text()) if done.exists() else evaluate(
-        args.model, args.out, n=args.n, specs=default_specs(args.rtol, args.rtol), nll_frames=args.nll_frames,
+        args.model, args.out, n=args.n, specs=_specs(args.rtol, args.solvers), nll_frames=args.nll_frames,
         chunk_size=args.chunk, workers=args.workers, only=args.only)
     if args.only:
         print(format_table(res["rows"]))
@@ -80,7 +93,7 @@ def main(argv=None):
                       "ESS": None, "seconds": None, "ESS_per_s": mdd["decorrelated_frames_per_s"], "x_MD": 1.0})
     print(f"\nEffective samples per second, {args.threads} threads for both")
     print(table(rate_rows))
-    path = write_json("boltzmann", {"description": __doc__, "evaluate": res, "md": mdd, "rates": rate_rows,
+    path = write_json(args.json_name, {"description": __doc__, "evaluate": res, "md": mdd, "rates": rate_rows,
                                     "threads": args.threads})
     print(f"\nwrote {path}")
 

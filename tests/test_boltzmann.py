@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rexmol
-from rexmol.boltzmann.evaluate import evaluate
+from rexmol.boltzmann.evaluate import evaluate, paired_bootstrap_e_w2
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.likelihood import likelihood_job
 from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
@@ -169,6 +169,29 @@ def test_evaluate_compares_every_solver_in_one_table(zero_model, tmp_path):
     assert res["rows"][0]["roundtrip_log_q_max_abs"] < 1e-3
     text = (tmp_path / "ev" / "evaluate.txt").read_text()
     assert "MD noise floor" in text and "torchdiffeq" in text
+    rex, base, princeps = res["rows"]
+    assert rex["E_W2_reweighted_over_torchdiffeq"] == pytest.approx(
+        rex["E_W2_kT_reweighted"] / base["E_W2_kT_reweighted"])
+    lo, hi = rex["E_W2_kT_reweighted_16_84"]
+    assert 0 <= lo <= hi and "E_W2_reweighted_over_torchdiffeq" not in base
+
+
+def test_paired_bootstrap_of_reweighted_energy_w2():
+    """Known answers: equal samples give ratio 1 in every resample; a sample shifted by c kT from a
+    reference of the same shape has E-W2 = c in every resample (1-D W2 of a translation)."""
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=4000)
+    u = rng.normal(size=300)
+    w = np.exp(rng.normal(size=300))
+    w /= w.sum()
+    boots = paired_bootstrap_e_w2({"a": {"u": u, "weights": w}, "b": {"u": u.copy(), "weights": w.copy()}}, ref,
+                                  n_boot=50)
+    np.testing.assert_array_equal(boots["a"], boots["b"])
+    const = np.zeros(300)
+    boots = paired_bootstrap_e_w2({"a": {"u": const + 3.0, "weights": np.full(300, 1 / 300)}}, np.zeros(10), n_boot=20)
+    np.testing.assert_allclose(boots["a"], 3.0)
+    with pytest.raises(ValueError, match="same number of draws"):
+        paired_bootstrap_e_w2({"a": {"u": u, "weights": w}, "b": {"u": u[:10], "weights": w[:10]}}, ref)
 
 
 def test_an_unstable_inverse_is_measured_not_refused(zero_model):

@@ -6,6 +6,11 @@ ESS; NLL of m MD test frames; the round-trip gap (noise -> data -> noise with th
 inverse: algebraic for Rex, a reverse solve for the others); NFE per solve and CPU time. Beside
 them, the MD noise floor at the same n (validation frames against the test set). Every solver
 runs in its own subfolder, so an interrupted evaluation resumes.
+
+With ESS of a few samples the reweighted E-W2 is a noisy number, so each solver also gets a
+paired bootstrap: the same resampled draw indices for every solver (they share prior draws),
+the weights renormalised within each resample, giving a 16-84% interval for each reweighted
+E-W2 and for its ratio to the non-reversible torchdiffeq baseline.
 """
 
 from __future__ import annotations
@@ -14,14 +19,47 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.likelihood import evenly_spaced, nll_summary
 from rexmol.boltzmann.sampling import MDReference, atomic_write_json, sample_conformers
+from rexmol.metrics.distances import energy_w2
 from rexmol.molecules import dataset
 
 COLUMNS = ["solver", "E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted", "ess_fraction",
            "nll_nats_per_molecule", "roundtrip_log_q_max_abs", "roundtrip_z_max_abs", "nfe_per_solve",
-           "sampling_s_per_sample"]
+           "sampling_s_per_sample", "E_W2_reweighted_over_torchdiffeq", "E_W2_reweighted_over_torchdiffeq_16_84"]
+
+
+def paired_bootstrap_e_w2(arrays: dict[str, dict], reference_u: np.ndarray, n_boot: int = 200, seed: int = 0
+                          ) -> dict[str, np.ndarray]:
+    """Reweighted E-W2 (kT) of each solver over ``n_boot`` resamples of the draw indices.
+
+    ``arrays[name]`` holds ``u`` (reduced energies) and ``weights`` (normalised importance
+    weights, 0 for discarded draws) of the same n prior draws; every solver sees the same index
+    sets, so ratios between solvers are paired. A resample whose weights are all zero gives NaN."""
+    sizes = {len(a["u"]) for a in arrays.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"paired bootstrap needs the same number of draws per solver, got {sorted(sizes)}")
+    n = sizes.pop()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    out = {}
+    for name, a in arrays.items():
+        vals = np.full(n_boot, np.nan)
+        for b in range(n_boot):
+            u, w = a["u"][idx[b]], a["weights"][idx[b]]
+            keep = w > 0
+            if keep.any():
+                vals[b] = energy_w2(u[keep], reference_u, w_a=w[keep] / w[keep].sum()).value
+        out[name] = vals
+    return out
+
+
+def _interval(values: np.ndarray) -> list[float] | None:
+    v = values[np.isfinite(values)]
+    return [float(np.percentile(v, 16)), float(np.percentile(v, 84))] if len(v) else None
 
 
 def default_specs(rtol: float = 1e-3, atol: float = 1e-3) -> list[SolverSpec]:
@@ -41,6 +79,8 @@ def format_table(rows: list[dict], columns=COLUMNS) -> str:
             return "-"
         if isinstance(v, float):
             return f"{v:.3g}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(fmt(e) for e in v) + "]"
         return str(v)
 
     cells = [[c for c in columns]] + [[fmt(r.get(c)) for c in columns] for r in rows]
@@ -48,6 +88,27 @@ def format_table(rows: list[dict], columns=COLUMNS) -> str:
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _bootstrap_rows(rows: list[dict], specs: list[SolverSpec], out_dir: Path, reference_u, seed: int) -> None:
+    """Add each row's bootstrap interval and its ratio to the torchdiffeq row (point and interval)."""
+    arrays = {}
+    for row, spec in zip(rows, specs):
+        path = out_dir / slug(spec) / "arrays.npz"
+        if "error" not in row and path.exists():
+            with np.load(path) as a:
+                arrays[row["solver"]] = {"u": a["u"], "weights": a["weights"]}
+    if not arrays:
+        return
+    boots = paired_bootstrap_e_w2(arrays, reference_u, seed=seed)
+    base = next((r for r in rows if r["solver"].startswith("torchdiffeq") and r["solver"] in boots), None)
+    for row in rows:
+        if row["solver"] not in boots:
+            continue
+        row["E_W2_kT_reweighted_16_84"] = _interval(boots[row["solver"]])
+        if base is not None and row is not base and base.get("E_W2_kT_reweighted"):
+            row["E_W2_reweighted_over_torchdiffeq"] = row["E_W2_kT_reweighted"] / base["E_W2_kT_reweighted"]
+            row["E_W2_reweighted_over_torchdiffeq_16_84"] = _interval(boots[row["solver"]] / boots[base["solver"]])
 
 
 def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None = None, nll_frames: int = 32,
@@ -104,10 +165,7 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
     result = {"model": str(model_path), "n": n, "seed": seed, "nll_frames": len(nll_x), "rows": rows,
               "noise_floor": floor_row, "md_test_frames": len(reference.u),
               "units": {"E_W2": "kT (300 K)", "T_W2": "rad", "nll": "nats per molecule, q per nm^96"}}
-    base = next((r for r in rows if r["solver"].startswith("torchdiffeq") and "error" not in r), None)
-    rex = next((r for r in rows if r["solver"].startswith("Rex(dopri5, zeta=0.999)") and "error" not in r), None)
-    if base and rex and base.get("E_W2_kT_reweighted"):
-        result["reweighted_E_W2_ratio_rex_over_torchdiffeq"] = rex["E_W2_kT_reweighted"] / base["E_W2_kT_reweighted"]
+    _bootstrap_rows(rows, specs, out_dir, reference.u, seed)
     atomic_write_json(out_dir / "evaluate.json", result)
     (out_dir / "evaluate.txt").write_text(format_table(rows + [floor_row]) + "\n")
     return result
