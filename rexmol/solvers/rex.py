@@ -21,6 +21,14 @@ rounding errors grow roughly like zeta^-N over N steps, and by the range of k ov
 grid. zeta = 0.999 inverts to rounding; zeta = 0.5 over 50 steps loses every digit;
 small zeta damps the forward pass (more stable sampling) but cannot be inverted over many
 steps. :meth:`Rex.invert` warns or refuses when the predicted amplification is too large.
+
+Adaptive steps and zeta: the controller sees the embedded error of Psi_h(x_hat_n) only, not the
+coupling defect x - x_hat. With zeta ~ 1 that defect is barely damped, and on a stiff field
+it grows unseen. Measured on the shipped tri-alanine model at rtol = atol = 1e-3
+(``benchmarks/solver_accuracy.py``): the defect is 0.63 at zeta = 0.999, 0.08 at 0.5 and 0.002
+at 0.001. Conformers are 1e-2, 1.3e-3 and 1.0e-3 nm from a float64 reference, against
+1.7e-3 nm for Princeps. Loose-tolerance sampling wants zeta <= 0.5; zeta = 0.999 wants a
+tighter tolerance or fixed steps.
 """
 
 from __future__ import annotations
