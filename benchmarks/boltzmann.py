@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from benchmarks.md_energy_throughput import md_ns_per_day  # noqa: E402
-from rexmol.boltzmann.evaluate import default_specs, evaluate, format_table, slug  # noqa: E402
+from rexmol.boltzmann.evaluate import default_specs, evaluate, format_table, select_specs  # noqa: E402
 from rexmol.metrics import backbone_torsions  # noqa: E402
 from rexmol.metrics.autocorrelation import torsion_integrated_times  # noqa: E402
 from rexmol.molecules import dataset, md  # noqa: E402
@@ -43,16 +43,6 @@ def md_decorrelation(threads: int) -> dict:
     ps_per_s = ns_day * 1000 / 86400
     return {"tau_int_frames": taus, "stride_ps": stride_ps, "tau_int_ps_slowest": tau_ps, "md_ns_per_day": ns_day,
             "md_threads": threads, "decorrelated_frames_per_s": ps_per_s / tau_ps}
-
-
-def _specs(rtol: float, solvers: list[str] | None):
-    specs = default_specs(rtol, rtol)
-    if solvers:
-        unknown = set(solvers) - {slug(s) for s in specs}
-        if unknown:
-            raise SystemExit(f"unknown solvers {sorted(unknown)}; choose from {[slug(s) for s in specs]}")
-        specs = [s for s in specs if slug(s) in solvers]
-    return specs
 
 
 def main(argv=None):
@@ -72,9 +62,12 @@ def main(argv=None):
     p.add_argument("--json-name", default="boltzmann", help="results/<name>.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    specs = default_specs(args.rtol, args.rtol)
+    if args.solvers:
+        specs = select_specs(specs, args.solvers)
     done = args.out / "evaluate.json"
     res = json.loads(done.read_text()) if done.exists() else evaluate(
-        args.model, args.out, n=args.n, specs=_specs(args.rtol, args.solvers), nll_frames=args.nll_frames,
+        args.model, args.out, n=args.n, specs=specs, nll_frames=args.nll_frames,
         chunk_size=args.chunk, workers=args.workers, only=args.only)
     if args.only:
         print(format_table(res["rows"]))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,21 +36,9 @@ from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
 
 def integrate(loaded, spec: SolverSpec, n: int, seed: int, dtype) -> dict:
     """Noise -> data for the first n prior draws of ``seed``: x (nm), log q (nats/nm^D), NFE, defect."""
-    gen = BoltzmannGenerator(loaded, spec, dtype=dtype)
-    z = gen.prior_draws(n, seed)
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        if gen._baseline is not None:
-            gen._baseline.nfe = 0
-            y, div = gen._baseline._odeint(z, gen.flow.t0, gen.flow.t1, spec.rtol, spec.atol)
-            log_q, nfe, defect = gen.prior.log_prob(z) - div, gen._baseline.nfe, None
-        else:
-            sol = gen.flow.solver.solve(gen.flow.system(z), z, gen.flow.t0, gen.flow.t1, rtol=spec.rtol,
-                                        atol=spec.atol, aux0=torch.zeros(n, dtype=dtype))
-            y, log_q, nfe = sol.x, gen.prior.log_prob(z) - sol.aux, sol.nfe
-            defect = float((sol.x - sol.x_hat).abs().max()) if sol.x_hat is not None else None
-    return {"x": (y / loaded.coord_scale).double().numpy(), "log_q": log_q.double().numpy() + gen.log_jacobian,
-            "nfe": nfe, "defect": defect, "seconds": time.perf_counter() - t0}
+    draw = BoltzmannGenerator(loaded, spec, dtype=dtype).sample(n, seed)
+    return {"x": draw.x, "log_q": draw.log_q, "nfe": draw.nfe, "defect": draw.stats.get("coupling_defect_max"),
+            "seconds": draw.seconds}
 
 
 def main(argv=None):

@@ -201,6 +201,8 @@ def test_an_unstable_inverse_is_measured_not_refused(zero_model):
     assert draw.stats["roundtrip_predicted_amplification"] > 1e50
     assert draw.stats["roundtrip_log_q_max_abs"] is None  # overflowed: reported, not raised
     assert np.isfinite(draw.log_q).all()
+    # the zero field is integrated exactly by the integrating factor, so x and x_hat agree to rounding
+    assert 0.0 <= draw.stats["coupling_defect_max"] < 1e-5
 
 
 def test_model_report_writes_numbers_beside_the_noise_floor(zero_model, tmp_path):

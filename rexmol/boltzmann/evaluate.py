@@ -73,6 +73,14 @@ def slug(spec: SolverSpec) -> str:
             "torchdiffeq": "torchdiffeq_dopri5"}[spec.solver]
 
 
+def select_specs(specs: list[SolverSpec], slugs: list[str]) -> list[SolverSpec]:
+    """The specs whose folder name (:func:`slug`) is in ``slugs``, in their order; unknown names raise."""
+    unknown = set(slugs) - {slug(s) for s in specs}
+    if unknown:
+        raise ValueError(f"unknown solvers {sorted(unknown)}; choose from {[slug(s) for s in specs]}")
+    return [s for s in specs if slug(s) in slugs]
+
+
 def format_table(rows: list[dict], columns=COLUMNS) -> str:
     def fmt(v):
         if v is None:
@@ -121,10 +129,7 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
     out_dir = Path(out_dir)
     specs = specs or default_specs()
     if only:
-        unknown = set(only) - {slug(s) for s in specs}
-        if unknown:
-            raise ValueError(f"unknown solvers {sorted(unknown)}; choose from {[slug(s) for s in specs]}")
-        specs = [s for s in specs if slug(s) in only]
+        specs = select_specs(specs, only)
     if (out_dir / "evaluate.json").exists():
         raise FileExistsError(f"{out_dir} already holds evaluate.json; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)

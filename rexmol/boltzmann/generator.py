@@ -142,7 +142,9 @@ class BoltzmannGenerator:
 
         With ``roundtrip`` the draw is taken back to noise by the solver's own inverse (Rex: the
         algebraic inverse on the recorded grid; the others: a data -> noise solve at the same
-        tolerance) and ``stats`` gets the largest |z - z_back| and |log q - log q_back|."""
+        tolerance) and ``stats`` gets the largest |z - z_back| and |log q - log q_back|. A Rex draw's
+        ``stats`` also holds ``coupling_defect_max``, the largest |x - x_hat| at the data end (scaled
+        coordinates)."""
         c = self.loaded.coord_scale
         t_start = time.perf_counter()
         gen = torch.Generator().manual_seed(int(seed))
@@ -158,6 +160,8 @@ class BoltzmannGenerator:
                                                return_solution=True, **self._tolerances())
             nfe = sol.nfe
             stats.update(steps=sol.n_steps, rejected=sol.n_rejected)
+            if sol.x_hat is not None:  # Rex: how far the coupled pair drifted apart (see SolverSpec)
+                stats["coupling_defect_max"] = float((sol.x - sol.x_hat).abs().max())
         sample_s = time.perf_counter() - t_start
         if roundtrip:
             t_back = time.perf_counter()
