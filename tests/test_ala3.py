@@ -53,12 +53,12 @@ def test_topology_errors(tmp_path):
 
 def test_md_chunks_resume_and_refuse_other_settings(tmp_path):
     settings = md.MDSettings(chunk_frames=5, equilibration_ps=0.4, stride_steps=25)
-    md.run_trajectory(tmp_path, seed=3, length_ns=0.001, settings=settings, threads=1, progress=False)  # 10 frames
+    md.run_trajectory(tmp_path, seed=3, length_ns=0.00025, settings=settings, threads=1, progress=False)  # 10 frames
     run = tmp_path / "seed3"
     first = json.loads((run / "progress.json").read_text())
     assert [c["frames"] for c in first["chunks"]] == [5, 5]
     mtime = (run / "chunk0000.dcd").stat().st_mtime_ns
-    md.run_trajectory(tmp_path, seed=3, length_ns=0.002, settings=settings, threads=1, progress=False)  # resume
+    md.run_trajectory(tmp_path, seed=3, length_ns=0.0005, settings=settings, threads=1, progress=False)  # resume
     second = json.loads((run / "progress.json").read_text())
     assert [c["file"] for c in second["chunks"]] == [f"chunk{i:04d}.dcd" for i in range(4)]
     assert second["chunks"][:2] == first["chunks"][:2] and (run / "chunk0000.dcd").stat().st_mtime_ns == mtime

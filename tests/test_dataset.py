@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rexmol.molecules import dataset, md
+from rexmol.molecules.target import AAA
 
 SETTINGS = md.MDSettings(chunk_frames=4, equilibration_ps=0.2, stride_steps=10)
 
@@ -15,7 +16,7 @@ SETTINGS = md.MDSettings(chunk_frames=4, equilibration_ps=0.2, stride_steps=10)
 def md_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("md")
     for seed in (1, 2, 3):
-        md.run_trajectory(root, seed, length_ns=0.0004, settings=SETTINGS, threads=1, progress=False)  # 10 frames
+        md.run_trajectory(root, seed, length_ns=0.0001, settings=SETTINGS, threads=1, progress=False)  # 10 frames
     return root
 
 
@@ -28,10 +29,11 @@ def build(tmp_path, md_dir, splits=None, **kw):
 def test_manifest_records_provenance_and_loads_by_trajectory(tmp_path, md_dir):
     out, manifest = build(tmp_path, md_dir)
     assert manifest["splits"] == {"train": [1, 2], "val": [], "test": [3]}
-    assert manifest["system"]["forcefield"] == ["amber14-all.xml", "implicit/obc2.xml"]
-    assert manifest["md"]["timestep_ps"] == 0.004 and manifest["md"]["stride_ps"] == pytest.approx(0.04)
+    assert manifest["system"]["target"] == AAA.record()
+    assert manifest["system"]["forcefield"] == ["amber14-all.xml", "implicit/obc1.xml"]
+    assert manifest["md"]["timestep_ps"] == 0.001 and manifest["md"]["stride_ps"] == pytest.approx(0.01)
     assert "openmm" in manifest["versions"] and len(manifest["runs"]["1"]["chunks"]) == 3
-    assert manifest["split_ns"]["train"] == pytest.approx(2 * 10 * 0.04 / 1000)
+    assert manifest["split_ns"]["train"] == pytest.approx(2 * 10 * 0.01 / 1000)
     train = dataset.load_split("train", out)
     assert train.shape == (20, 33, 3) and train.dtype == np.float32
     by_run = dataset.load_split("test", out, by_run=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rexmol.molecules import ala3
+from rexmol.molecules.target import TargetMismatch
 
 DATA_DIR = ala3.TOPOLOGY_PDB.parent
 MD_DIR = DATA_DIR / "md"
@@ -66,23 +67,32 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
     if missing:
         raise ValueError(f"seeds {missing} have no finished run of {frames_per_run} frames under {md_dir}")
     md_rel = os.path.relpath(Path(md_dir), out.parent)
-    any_run = runs[next(iter(seen))]
-    settings = any_run["settings"]
+    first = next(iter(seen))
+    settings, target = runs[first]["settings"], runs[first].get("target")
     for s in seen:
         if runs[s]["settings"] != settings:
-            raise ValueError(f"seed {s} was run with other MD settings than seed {next(iter(seen))}")
+            raise ValueError(f"seed {s} was run with other MD settings than seed {first}")
+        if runs[s].get("target") != target:
+            raise TargetMismatch(f"seed {s} was run for another target than seed {first}: "
+                                 f"{runs[s].get('target')} vs {target}")
     stride_ps = settings["stride_steps"] * settings["timestep_ps"]
+    if target is None:  # runs made before targets were recorded: the constrained legacy protocol
+        system = {"forcefield": list(ala3.FORCEFIELD_FILES), "nonbonded": "NoCutoff",
+                  "temperature_k": settings["temperature_k"]}
+    else:
+        system = {"target": target, "forcefield": target["forcefield_files"],
+                  "nonbonded": f"{target['nonbonded_method']} {target['cutoff_nm']} nm",
+                  "temperature_k": target["temperature_k"]}
     manifest = {
         "system": {
             "molecule": "Ala-Ala-Ala zwitterion (33 atoms)",
             "topology": "topology.pdb",
             "topology_sha256": hashlib.sha256(ala3.TOPOLOGY_PDB.read_bytes()).hexdigest(),
-            "forcefield": list(ala3.FORCEFIELD_FILES),
-            "nonbonded": "NoCutoff",
-            "temperature_k": settings["temperature_k"],
+            **system,
             "energies": "full unconstrained potential (constraints=None) for MD frames and samples alike",
         },
         "md": {**settings, "integrator": "LangevinMiddleIntegrator", "stride_ps": stride_ps,
+               "platforms": sorted({c.get("platform", "CPU") for s in seen for c in runs[s]["chunks"]}),
                "format": "DCD (float32, Angstrom on disk; loaded as nm)"},
         "versions": _versions(),
         "splits": {name: sorted(seeds) for name, seeds in splits.items()},

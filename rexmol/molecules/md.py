@@ -1,7 +1,8 @@
 """Reference molecular dynamics of tri-alanine: resumable Langevin trajectories.
 
-Each trajectory is one seed: minimise the shipped structure, draw velocities at
-300 K from the seed, equilibrate (discarded), then record frames at a fixed stride.
+Each trajectory is one seed of the target ensemble (:data:`rexmol.molecules.target.AAA`):
+minimise the shipped structure, draw velocities at the target temperature from the seed,
+equilibrate (discarded), then record frames at a fixed stride.
 Frames are written chunk by chunk (DCD, float32 Angstrom: lossless for float32
 coordinates, unlike XTC), each chunk atomically, beside an OpenMM state XML
 (portable between CPU and CUDA platforms) and a progress JSON. An interrupted run
@@ -9,9 +10,11 @@ resumes from the last finished chunk; its statistics are unchanged, although the
 exact path differs from an uninterrupted run because the integrator's random stream
 restarts.
 
-Defaults: LangevinMiddleIntegrator, friction 1/ps, 4 fs step with hydrogen mass
-repartitioning (H mass 4 amu; the configurational Boltzmann distribution does not
-depend on masses), HBonds constraints, 1 ps stride, 200 ps equilibration.
+Defaults are the published AAA protocol: LangevinMiddleIntegrator, friction 0.3/ps, 1 fs
+step, standard masses, no constraints (the System comes from the target, which has none);
+1 ps stride, 200 ps equilibration, 0.5 ns chunks. Hydrogen mass repartitioning is an
+option: it leaves the configurational ensemble unchanged only in the limit of a small
+step, so a larger step must be shown to match the 1 fs ensemble before its data is used.
 """
 
 from __future__ import annotations
@@ -26,20 +29,19 @@ from pathlib import Path
 import numpy as np
 
 from rexmol.molecules import ala3
+from rexmol.molecules.target import AAA, Target
 
 
 @dataclass(frozen=True)
 class MDSettings:
-    """Langevin MD protocol. Times in ps, temperature in K, masses in amu."""
+    """Langevin MD protocol (the temperature is the target's). Times in ps, masses in amu."""
 
-    temperature_k: float = ala3.TEMPERATURE_K
-    friction_per_ps: float = 1.0
-    timestep_ps: float = 0.004
-    hydrogen_mass_amu: float | None = 4.0
-    stride_steps: int = 250
+    friction_per_ps: float = 0.3
+    timestep_ps: float = 0.001
+    hydrogen_mass_amu: float | None = None
+    stride_steps: int = 1000
     equilibration_ps: float = 200.0
-    chunk_frames: int = 1000
-    constraints: str = "HBonds"
+    chunk_frames: int = 500
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -72,6 +74,7 @@ def run_trajectory(
     seed: int,
     length_ns: float,
     settings: MDSettings = MDSettings(),
+    target: Target = AAA,
     platform: str | None = None,
     threads: int | None = None,
     progress: bool = True,
@@ -79,7 +82,8 @@ def run_trajectory(
     """Run (or resume) one trajectory into ``out_dir/seed{seed}/``; returns that folder.
 
     Records ``round(length_ns * 1000 / stride_ps)`` frames in chunks of
-    ``settings.chunk_frames``. Refuses to resume a folder made with other settings.
+    ``settings.chunk_frames``. Refuses to resume a folder made with other settings or for
+    another target.
     """
     import mdtraj
     import openmm
@@ -95,17 +99,18 @@ def run_trajectory(
 
     if progress_file.exists():
         record = json.loads(progress_file.read_text())
+        target.check(record.get("target"), str(progress_file))
         if record["settings"] != asdict(settings):
             raise ValueError(f"{run_dir} was started with other MD settings: {record['settings']}")
     else:
-        record = {"seed": seed, "settings": asdict(settings), "chunks": []}
+        record = {"seed": seed, "target": target.record(), "settings": asdict(settings), "chunks": []}
 
     topology, positions = ala3.load_topology()
     if (ala3.chirality_volumes(topology, positions) <= 0).any():
         raise ValueError(f"{ala3.TOPOLOGY_PDB} has a D residue; rebuild it with `rexmol build-system --overwrite`")
-    system = ala3.create_system(topology, settings.constraints, settings.hydrogen_mass_amu)
+    system = target.create_system(topology, settings.hydrogen_mass_amu)
     integrator = openmm.LangevinMiddleIntegrator(
-        settings.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
+        target.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
     )
     integrator.setRandomNumberSeed(seed + 1000 * len(record["chunks"]))
     plat, props = _platform(platform, threads)
@@ -118,7 +123,7 @@ def run_trajectory(
         record["chunks"] = []
         simulation.context.setPositions(positions)
         simulation.minimizeEnergy()
-        simulation.context.setVelocitiesToTemperature(settings.temperature_k * unit.kelvin, seed)
+        simulation.context.setVelocitiesToTemperature(target.temperature_k * unit.kelvin, seed)
         simulation.step(int(round(settings.equilibration_ps / settings.timestep_ps)))
 
     md_top = mdtraj.Topology.from_openmm(topology)
@@ -139,7 +144,8 @@ def run_trajectory(
         os.replace(tmp, run_dir / name)
         simulation.saveState(str(state_file) + ".tmp")
         os.replace(str(state_file) + ".tmp", state_file)
-        record["chunks"].append({"file": name, "frames": frames, "wall_s": wall, "sha256": sha256(run_dir / name)})
+        record["chunks"].append({"file": name, "frames": frames, "wall_s": wall, "sha256": sha256(run_dir / name),
+                                 "platform": simulation.context.getPlatform().getName()})
         _atomic_write_text(progress_file, json.dumps(record, indent=1))
     bar.close()
     return run_dir
@@ -148,7 +154,7 @@ def run_trajectory(
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    p = argparse.ArgumentParser(description="Run resumable tri-alanine Langevin MD trajectories.")
+    p = argparse.ArgumentParser(description="Run resumable tri-alanine Langevin MD trajectories of the AAA target.")
     p.add_argument("--out", type=Path, default=Path("data/ala3/md"))
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--length-ns", type=float, default=5.0)

@@ -1,0 +1,107 @@
+"""The target ensemble: one definition of the Boltzmann distribution exp(-U(x)/kT).
+
+MD integrates it, the importance weights target it, and every metric's reference is drawn
+from it, so all of them build their OpenMM System here and nowhere else (see
+``shared/design/boltzmann.md``, "One ensemble, everywhere").
+
+:data:`AAA` is the published tri-alanine protocol of the Boltzmann-generator results we
+compare with (the Rex paper, SBG, FALCON): amber14-all + implicit/obc1, ``CutoffNonPeriodic``
+with a 2.0 nm cutoff, **no constraints** (X-H bonds vibrate), 310 K, so
+kT = k_B * 310 K = 2.5775 kJ/mol. Units: nm, kJ/mol, K.
+
+A target has no constraints by construction. With holonomic constraints the configurational
+density is not exp(-U/kT) of the full potential (the constrained degrees of freedom are
+frozen, and a mass-dependent metric factor enters), so MD frames and importance weights
+would describe two ensembles; measured here, rigid X-H bonds put the MD mean energy 8.4 kT
+below the flexible ensemble's.
+
+Without constraints the configurational distribution does not depend on the masses, which is
+why a dynamics-only change such as hydrogen mass repartitioning leaves the target unchanged
+(it only changes the integrator's discretisation error, which must be measured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+#: Molar gas constant R = N_A k_B in kJ/(mol K): kT in kJ/mol is R * T.
+GAS_CONSTANT_KJ_PER_MOL_K = 8.314462618e-3
+
+
+class TargetMismatch(ValueError):
+    """Data, a checkpoint or a system made for a different target than the one in use."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Boltzmann target: force field, nonbonded treatment and temperature (no constraints)."""
+
+    name: str
+    forcefield_files: tuple[str, ...]
+    nonbonded_method: str
+    cutoff_nm: float | None
+    temperature_k: float
+
+    @property
+    def kT(self) -> float:
+        """Thermal energy kT = R T in kJ/mol."""
+        return GAS_CONSTANT_KJ_PER_MOL_K * self.temperature_k
+
+    def record(self) -> dict:
+        """JSON-ready description, stored in MD progress files, manifests and checkpoints."""
+        out = asdict(self)
+        out["forcefield_files"] = list(self.forcefield_files)
+        out["constraints"] = None
+        out["kT_kJ_per_mol"] = round(self.kT, 6)
+        return out
+
+    def check(self, recorded: dict | None, source: str) -> None:
+        """Raise :class:`TargetMismatch` unless ``recorded`` (from :meth:`record`) is this target.
+
+        ``source`` names the file or object the record came from, for the error message.
+        """
+        if recorded is None:
+            raise TargetMismatch(f"{source} records no target; it predates the {self.name} target "
+                                 f"({self._describe(self.record())}) and cannot be used with it")
+        mine = self.record()
+        diff = sorted(k for k in set(mine) | set(recorded) if mine.get(k) != recorded.get(k))
+        if diff:
+            theirs = ", ".join(f"{k}={recorded.get(k)!r}" for k in diff)
+            ours = ", ".join(f"{k}={mine.get(k)!r}" for k in diff)
+            raise TargetMismatch(f"{source} was made for another target ({theirs}); "
+                                 f"the target in use is {self.name} ({ours})")
+
+    @staticmethod
+    def _describe(record: dict) -> str:
+        cutoff = "" if record["cutoff_nm"] is None else f" {record['cutoff_nm']:g} nm"
+        return (f"{' + '.join(record['forcefield_files'])}, {record['nonbonded_method']}{cutoff}, "
+                f"constraints {record['constraints']}, {record['temperature_k']:g} K")
+
+    def create_system(self, topology, hydrogen_mass_amu: float | None = None):
+        """The OpenMM System whose potential U defines exp(-U/kT), with every bond flexible.
+
+        ``hydrogen_mass_amu`` repartitions mass onto hydrogens. It changes dynamics only:
+        with no constraints, configurational averages do not depend on the masses.
+        """
+        from openmm import app, unit
+
+        kwargs = {"nonbondedMethod": getattr(app, self.nonbonded_method), "constraints": None,
+                  "rigidWater": False}
+        if self.cutoff_nm is not None:
+            kwargs["nonbondedCutoff"] = self.cutoff_nm * unit.nanometer
+        if hydrogen_mass_amu is not None:
+            kwargs["hydrogenMass"] = hydrogen_mass_amu * unit.amu
+        system = app.ForceField(*self.forcefield_files).createSystem(topology, **kwargs)
+        if system.getNumConstraints():
+            raise RuntimeError(f"{self.name}: OpenMM added {system.getNumConstraints()} constraints; "
+                               "the target has flexible bonds")
+        return system
+
+
+AAA = Target(
+    name="AAA",
+    forcefield_files=("amber14-all.xml", "implicit/obc1.xml"),
+    nonbonded_method="CutoffNonPeriodic",
+    cutoff_nm=2.0,
+    temperature_k=310.0,
+)

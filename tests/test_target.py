@@ -1,0 +1,78 @@
+"""One ensemble: the target that MD integrates is the target that scores samples."""
+
+import json
+
+import pytest
+
+from rexmol.molecules import ala3, md
+from rexmol.molecules.target import AAA, TargetMismatch
+
+
+def _forces_by_type(system):
+    import openmm
+
+    out = {}
+    for f in system.getForces():
+        out[type(f).__name__] = openmm.XmlSerializer.serialize(f)
+    return out
+
+
+def test_aaa_is_the_published_protocol():
+    assert AAA.forcefield_files == ("amber14-all.xml", "implicit/obc1.xml")
+    assert (AAA.nonbonded_method, AAA.cutoff_nm, AAA.temperature_k) == ("CutoffNonPeriodic", 2.0, 310.0)
+    assert AAA.kT == pytest.approx(2.5775, abs=1e-4)  # R * 310 K in kJ/mol
+    assert AAA.record()["constraints"] is None
+
+
+def test_md_system_and_scoring_system_define_the_same_ensemble(tmp_path):
+    """The System MD integrates (with whatever dynamics-only options MD uses) has the same forces,
+    the same parameters and no constraints, as the System that scores samples. Masses may differ:
+    without constraints they do not enter the configurational density."""
+    topology, positions = ala3.load_topology()
+    scoring = AAA.create_system(topology)
+    for hmass in (None, 4.0):
+        dynamics = AAA.create_system(topology, hydrogen_mass_amu=hmass)
+        assert dynamics.getNumConstraints() == 0 and scoring.getNumConstraints() == 0
+        assert _forces_by_type(dynamics) == _forces_by_type(scoring)
+    # the shipped MD code records the target it integrated, and that record is AAA's
+    settings = md.MDSettings(chunk_frames=3, equilibration_ps=0.01, stride_steps=5)
+    md.run_trajectory(tmp_path, seed=1, length_ns=0.000015, settings=settings, threads=1, progress=False)
+    record = json.loads((tmp_path / "seed1" / "progress.json").read_text())
+    AAA.check(record["target"], "progress.json")
+    # the GB force is OBC1 (alpha, beta, gamma = 0.8, 0, 2.909125), not OBC2 (1, 0.8, 4.85)
+    gb = _forces_by_type(scoring)["CustomGBForce"]
+    assert "0.8" in gb and "2.909125" in gb and "4.85" not in gb
+    # X-H bonds are flexible: stretching one changes the energy by its harmonic term
+    import openmm
+    from openmm import unit
+
+    ctx = openmm.Context(scoring, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions(positions)
+    e0 = ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    stretched = positions.copy()
+    names = [a.name for a in topology.atoms()]
+    h, n = names.index("H2"), names.index("N")
+    stretched[h] = positions[n] + 1.05 * (positions[h] - positions[n])
+    ctx.setPositions(stretched)
+    e1 = ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    assert e1 - e0 > 1.0  # a 5% stretch of N-H (k ~ 3.6e5 kJ/mol/nm^2) costs several kJ/mol
+
+
+def test_a_record_of_another_target_is_refused_with_both_named():
+    other = AAA.record() | {"temperature_k": 300.0, "forcefield_files": ["amber14-all.xml", "implicit/obc2.xml"]}
+    with pytest.raises(TargetMismatch, match=r"ckpt\.pt was made for another target .*temperature_k=300\.0.*"
+                                             r"the target in use is AAA .*temperature_k=310\.0"):
+        AAA.check(other, "ckpt.pt")
+    with pytest.raises(TargetMismatch, match="records no target"):
+        AAA.check(None, "old.json")
+
+
+def test_md_refuses_to_resume_a_run_of_another_target(tmp_path):
+    settings = md.MDSettings(chunk_frames=2, equilibration_ps=0.01, stride_steps=5)
+    md.run_trajectory(tmp_path, seed=2, length_ns=0.00001, settings=settings, threads=1, progress=False)
+    progress = tmp_path / "seed2" / "progress.json"
+    record = json.loads(progress.read_text())
+    record["target"]["temperature_k"] = 300.0
+    progress.write_text(json.dumps(record))
+    with pytest.raises(TargetMismatch, match="progress.json was made for another target"):
+        md.run_trajectory(tmp_path, seed=2, length_ns=0.00002, settings=settings, threads=1, progress=False)
