@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from rexmol.flows.divergence import DEFAULT_METHOD, divergence, hutchinson_divergence, rademacher_probes
+from rexmol.flows.jacobian import TangentSystem, log_abs_det, pack
 from rexmol.flows.priors import StandardNormal
 from rexmol.solvers import FlowField, Rex
 from rexmol.solvers.princeps import ExplicitSolver, Solution
@@ -133,22 +134,57 @@ class ContinuousFlow:
 
     @torch.no_grad()
     def sample(self, n: int, *, rtol: float | None = None, atol: float | None = None, steps: int | None = None,
-               generator: torch.Generator | None = None, dtype=None, device=None, return_solution: bool = False,
-               brownian_seed: int = 0, log_prob: bool = True):
-        """Draw n samples: (x, log q(x)) in nats, integrating noise -> data with the divergence.
+               grid=None, generator: torch.Generator | None = None, dtype=None, device=None,
+               return_solution: bool = False, brownian_seed: int = 0, log_prob: bool = True,
+               density: str = "divergence", tangent_method: str = "vmap", z: torch.Tensor | None = None,
+               progress=None):
+        """Draw n samples: (x, log q(x)) in nats, integrating noise -> data.
+
+        ``density="divergence"`` (default) accumulates the divergence integral, the continuous
+        flow's log-density. ``density="jacobian"`` carries the exact Jacobian of the solver's own
+        map z -> x on a fixed grid (``steps`` or ``grid``; see :mod:`rexmol.flows.jacobian`): the
+        density of exactly these samples. Draws whose map folds or is ill-conditioned get
+        log q = NaN; ``sol.stats`` then holds ``density_ok`` (bool per row) and ``condition``.
+        ``z`` replaces the prior draws (n must match). ``progress(step, n_steps)`` is called after
+        each fixed step, or ``progress(t, t1)`` after each accepted adaptive step.
 
         With ``return_solution`` also returns the :class:`Solution` (for Rex, its ``invert``
-        reconstructs the noise and log-density exactly). A stochastic solver needs ``steps`` and
-        uses the Brownian tree of ``brownian_seed`` (see the class docstring)."""
+        reconstructs the noise exactly). A stochastic solver needs ``steps`` and uses the
+        Brownian tree of ``brownian_seed`` (see the class docstring)."""
+        if density not in ("divergence", "jacobian"):
+            raise ValueError(f"density must be 'divergence' or 'jacobian', got {density!r}")
         if self.stochastic:
+            if density != "divergence" or grid is not None or z is not None:
+                raise ValueError("SDE sampling supports neither density='jacobian' nor grid= nor z=")
             return self._sample_sde(n, steps, generator, dtype, device, return_solution, brownian_seed, log_prob,
                                     rtol, atol)
-        if steps is None and rtol is None and atol is None:
-            rtol = atol = 1e-5
-        z = self.prior.sample(n, generator=generator, dtype=dtype, device=device)
+        if z is None:
+            z = self.prior.sample(n, generator=generator, dtype=dtype, device=device)
+        elif z.shape[0] != n:
+            raise ValueError(f"z has {z.shape[0]} rows, n = {n}")
         log_p0 = self.prior.log_prob(z)
-        sol = self.solver.solve(self.system(z), z, self.t0, self.t1, steps=steps, rtol=rtol, atol=atol,
-                                aux0=torch.zeros_like(log_p0))
+        if density == "jacobian":
+            if steps is None and grid is None:
+                raise ValueError("density='jacobian' needs a fixed grid (steps=N or grid=...): on an adaptive grid "
+                                 "the steps depend on x and on the batch, so the Jacobian with the grid held fixed "
+                                 "is not the Jacobian of the map that produced the samples")
+            if rtol is not None or atol is not None:
+                raise ValueError("density='jacobian' takes steps= or grid=, not rtol/atol")
+            basis = self.prior.tangent_basis(dtype=z.dtype, device=z.device)
+            system = TangentSystem(_ProjectedField(self.field, self.prior), method=tangent_method)
+            sol = self.solver.solve(system, pack(z, basis), self.t0, self.t1, steps=steps, grid=grid,
+                                    progress=progress)
+            x, logdet, ok, condition = log_abs_det(sol.x, basis)
+            if sol.x_hat is not None:
+                sol.x_hat = sol.x_hat[:, 0]
+            sol.x = x
+            sol.stats.update(density_ok=ok, condition=condition, n_folded=int((~ok).sum()))
+            log_q = torch.where(ok, log_p0.to(torch.float64) - logdet, torch.nan).to(log_p0.dtype)
+            return (x, log_q, sol) if return_solution else (x, log_q)
+        if steps is None and grid is None and rtol is None and atol is None:
+            rtol = atol = 1e-5
+        sol = self.solver.solve(self.system(z), z, self.t0, self.t1, steps=steps, grid=grid, rtol=rtol, atol=atol,
+                                aux0=torch.zeros_like(log_p0), progress=progress)
         log_q = log_p0 - sol.aux
         return (sol.x, log_q, sol) if return_solution else (sol.x, log_q)
 
@@ -164,17 +200,18 @@ class ContinuousFlow:
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, *, rtol: float | None = None, atol: float | None = None,
-                 steps: int | None = None, return_solution: bool = False):
+                 steps: int | None = None, grid=None, return_solution: bool = False):
         """Exact log q(x) in nats per row, integrating data -> noise (t1 -> t0) with the
         probability-flow ODE (``ode_solver``; the model's density is the ODE's even when
         sampling uses an SDE)."""
         self.prior.check(x)
-        if steps is None and rtol is None and atol is None:
+        if steps is None and grid is None and rtol is None and atol is None:
             rtol = atol = 1e-5
         x = self.prior.project(x)
         l0 = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         t_noise = self.field.schedule.t_noise if self.stochastic else self.t0
-        sol = self.ode_solver.solve(self.system(x), x, self.t1, t_noise, steps=steps, rtol=rtol, atol=atol, aux0=l0)
+        sol = self.ode_solver.solve(self.system(x), x, self.t1, t_noise, steps=steps, grid=grid, rtol=rtol, atol=atol,
+                                    aux0=l0)
         log_q = self.prior.log_prob(self.prior.project(sol.x)) + sol.aux
         return (log_q, sol) if return_solution else log_q
 

@@ -42,6 +42,11 @@ class StandardNormal:
         z = torch.randn(int(n), *self.event_shape, generator=generator, dtype=torch.float64)
         return self.project(z).to(dtype=dtype or torch.get_default_dtype(), device=device)
 
+    def tangent_basis(self, dtype=None, device=None) -> torch.Tensor:
+        """An orthonormal basis of the space the density lives on, shaped (dim, *event_shape)."""
+        eye = torch.eye(self.dim, dtype=dtype or torch.get_default_dtype(), device=device)
+        return eye.reshape(self.dim, *self.event_shape)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log density per batch row, in nats."""
         self.check(x)
@@ -71,6 +76,19 @@ class MeanFreeNormal(StandardNormal):
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """P x = x minus its centroid over particles (axis -2)."""
         return x - x.mean(dim=-2, keepdim=True)
+
+    def tangent_basis(self, dtype=None, device=None) -> torch.Tensor:
+        """Orthonormal basis of the centre-of-mass-free subspace, shaped ((n - 1) k, n, k):
+        the Helmert vectors h_j = (1, ..., 1, -j, 0, ..., 0) / sqrt(j (j + 1)), j = 1 .. n - 1
+        (each orthogonal to the all-ones vector and to each other), times each axis e_a."""
+        n, k = self.event_shape
+        helmert = torch.zeros(n - 1, n, dtype=torch.float64)
+        for j in range(1, n):
+            helmert[j - 1, :j] = 1.0
+            helmert[j - 1, j] = -float(j)
+            helmert[j - 1] /= math.sqrt(j * (j + 1))
+        basis = torch.einsum("jn,ab->janb", helmert, torch.eye(k, dtype=torch.float64)).reshape(self.dim, n, k)
+        return basis.to(dtype=dtype or torch.get_default_dtype(), device=device)
 
     def check(self, x: torch.Tensor, name: str = "x") -> None:
         super().check(x, name)

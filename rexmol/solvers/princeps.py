@@ -216,6 +216,9 @@ class ExplicitSolver:
         """Integrate from t0 to t1 (either direction). Give ``steps`` (uniform in t) or ``grid``
         (times) for a fixed grid, else ``rtol``/``atol`` (or a controller) for adaptive steps.
 
+        ``progress(done, total)`` is called after each step: steps taken of the fixed grid's
+        steps, or |t - t0| of |t1 - t0| after each accepted adaptive step.
+
         Stochastic tableaus need ``brownian``: a :class:`VirtualBrownianTree` over the solver's
         time variable s (covering s(t0)..s(t1), shaped like x0) or an int seed to build one.
         The system must then have unit additive noise in s (e.g. :class:`FlowSDE`)."""
@@ -248,7 +251,7 @@ class ExplicitSolver:
                                         "atol": ctrl.atol if atol is None else atol})
             if isinstance(self.tableau, StochasticTableau) or brownian is not None:
                 raise ValueError("adaptive steps are not supported for SDEs yet; pass steps=N or grid=")
-            s_grid, state, n_rejected = self._adaptive(stages, ctrl, s0, s1, state)
+            s_grid, state, n_rejected = self._adaptive(stages, ctrl, s0, s1, state, progress)
         final = self._finish(state)
         t_grid = torch.tensor([system.to_t(s) for s in s_grid], dtype=torch.float64)
         t_grid[0], t_grid[-1] = t0, t1
@@ -282,7 +285,7 @@ class ExplicitSolver:
                              f"build it with tol <= {min_step / 256:.3g}")
         return brownian
 
-    def _adaptive(self, stages, ctrl: PIDController, s0, s1, state):
+    def _adaptive(self, stages, ctrl: PIDController, s0, s1, state, progress=None):
         tab = self.tableau
         if not tab.embedded:
             raise ValueError(f"adaptive steps need an embedded tableau; {tab.name!r} has no error estimate "
@@ -310,6 +313,9 @@ class ExplicitSolver:
                 state, first, s = new_state, new_first, s_next
                 errs.append(err)
                 h = abs(s_next - s_grid[-2]) * ctrl.factor(errs, tab.error_order)
+                if progress is not None:
+                    t_first = stages.system.to_t(s0)
+                    progress(abs(stages.system.to_t(s) - t_first), abs(stages.system.to_t(s1) - t_first))
             else:
                 rejected += 1  # `first` (the stage at (s, state)) stays valid for the retry
                 h = abs(s_next - s) * (ctrl.factor_min if not math.isfinite(err)

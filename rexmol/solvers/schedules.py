@@ -212,3 +212,54 @@ def get_schedule(schedule: str | Schedule) -> Schedule:
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
     return SCHEDULES[schedule]()
+
+
+GRIDS = ("uniform", "quadratic", "logsnr")
+
+
+def time_grid(schedule: Schedule | str, kind: str, steps: int, t0: float, t1: float) -> list[float]:
+    """A fixed grid of ``steps`` steps from t0 to t1 (either direction), as a list of times.
+
+    - ``"uniform"``: equal steps in t.
+    - ``"quadratic"``: t_i = t_n + (t_d - t_n) (1 - (1 - u_i)^2), u uniform, with t_n, t_d the
+      grid's noise and data ends: steps shrink linearly towards the data end (the last is
+      1/steps^2 of the span, against 1/steps for the uniform grid).
+    - ``"logsnr"``: equal steps in the log signal-to-noise ratio lambda = 2 log(alpha/sigma)
+      (DPM-Solver's choice), which concentrates steps near both ends. An end where lambda is
+      infinite (pure noise or clean data) is clipped to -lambda of the other end, and the
+      grid's first and last times are set to t0 and t1 exactly.
+    """
+    sch = get_schedule(schedule)
+    if kind not in GRIDS:
+        raise ValueError(f"unknown grid {kind!r}; choose one of {GRIDS}")
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps}")
+    steps, t0, t1 = int(steps), float(t0), float(t1)
+    if t0 == t1:
+        raise ValueError(f"t0 and t1 are equal ({t0})")
+    u = [i / steps for i in range(steps + 1)]
+    toward_data = abs(t1 - sch.t_data) < abs(t0 - sch.t_data)
+    t_noise_end, t_data_end = (t0, t1) if toward_data else (t1, t0)
+    # built from the noise end to the data end, then reversed if need be: a grid and its reverse
+    # are then the same points, bit for bit
+    if kind == "uniform":
+        ts = [t_noise_end + (t_data_end - t_noise_end) * v for v in u]
+    elif kind == "quadratic":
+        ts = [t_noise_end + (t_data_end - t_noise_end) * (1.0 - (1.0 - v) ** 2) for v in u]
+    else:
+        def lam(t):
+            g = sch.gamma(t)
+            return -math.inf if g == 0.0 else math.inf if math.isinf(g) else 2.0 * math.log(g)
+
+        lo, hi = lam(t_noise_end), lam(t_data_end)
+        if math.isinf(lo) and math.isinf(hi):
+            raise ValueError("a log-SNR grid needs at least one end with finite signal-to-noise ratio")
+        lo, hi = (-hi if math.isinf(lo) else lo), (-lo if math.isinf(hi) else hi)
+        ts = [sch.t_from_gamma(math.exp(0.5 * (lo + (hi - lo) * v))) for v in u]
+    ts = ts if toward_data else ts[::-1]
+    ts[0], ts[-1] = t0, t1
+    diffs = [b - a for a, b in zip(ts, ts[1:])]
+    if not (all(d > 0 for d in diffs) or all(d < 0 for d in diffs)):
+        raise ValueError(f"the {kind} grid of {steps} steps from {t0} to {t1} is not strictly monotone "
+                         f"(clipped log-SNR range too small for these ends?)")
+    return ts
