@@ -7,7 +7,8 @@ finite-temperature MD reaches. With q the generator's density (nats per nm^D), e
 
     log w_i = -u(x_i) - log q(x_i),       w_i / sum_j w_j by log-sum-exp,
 
-and weight zero (counted, never a crash) if u is not finite or a residue is D. Kish's effective
+and weight zero (counted, never a crash) if u is not finite, a residue is D, or the sampler's
+map folded there (its log q is NaN: no density, see :mod:`rexmol.flows.jacobian`). Kish's effective
 sample size (sum w)^2 / (N sum w^2) is reported as a fraction of N. No clipping or trimming
 happens unless ``clip_quantile`` is given, and then it is recorded in the result.
 """
@@ -29,6 +30,7 @@ class Reweighting:
     n_nonfinite_energy: int
     n_d_chirality: int
     clip_quantile: float | None = None
+    n_folded: int = 0
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -42,30 +44,36 @@ class Reweighting:
 def importance_weights(u, log_q, l_chirality=None, clip_quantile: float | None = None) -> Reweighting:
     """Boltzmann importance weights of samples with reduced energies ``u`` and log-densities ``log_q``.
 
-    ``l_chirality``: boolean per sample, False to exclude (a D residue). ``clip_quantile``: cap the
-    log-weights at this quantile of the finite ones (biased; off by default)."""
+    ``l_chirality``: boolean per sample, False to exclude (a D residue). ``log_q`` NaN marks a
+    draw whose map folded (weight 0, counted in ``n_folded``); +-inf is an error (a failed solve).
+    ``clip_quantile``: cap the log-weights at this quantile of the finite ones (biased; off by
+    default). If no draw keeps a finite weight, the weights are all 0 and the ESS is 0."""
     u = np.asarray(u, dtype=np.float64)
     log_q = np.asarray(log_q, dtype=np.float64)
     if u.shape != log_q.shape or u.ndim != 1:
         raise ValueError(f"u and log_q must be 1-D of equal length, got {u.shape} and {log_q.shape}")
-    if not np.isfinite(log_q).all():
-        raise ValueError(f"{int((~np.isfinite(log_q)).sum())} log-densities are not finite (a failed solve?)")
-    log_w = -u - log_q
+    if np.isinf(log_q).any():
+        raise ValueError(f"{int(np.isinf(log_q).sum())} log-densities are infinite (a failed solve?)")
+    folded = np.isnan(log_q)
+    log_w = -u - np.where(folded, 0.0, log_q)
     nonfinite = ~np.isfinite(u)
-    keep = ~nonfinite
+    keep = ~nonfinite & ~folded
     n_d = 0
     if l_chirality is not None:
         l_chirality = np.asarray(l_chirality, dtype=bool)
         n_d = int((~l_chirality).sum())
         keep &= l_chirality
     log_w = np.where(keep, log_w, -np.inf)
+    if not keep.any():
+        return Reweighting(log_w, np.zeros_like(log_w), 0.0, int(nonfinite.sum()), n_d, clip_quantile,
+                           int(folded.sum()))
     if clip_quantile is not None:
         if not 0.0 < clip_quantile <= 1.0:
             raise ValueError(f"clip_quantile must lie in (0, 1], got {clip_quantile}")
         cap = np.quantile(log_w[keep], clip_quantile)
         log_w = np.minimum(log_w, cap)
     w = normalised_weights(log_w)
-    return Reweighting(log_w, w, kish_ess(log_w), int(nonfinite.sum()), n_d, clip_quantile)
+    return Reweighting(log_w, w, kish_ess(log_w), int(nonfinite.sum()), n_d, clip_quantile, int(folded.sum()))
 
 
 def systematic_resample(weights, n: int | None = None, seed: int = 0) -> np.ndarray:
