@@ -76,3 +76,42 @@ def test_md_refuses_to_resume_a_run_of_another_target(tmp_path):
     progress.write_text(json.dumps(record))
     with pytest.raises(TargetMismatch, match="progress.json was made for another target"):
         md.run_trajectory(tmp_path, seed=2, length_ns=0.00002, settings=settings, threads=1, progress=False)
+
+
+def _constrained_frames(n_frames=30):
+    """Frames of a short MD run with X-H bonds constrained (the mistake the check must catch)."""
+    import openmm
+    from openmm import app, unit
+
+    topology, positions = ala3.load_topology()
+    system = app.ForceField(*AAA.forcefield_files).createSystem(topology, constraints=app.HBonds)
+    integrator = openmm.LangevinMiddleIntegrator(310 * unit.kelvin, 1 / unit.picosecond, 0.002 * unit.picosecond)
+    ctx = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    ctx.setPositions(positions)
+    ctx.applyConstraints(1e-6)
+    ctx.setVelocitiesToTemperature(310 * unit.kelvin, 1)
+    frames = []
+    for _ in range(n_frames):
+        integrator.step(20)
+        frames.append(ctx.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer))
+    return frames
+
+
+def test_rigid_x_h_bonds_are_recognised():
+    """Frames of constrained MD are refused; the shipped AAA data (seed 101) vibrate with a thermal
+    spread of a few 1e-3 nm and pass."""
+    import mdtraj
+    import numpy as np
+
+    from rexmol.molecules.target import check_flexible_bonds, hydrogen_bond_pairs
+
+    topology, _ = ala3.load_topology()
+    pairs = hydrogen_bond_pairs(topology)
+    assert len(pairs) == 17  # 3 HA, 9 HB, 3 H on N1 (NH3+), 2 amide H
+    with pytest.raises(TargetMismatch, match=r"rigid\.dcd: the 17 X-H bonds are rigid"):
+        check_flexible_bonds(_constrained_frames(), pairs, "rigid.dcd")
+    chunk = ala3.TOPOLOGY_PDB.parent / "md" / "seed101" / "chunk0000.dcd"
+    new = mdtraj.load_dcd(str(chunk), top=str(ala3.TOPOLOGY_PDB)).xyz[:200]
+    check_flexible_bonds(new, pairs, "seed101")
+    spread = np.linalg.norm(new[:, [p[0] for p in pairs]] - new[:, [p[1] for p in pairs]], axis=-1).std(0)
+    assert 1e-3 < float(np.median(spread)) < 6e-3
