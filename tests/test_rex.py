@@ -36,24 +36,36 @@ def roundtrip_error(model, integrate_as, dtype, t1, steps=None, tol=None, zeta=0
     return float((back.x - x0).abs().max()), sol
 
 
-CASES = [  # (integrate_as, dtype, t1, bound): the issue's targets
-    ("velocity", torch.float64, 0.9, 1e-12),
-    ("data", torch.float64, 0.9, 1e-12),
-    ("velocity", torch.float64, 0.999, 1e-12),
-    ("data", torch.float64, 0.999, 1e-8),
-    ("velocity", torch.float32, 0.999, 1e-4),
-    ("data", torch.float32, 0.9, 1e-4),
+CASES = [  # (integrate_as, dtype, t1): the issue's targets
+    ("velocity", torch.float64, 0.9),
+    ("data", torch.float64, 0.9),
+    ("velocity", torch.float64, 0.999),
+    ("data", torch.float64, 0.999),
+    ("velocity", torch.float32, 0.999),
+    ("data", torch.float32, 0.9),
 ]
 
 
-@pytest.mark.parametrize("integrate_as, dtype, t1, bound", CASES)
+@pytest.mark.parametrize("integrate_as, dtype, t1", CASES)
 @pytest.mark.parametrize("make_model", [mlp_velocity, gaussian_velocity], ids=["mlp", "gaussian"])
 @pytest.mark.parametrize("steps, tol", [(20, None), (None, 1e-6)], ids=["fixed", "adaptive"])
-def test_exact_round_trip(integrate_as, dtype, t1, bound, make_model, steps, tol):
-    err, sol = roundtrip_error(make_model(dtype), integrate_as, dtype, t1, steps, tol)
-    assert err < bound, f"round trip {err:.2e} >= {bound:.0e}"
-    # the solve moved the state far from its start, so the inverse did real work
-    assert sol.n_steps >= 3
+def test_exact_round_trip(integrate_as, dtype, t1, make_model, steps, tol):
+    """The inverse is exact up to rounding: |x0 - invert(solve(x0))| <= 8 eps A max|x|, with eps the
+    dtype's machine epsilon and A = zeta^-N (max Xi / min Xi)^2 the amplification
+    (Rex.predicted_amplification). Measured over these 24 cases: 0.13 to 1.9 eps A max|x|, so 8 leaves
+    a factor 4 for rounding luck. For velocity integration A ~ 1: float32 gives 5e-7 to 1e-6 (the
+    README's 6e-7), bound ~4e-6 (the former bound, 1e-4, was 100x the claim); data prediction to
+    0.999 has A = 1e6 (float64: 1e-10 to 8e-10, bound ~8e-9)."""
+    field = FlowField(make_model(dtype), "linear", "velocity", integrate_as=integrate_as)
+    err, sol = roundtrip_error(field.model, integrate_as, dtype, t1, steps, tol)
+    x0 = torch.randn(32, D, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    amplification = Rex("rk4").predicted_amplification(field, [float(s) for s in sol.s_grid])
+    scale = max(float(x0.abs().max()), float(sol.x.abs().max()), float(sol.x_hat.abs().max()))
+    bound = 8 * torch.finfo(dtype).eps * amplification * scale
+    assert err < bound, f"round trip {err:.2e} >= {bound:.1e}"
+    # the solve moved the state far from its start (x0 ~ N(0, 1); measured 1.8 to 3.9), so the
+    # inverse did real work: an identity "solve" would pass the bound trivially
+    assert float((sol.x - x0).abs().max()) > 1.0
 
 
 def test_round_trip_is_exact_whatever_the_step_size():
