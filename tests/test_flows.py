@@ -55,13 +55,34 @@ def test_fixed_step_likelihood_converges_to_the_closed_form():
     assert errs[2] < 1e-5
 
 
+def step_budget(sol, tol) -> float:
+    """What the controller allows a solve's log-density accumulator to be off: each accepted step's
+    local error is at most atol + rtol |l| (the accumulator has its own error norm), and over
+    [0, 0.999] the Gaussian flow neither amplifies nor damps much, so the global error is at most
+    their sum over the steps."""
+    return sol.n_steps * tol * (1 + float(sol.aux.abs().max()))
+
+
 def test_rex_reconstructs_noise_and_log_density_exactly():
-    _, flow = gaussian_flow()
+    """reconstruct's job is the noise: it returns the z that was drawn (to rounding), not a
+    re-run. Its log q is log p0(z_back) minus the forward accumulator, so it can only be as right as
+    the forward pass: that is checked against an independent data -> noise solve (log_prob) and
+    the closed form, within the controller's budget (step_budget; measured 3.6e-8 and 4.9e-9
+    against budgets ~6e-7 at tol 1e-8)."""
+    model, flow = gaussian_flow()
     x, log_q, sol = flow.sample(16, generator=torch.Generator().manual_seed(5), return_solution=True, **TOL)
-    z, log_q_again = flow.reconstruct(sol)
     z_true = flow.prior.sample(16, generator=torch.Generator().manual_seed(5))
+    assert float((x - z_true).abs().max()) > 1.0  # the flow moved the draws: inverting is not trivial
+    z, log_q_again = flow.reconstruct(sol)
     assert float((z - z_true).abs().max()) < 1e-12
-    assert float((log_q_again - log_q).abs().max()) < 1e-12
+    torch.testing.assert_close(log_q_again, flow.prior.log_prob(z_true) - sol.aux, rtol=0, atol=1e-12)
+    truth = model.log_density(x, flow.t1)
+    assert float((log_q - truth).abs().max()) < step_budget(sol, 1e-8)
+    log_q_back, back = flow.log_prob(x, return_solution=True, **TOL)
+    assert float((log_q_back - truth).abs().max()) < step_budget(back, 1e-8)
+    assert float((log_q - log_q_back).abs().max()) < step_budget(sol, 1e-8) + step_budget(back, 1e-8)
+    # the conformers too: the exact flow map of the drawn noise
+    assert float((x - model.flow_map(z_true, 0.0, flow.t1)).abs().max()) < sol.n_steps * 1e-8 * (1 + float(x.abs().max()))
     with pytest.raises(TypeError, match="not reversible"):
         ContinuousFlow(flow.field, Princeps("dopri5"), flow.prior, t0=0.0, t1=0.999).reconstruct(sol)
 
@@ -110,29 +131,73 @@ def test_exact_divergence_methods_equal_the_brute_force_trace(method, chunk):
         divergence(fn, x, "magic")
 
 
-def test_hutchinson_is_seeded_and_unbiased():
+def off_diagonal_matrix(d=12):
+    gen = torch.Generator().manual_seed(4)
+    return torch.randn(d, d, generator=gen, dtype=torch.float64)
+
+
+def test_hutchinson_is_seeded_unbiased_with_the_closed_form_variance():
+    """For g(x) = A x and Rademacher probes v: v^T A v = tr A + sum_{i != j} A_ij v_i v_j. The products
+    v_i v_j (i < j) have mean 0, variance 1 and are pairwise uncorrelated, so
+
+        E[v^T A v] = tr A,   Var[v^T A v] = sum_{i<j} (A_ij + A_ji)^2 = (1/2) sum_{i != j} (A_ij + A_ji)^2
+
+    (Hutchinson 1990; Avron & Toledo 2011, J. ACM 58:8, Lemma 1: 2 (||S||_F^2 - sum_i S_ii^2) with
+    S = (A + A^T)/2). A diagonal Jacobian has variance 0, which is why a dense A is used here; Gaussian
+    probes would give 2 ||S||_F^2, with the diagonal."""
     torch.set_default_dtype(torch.float64)
-    fn = small_dit()
-    x = torch.randn(3, 7, 3)
-    exact = brute_force_trace(fn, x)
-    probes = rademacher_probes(x, 4000, seed=7)
-    assert torch.equal(probes, rademacher_probes(x, 4000, seed=7))
+    a = off_diagonal_matrix()
+    fn = lambda y: (y.reshape(y.shape[0], -1) @ a.T).reshape(y.shape)  # noqa: E731
+    x = torch.randn(2, 4, 3)
+    n = 4000
+    probes = rademacher_probes(x, n, seed=7)
+    assert torch.equal(probes, rademacher_probes(x, n, seed=7))
+    assert not torch.equal(probes, rademacher_probes(x, n, seed=8))
     assert set(probes.unique().tolist()) == {-1.0, 1.0}
-    _, est = hutchinson_divergence(fn, x, probes)
-    per_probe = torch.stack([hutchinson_divergence(fn, x, probes[i:i + 1])[1] for i in range(200)])
-    stderr = per_probe.std(0) / math.sqrt(4000)
-    assert bool(((est - exact).abs() < 5 * stderr + 1e-9).all())
+    out, est = hutchinson_divergence(fn, x, probes)
+    torch.testing.assert_close(out, fn(x))
+    # one probe per row: the estimator's single-probe values, against v^T A v computed directly
+    _, per_probe = hutchinson_divergence(fn, x.repeat(n, 1, 1), probes.reshape(1, n * 2, 4, 3))
+    per_probe = per_probe.reshape(n, 2)
+    v = probes.reshape(n, 2, 12)
+    torch.testing.assert_close(per_probe, torch.einsum("pbi,ij,pbj->pb", v, a, v), rtol=0, atol=1e-12)
+    torch.testing.assert_close(est, per_probe.mean(0), rtol=0, atol=1e-12)
+    # the moments against the closed forms, 4 standard errors
+    sym = a + a.T
+    var = float(0.5 * (sym.square().sum() - sym.diagonal().square().sum()))
+    assert var > 10  # far from the diagonal case
+    assert float((est - torch.trace(a)).abs().max()) < 4 * math.sqrt(var / n)
+    centred = per_probe - per_probe.mean(0)
+    sample_var = centred.square().mean(0)
+    se_var = ((centred**4).mean(0) - sample_var**2).sqrt() / math.sqrt(n)  # SE of a sample variance
+    assert bool(((sample_var - var).abs() < 4 * se_var).all()), (sample_var, var)
+    assert bool(((sample_var - 2 * float((0.5 * sym).square().sum())).abs() > 4 * se_var).all())  # not Gaussian
 
 
-def test_hutchinson_flow_is_labelled_deterministic_and_close():
-    model, exact_flow = gaussian_flow()
-    flow = ContinuousFlow(exact_flow.field, Rex("dopri5"), exact_flow.prior, t0=0.0, t1=0.999,
-                          divergence="hutchinson", n_probes=8, seed=1)
-    x = exact_flow.sample(8, **TOL)[0]
-    a, b = flow.log_prob(x, **TOL), flow.log_prob(x, **TOL)
-    assert torch.equal(a, b)
-    # for a field with a diagonal Jacobian Rademacher probes are exact: v^T J v = tr J
-    assert float((a - model.log_density(x, 0.999)).abs().max()) < 1e-4
+def test_hutchinson_flow_is_labelled_deterministic_and_off_by_the_probe_estimate():
+    """A flow with u(t, x) = A x, A dense: x_1 = exp(A (t1 - t0)) x_0 and log q_1 = log p_0(x_0) -
+    (t1 - t0) tr A exactly. With fixed Hutchinson probes v_k the accumulated divergence is
+    (t1 - t0) mean_k v_k^T A v_k instead, so the estimate is off by exactly
+    -(t1 - t0) (mean_k v_k^T A v_k - tr A) per row: the probes reach the solve unchanged, and the
+    estimator's error is the probes', not zero (as it would be for a diagonal Jacobian)."""
+    torch.set_default_dtype(torch.float64)
+    a = 0.3 * off_diagonal_matrix(6)
+    field = FlowField(lambda t, x: x @ a.T, "linear", "velocity")
+    exact_flow = ContinuousFlow(field, Rex("dopri5"), StandardNormal(6), t0=0.0, t1=0.999)
+    flow = ContinuousFlow(field, Rex("dopri5"), StandardNormal(6), t0=0.0, t1=0.999, divergence="hutchinson",
+                          n_probes=8, seed=1)
+    x = torch.randn(8, 6)
+    span = 0.999
+    x0 = x @ torch.linalg.matrix_exp(-span * a).T
+    truth = StandardNormal(6).log_prob(x0) - span * torch.trace(a)
+    exact, sol = exact_flow.log_prob(x, return_solution=True, **TOL)
+    assert float((exact - truth).abs().max()) < step_budget(sol, 1e-8)
+    (h1, hsol), h2 = flow.log_prob(x, return_solution=True, **TOL), flow.log_prob(x, **TOL)
+    assert torch.equal(h1, h2)
+    v = rademacher_probes(x, 8, seed=1)  # the probes log_prob draws (seed + 0)
+    predicted = -span * (torch.einsum("pbi,ij,pbj->pb", v, a, v).mean(0) - torch.trace(a))
+    assert float(predicted.abs().max()) > 0.1  # the estimator's error is real (up to 0.77 here) ...
+    assert float((h1 - exact - predicted).abs().max()) < step_budget(sol, 1e-8) + step_budget(hsol, 1e-8)  # ... and this
 
 
 def test_priors_closed_forms_and_statistics():
@@ -177,8 +242,7 @@ def test_bad_input_is_refused_with_clear_errors():
 
 
 def test_torchdiffeq_baseline_integrates_the_same_augmented_field():
-    pytest.importorskip("torchdiffeq")
-    from rexmol.flows.baseline import TorchdiffeqFlow
+    from rexmol.flows.baseline import TorchdiffeqFlow  # torchdiffeq is a runtime dependency: no skip
 
     for integrate_as in ("velocity", "data"):
         model, flow = gaussian_flow(integrate_as)
