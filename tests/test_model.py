@@ -190,3 +190,14 @@ def test_ema_keeps_the_token_ids_intact():
         module.ema.update_parameters(module.model)
     for name in ("atom_ids", "residue_ids", "element_ids"):
         assert torch.equal(getattr(module.ema.module, name), getattr(module.model, name))
+
+
+def test_the_shipped_model_loads_and_owns_no_coordinate_scale():
+    """The scale y = 5 x lives in the model file (LoadedModel.coord_scale), applied by the generator;
+    the DiT takes coordinates as given, so nothing can scale twice."""
+    loaded = rexmol.load_model(ala3.TOPOLOGY_PDB.parents[2] / "models" / "ala3_dit.pt")
+    assert loaded.coord_scale == 5.0 and not hasattr(loaded.model, "coord_scale")
+    x = torch.randn(2, 33, 3)
+    with torch.no_grad():
+        v = loaded.model(torch.full((2,), 0.5), x)
+    assert v.shape == x.shape and bool(torch.isfinite(v).all()) and float(v.abs().max()) > 0

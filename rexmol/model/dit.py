@@ -2,7 +2,9 @@
 
 Each atom is a token. Its embedding is the sum of learnt embeddings of its identity (the
 atom's index in the fixed topology order), its residue and its element, plus a linear map of
-its mean-free Cartesian coordinates (nm, multiplied by ``coord_scale``). The time t enters
+its mean-free Cartesian coordinates, taken as given: the DiT has no coordinate scale of its own.
+The caller owns the scale y = coord_scale * x_nm (the training module's ``coord_scale``, recorded
+in the model file and applied by :class:`rexmol.boltzmann.generator.BoltzmannGenerator`). The time t enters
 through adaLN-Zero: every block's LayerNorms are modulated by shift/scale/gate vectors
 regressed from a sinusoidal embedding of t, and the gates start at zero so each block starts
 as the identity. Attention is written out (softmax(Q K^T / sqrt(d)) V) rather than calling the
@@ -73,7 +75,7 @@ class DiT(nn.Module):
     """Atoms-as-tokens DiT velocity field (see module docstring)."""
 
     def __init__(self, atom_ids, residue_ids, element_ids, width: int = 128, depth: int = 4, heads: int = 4,
-                 mlp_ratio: float = 4.0, coord_scale: float = 1.0, frame_atoms: tuple[int, int, int] | None = None):
+                 mlp_ratio: float = 4.0, frame_atoms: tuple[int, int, int] | None = None):
         super().__init__()
         self.frame_atoms = None if frame_atoms is None else tuple(int(i) for i in frame_atoms)
         if self.frame_atoms is not None and (len(set(self.frame_atoms)) != 3 or len(self.frame_atoms) != 3):
@@ -83,7 +85,6 @@ class DiT(nn.Module):
         if not (atom_ids.shape == residue_ids.shape == element_ids.shape) or atom_ids.ndim != 1:
             raise ValueError("atom_ids, residue_ids and element_ids must be 1-D of equal length (one per atom)")
         self.n_atoms = int(atom_ids.shape[0])
-        self.coord_scale = float(coord_scale)
         self.register_buffer("atom_ids", atom_ids, persistent=False)
         self.register_buffer("residue_ids", residue_ids, persistent=False)
         self.register_buffer("element_ids", element_ids, persistent=False)
@@ -128,7 +129,7 @@ class DiT(nn.Module):
 
     def _network(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         tokens = self.atom_emb(self.atom_ids) + self.residue_emb(self.residue_ids) + self.element_emb(self.element_ids)
-        h = self.coord_in(x * self.coord_scale) + tokens
+        h = self.coord_in(x) + tokens
         c = self.time_mlp(timestep_embedding(t, self.width).to(x.dtype))
         for block in self.blocks:
             h = block(h, c)

@@ -1,7 +1,8 @@
 """LightningDataModule over the shipped tri-alanine MD splits.
 
 Frames are centred (each conformation minus its centroid: the flow lives on the
-centre-of-mass-free subspace) and kept in nm; the model scales them (``coord_scale``).
+centre-of-mass-free subspace) and kept in nm; the training module scales them (its ``coord_scale``,
+which the exported model file records; the DiT itself has no scale).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Flow matching of the DiT on the linear path, as a LightningModule.
 
-Coordinates y = coord_scale * x (x in nm, centred). The path runs from the mean-free standard
+Coordinates y = coord_scale * x (x in nm, centred); this module owns the scale (the DiT has none,
+and the exported model file records it for the generator). The path runs from the mean-free standard
 normal (t = 0) to data (t = 1): y_t = t y_1 + (1 - t) y_0, and the network regresses the
 conditional velocity y_1 - y_0 with the mean squared error
 
