@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from rexmol.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -29,12 +30,7 @@ def environment() -> dict:
 
 def write_json(name: str, payload: dict, out_dir: Path = RESULTS) -> Path:
     """Write ``payload`` (plus the environment) to out_dir/name.json via a temp file and rename."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"environment": environment(), **payload}, indent=1, default=float))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(Path(out_dir) / f"{name}.json", {"environment": environment(), **payload})
 
 
 def table(rows: list[dict], columns: list[str] | None = None, floatfmt: str = "{:.3g}") -> str:

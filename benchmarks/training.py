@@ -26,8 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
+from rexmol.geometry import centre  # noqa: E402
 from rexmol.molecules import dataset  # noqa: E402
-from rexmol.training import FlowMatchingModule, centre  # noqa: E402
+from rexmol.training import FlowMatchingModule  # noqa: E402
 
 
 def step_time(module, data, steps, full=True):

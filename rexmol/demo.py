@@ -9,15 +9,14 @@ NFE and wall time. Prints a table, writes ``results.json`` into a new output fol
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from rexmol.flows import ContinuousFlow, StandardNormal
+from rexmol.io import atomic_write_json
 from rexmol.solvers import FlowField, Princeps, Rex
 
 
@@ -87,10 +86,7 @@ def run_demo(out_dir: Path, n: int = 256, dim: int = 8, seed: int = 0, overwrite
             row["roundtrip_err"] = float((z - z_true).abs().max())
         rows.append(row)
     result = {"description": __doc__.strip(), "n": n, "dim": dim, "seed": seed, "rows": rows}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out_dir / "results.json")
+    atomic_write_json(Path(out_dir) / "results.json", result)
     return result
 
 

@@ -37,6 +37,27 @@ def test_every_residue_is_l_alanine():
     assert (ala3.chirality_volumes(built_topology, fixed) > 0).all()
 
 
+def test_chirality_volume_is_the_hand_computed_signed_volume():
+    """One function serves single conformations and batches: ((N - CA) x (C - CA)) . (CB - CA)."""
+    topology, positions = ala3.load_topology()
+    quads = ala3.chirality_atoms(topology)
+    assert quads.tolist() == ala3.chirality_atoms().tolist() == [[0, 4, 6, 8], [12, 14, 16, 18], [22, 24, 26, 28]]
+    x = np.zeros((2, 33, 3))
+    for r, (n, ca, c, cb) in enumerate(quads):
+        x[:, ca] = [r, 0.0, 0.0]  # CA at (r, 0, 0): the volume does not depend on the origin
+        x[:, n] = x[:, ca] + [0.1, 0.0, 0.0]
+        x[:, c] = x[:, ca] + [0.0, 0.2, 0.0]
+        x[:, cb] = x[:, ca] + [0.05, -0.1, 0.3]  # only the component normal to N-CA-C counts
+    x[1, quads[2, 3], 2] = -0.3  # frame 1: residue 3 mirrored (D)
+    expected = 0.1 * 0.2 * 0.3  # (0.1 e1 x 0.2 e2) . CB = 0.02 e3 . CB
+    vols = ala3.chirality_volumes(None, x)
+    assert vols.shape == (2, 3) and vols.dtype == np.float64
+    np.testing.assert_allclose(vols, [[expected] * 3, [expected, expected, -expected]], rtol=1e-12)
+    np.testing.assert_allclose(ala3.chirality_volumes(topology, x[1].astype(np.float32)), vols[1], rtol=1e-6)
+    batch = np.stack([positions, positions])
+    np.testing.assert_allclose(ala3.chirality_volumes(topology, batch)[1], ala3.chirality_volumes(topology, positions))
+
+
 def test_offline_build_reproduces_the_shipped_atom_order_and_minimises():
     topology, positions = ala3.build_structure()
     assert [a.name for a in topology.atoms()] == ATOM_NAMES

@@ -23,7 +23,8 @@ import numpy as np
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.likelihood import evenly_spaced, nll_summary
-from rexmol.boltzmann.sampling import MDReference, atomic_write_json, sample_conformers
+from rexmol.boltzmann.sampling import MDReference, sample_conformers
+from rexmol.io import atomic_write_json
 from rexmol.metrics.distances import energy_w2
 from rexmol.molecules import dataset
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
-from rexmol.boltzmann.sampling import _atomic_savez, atomic_write_json
+from rexmol.geometry import centre
+from rexmol.io import atomic_savez, atomic_write_json
 from rexmol.molecules import ala3, dataset
-from rexmol.training.data import centre
 
 
 def load_conformations(frames, topology=ala3.TOPOLOGY_PDB, manifest=dataset.MANIFEST) -> np.ndarray:
@@ -79,6 +79,6 @@ def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64
               "seconds": seconds, "units": "nats; q is a density per nm^96 on the centre-of-mass-free subspace"}
     if check_samples:
         result["both_directions"] = direction_agreement(generator, check_samples, seed)
-    _atomic_savez(out_dir / "log_q.npz", log_q=log_q, x=x.astype(np.float32))
+    atomic_savez(out_dir / "log_q.npz", log_q=log_q, x=x.astype(np.float32))
     atomic_write_json(out_dir / "likelihood.json", result)
     return json.loads(json.dumps(result))

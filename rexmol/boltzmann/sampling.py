@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -27,11 +26,12 @@ import torch
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
+from rexmol.geometry import centre
+from rexmol.io import atomic_path, atomic_savez, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
 from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
-from rexmol.training.data import centre
 
 
 def chunk_seed(seed: int, index: int) -> int:
@@ -39,27 +39,32 @@ def chunk_seed(seed: int, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"rexmol-chunk:{seed}:{index}".encode()).digest()[:7], "little")
 
 
-def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=float))
-    os.replace(tmp, path)
-
-
 class ChunkSampler(L.LightningModule):
     """``predict_step`` draws one chunk of conformers and writes it to ``chunk_dir``."""
 
     def __init__(self, generator: BoltzmannGenerator, n: int, chunk_size: int, seed: int, chunk_dir: Path,
-                 roundtrip_chunks: int = 1):
+                 roundtrip_chunks: int = 1, progress: bool = True):
         super().__init__()
         self.generator, self.n, self.chunk_size, self.seed = generator, n, chunk_size, seed
         self.model = generator.loaded.model  # registered, so Lightning moves it to the device
-        self.chunk_dir, self.roundtrip_chunks = Path(chunk_dir), roundtrip_chunks
+        self.chunk_dir, self.roundtrip_chunks, self.progress = Path(chunk_dir), roundtrip_chunks, progress
+
+    def _within_chunk_bar(self, index: int):
+        """A callback showing the solver's progress inside one chunk (steps, or time reached when
+        adaptive): a chunk can take minutes on a CPU. None when progress is off."""
+        if not self.progress:
+            return None, None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"chunk {index} (solver)", leave=False, unit="step",
+                   bar_format="{desc}: {percentage:3.0f}% | {elapsed}<{remaining}")
+
+        def update(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        return bar, update
 
     def predict_step(self, batch, batch_idx):
         for index in batch.flatten().tolist():
@@ -67,9 +72,13 @@ class ChunkSampler(L.LightningModule):
             if path.exists():
                 continue
             m = min(self.chunk_size, self.n - index * self.chunk_size)
-            draw = self.generator.sample(m, chunk_seed(self.seed, index), roundtrip=index < self.roundtrip_chunks)
-            _atomic_savez(path, x=draw.x.astype(np.float32), log_q=draw.log_q, nfe=draw.nfe, seconds=draw.seconds,
-                          stats=json.dumps(draw.stats))
+            bar, update = self._within_chunk_bar(index)
+            draw = self.generator.sample(m, chunk_seed(self.seed, index), roundtrip=index < self.roundtrip_chunks,
+                                         progress=update)
+            if bar is not None:
+                bar.close()
+            atomic_savez(path, x=draw.x.astype(np.float32), log_q=draw.log_q, nfe=draw.nfe, seconds=draw.seconds,
+                         stats=json.dumps(draw.stats))
         return batch  # the chunk indices (predictions are on disk)
 
 
@@ -86,7 +95,7 @@ def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_si
         loader = torch.utils.data.DataLoader(torch.tensor(todo), batch_size=1)
         trainer = L.Trainer(accelerator=accelerator, devices=devices, logger=False, enable_checkpointing=False,
                             enable_progress_bar=progress, enable_model_summary=False, inference_mode=False)
-        trainer.predict(ChunkSampler(generator, n, chunk_size, seed, chunk_dir, roundtrip_chunks), loader,
+        trainer.predict(ChunkSampler(generator, n, chunk_size, seed, chunk_dir, roundtrip_chunks, progress), loader,
                         return_predictions=False)
     parts = [np.load(chunk_dir / f"chunk_{i:05d}.npz") for i in range(n_chunks)]
     stats = [json.loads(str(p["stats"])) for p in parts]
@@ -129,17 +138,18 @@ def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int
     with EnergyEvaluator(n_workers=workers) as ev:
         u = ev.reduced(x, nonfinite="inf")
     energy_s = time.perf_counter() - t0
-    l_chiral = (dataset.frame_chirality(x) > 0).all(axis=1)
+    l_chiral = (ala3.chirality_volumes(None, x) > 0).all(axis=1)
     rw = importance_weights(u, log_q, l_chiral, clip_quantile)
     tors, _ = backbone_torsions(x)
     finite = rw.weights > 0
     raw_ok = np.isfinite(u)
     numbers = {
         "E_W2_kT": energy_w2(u, reference.u).value,
-        "E_W2_kT_reweighted": energy_w2(u[finite], reference.u, w_a=rw.weights[finite]).value,
+        # no draw with a finite weight (e.g. every map folded): reported as None, not raised
+        "E_W2_kT_reweighted": energy_w2(u[finite], reference.u, w_a=rw.weights[finite]).value if finite.any() else None,
         "T_W2_rad": torus_w2(tors[raw_ok], reference.torsions, n_max=n_max, seed=seed),
         "T_W2_rad_reweighted": torus_w2(tors[finite], reference.torsions, w_a=rw.weights[finite], n_max=n_max,
-                                        seed=seed),
+                                        seed=seed) if finite.any() else None,
         **rw.summary(),
         "median_u_samples_kT": float(np.median(u[raw_ok])) if raw_ok.any() else None,
         "median_u_md_kT": float(np.median(reference.u)), "energy_s": energy_s,
@@ -165,13 +175,11 @@ def write_conformers(x: np.ndarray, out_dir: Path, u: np.ndarray, resample_idx=N
     for name, xyz in (("samples.dcd", x), ("resampled.dcd", None if resample_idx is None else x[resample_idx])):
         if xyz is None:
             continue
-        tmp = out_dir / f"{name}.tmp.dcd"
-        mdtraj.Trajectory(xyz.astype(np.float32), top).save_dcd(str(tmp))
-        os.replace(tmp, out_dir / name)
+        with atomic_path(out_dir / name) as tmp:
+            mdtraj.Trajectory(xyz.astype(np.float32), top).save_dcd(str(tmp))
     order = np.argsort(np.where(np.isfinite(u), u, np.inf))[:n_pdb]
-    tmp = out_dir / "samples_lowest_energy.tmp.pdb"
-    mdtraj.Trajectory(x[order].astype(np.float32), top).save_pdb(str(tmp))
-    os.replace(tmp, out_dir / "samples_lowest_energy.pdb")
+    with atomic_path(out_dir / "samples_lowest_energy.pdb") as tmp:
+        mdtraj.Trajectory(x[order].astype(np.float32), top).save_pdb(str(tmp))
 
 
 def _worst(gaps) -> float | str:
@@ -245,7 +253,7 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         resample_idx = systematic_resample(arrays["weights"], resample, seed)
         results["resampled"] = int(resample)
     write_conformers(drawn["x"], out_dir, arrays["u"], resample_idx)
-    _atomic_savez(out_dir / "arrays.npz", x=drawn["x"].astype(np.float32), log_q=drawn["log_q"], u=arrays["u"],
+    atomic_savez(out_dir / "arrays.npz", x=drawn["x"].astype(np.float32), log_q=drawn["log_q"], u=arrays["u"],
                   log_w=arrays["log_w"], weights=arrays["weights"], torsions=arrays["torsions"])
     if plots:
         tors, w, names = arrays["torsions"], arrays["weights"], reference.torsion_names

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from rexmol.io import atomic_path
 
 
 def _pyplot():
@@ -18,12 +19,10 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    _pyplot().close(fig)
+    return Path(path)
 
 
 def ramachandran(sets: dict[str, tuple[np.ndarray, np.ndarray | None]], names: list[str], path, bins: int = 60):

@@ -15,12 +15,12 @@ A model file (``torch.save`` of a plain dict, written atomically) holds::
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from rexmol.io import atomic_path
 from rexmol.model.dit import DiT
 from rexmol.molecules import ala3
 
@@ -59,10 +59,8 @@ def save_model(model: DiT, config: dict, path, info: dict | None = None, topolog
     payload = {"format": FORMAT, "config": {k: config[k] for k in CONFIG_KEYS}, "topology_sha256": sha,
                "atom_names": names, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "info": info or {}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

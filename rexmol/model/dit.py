@@ -22,6 +22,8 @@ import math
 import torch
 from torch import nn
 
+from rexmol.geometry import centre
+
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     """Sinusoidal features [cos(t w_k), sin(t w_k)], w_k = max_period^(-k / (dim/2)); t scaled by 1000."""
@@ -121,7 +123,7 @@ class DiT(nn.Module):
         if x.ndim != 3 or x.shape[1:] != (self.n_atoms, 3):
             raise ValueError(f"expected x of shape (batch, {self.n_atoms}, 3), got {tuple(x.shape)}")
         t = t.expand(x.shape[0]) if t.ndim == 0 else t
-        x = x - x.mean(dim=1, keepdim=True)
+        x = centre(x)
         if self.frame_atoms is None:
             return self._network(t, x)
         frame = self.canonical_frame(x)
@@ -135,4 +137,4 @@ class DiT(nn.Module):
             h = block(h, c)
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         v = self.out(modulate(self.norm_out(h), shift, scale))
-        return v - v.mean(dim=1, keepdim=True)
+        return centre(v)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rexmol.io import atomic_path
+
 FORCEFIELD_FILES = ("amber14-all.xml", "implicit/obc2.xml")
 TEMPERATURE_K = 300.0
 N_ATOMS = 33
@@ -81,15 +83,26 @@ def _backbone_pdb(residues: list[dict[str, np.ndarray]]) -> str:
     return "\n".join(lines + ["TER", "END"]) + "\n"
 
 
-def chirality_volumes(topology, positions_nm: np.ndarray) -> np.ndarray:
-    """Signed volume ((N - CA) x (C - CA)) . (CB - CA) per residue (nm^3): > 0 for L-amino acids."""
-    out = []
+def chirality_atoms(topology=None) -> np.ndarray:
+    """Atom indices (N, CA, C, CB) of every residue, shape (n_residues, 4); ``None``: the shipped topology."""
+    if topology is None:
+        topology = load_topology()[0]
+    quads = []
     for res in topology.residues():
         idx = {a.name: a.index for a in res.atoms()}
-        ca = positions_nm[idx["CA"]]
-        out.append(float(np.dot(np.cross(positions_nm[idx["N"]] - ca, positions_nm[idx["C"]] - ca),
-                                positions_nm[idx["CB"]] - ca)))
-    return np.array(out)
+        quads.append([idx["N"], idx["CA"], idx["C"], idx["CB"]])
+    return np.array(quads, dtype=int)
+
+
+def chirality_volumes(topology, positions_nm: np.ndarray) -> np.ndarray:
+    """Signed volume ((N - CA) x (C - CA)) . (CB - CA) per residue (nm^3, float64): > 0 for L-amino acids.
+
+    ``positions_nm`` is one conformation (n_atoms, 3), giving shape (n_residues,), or a batch
+    (frames, n_atoms, 3), giving (frames, n_residues). ``topology`` ``None`` means the shipped one."""
+    q = chirality_atoms(topology)
+    x = np.asarray(positions_nm, dtype=np.float64)
+    n, ca, c, cb = (x[..., q[:, k], :] for k in range(4))
+    return np.einsum("...rk,...rk->...r", np.cross(n - ca, c - ca), cb - ca)
 
 
 def enforce_l_chirality(topology, positions_nm: np.ndarray) -> np.ndarray:
@@ -170,11 +183,8 @@ def write_topology_pdb(path: Path = TOPOLOGY_PDB, overwrite: bool = False) -> Pa
     positions, _ = minimize(topology, positions)
     if (chirality_volumes(topology, positions) <= 0).any():
         raise RuntimeError("minimisation changed a residue's chirality")
-    tmp = path.with_suffix(".pdb.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         app.PDBFile.writeFile(topology, positions * 10.0, fh, keepIds=True)  # PDB is in Angstrom
-    tmp.replace(path)
     return path
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rexmol.io import atomic_write_json
 from rexmol.molecules import ala3
 from rexmol.molecules.target import TargetMismatch
 
@@ -102,10 +103,7 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
                                      for c in runs[s]["chunks"]]}
                  for s in sorted(seen)},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out)
+    atomic_write_json(out, manifest)
     return manifest
 
 
@@ -157,24 +155,10 @@ def load_chunk(path: Path, expected_frames: int | None = None, sha256: str | Non
     xyz = traj.xyz.astype(np.float32)
     if not np.isfinite(xyz).all():
         raise ValueError(f"{path}: contains NaN or inf coordinates")
-    d_frames = (frame_chirality(xyz) <= 0).any(axis=1)
+    d_frames = (ala3.chirality_volumes(None, xyz) <= 0).any(axis=1)
     if d_frames.any():
         raise ValueError(f"{path}: {int(d_frames.sum())} frames have a D-alanine residue (wrong molecule: all-L expected)")
     return xyz
-
-
-def frame_chirality(xyz: np.ndarray) -> np.ndarray:
-    """Signed CA chirality volumes per frame and residue, shape (frames, 3); > 0 means L."""
-    from openmm import app
-
-    top = app.PDBFile(str(ala3.TOPOLOGY_PDB)).topology
-    quads = []
-    for res in top.residues():
-        idx = {a.name: a.index for a in res.atoms()}
-        quads.append([idx["N"], idx["CA"], idx["C"], idx["CB"]])
-    q = np.array(quads)
-    ca = xyz[:, q[:, 1]]
-    return np.einsum("frk,frk->fr", np.cross(xyz[:, q[:, 0]] - ca, xyz[:, q[:, 2]] - ca), xyz[:, q[:, 3]] - ca)
 
 
 def load_split(split: str, manifest_path: Path = MANIFEST, verify: bool = True, by_run: bool = False):

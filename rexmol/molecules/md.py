@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rexmol.io import atomic_write_text as _atomic_write_text
 from rexmol.molecules import ala3
 from rexmol.molecules.target import AAA, Target
 
@@ -42,12 +43,6 @@ class MDSettings:
     stride_steps: int = 1000
     equilibration_ps: float = 200.0
     chunk_frames: int = 500
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def sha256(path: Path) -> str:

@@ -1,8 +1,8 @@
 """LightningDataModule over the shipped tri-alanine MD splits.
 
-Frames are centred (each conformation minus its centroid: the flow lives on the
-centre-of-mass-free subspace) and kept in nm; the training module scales them (its ``coord_scale``,
-which the exported model file records; the DiT itself has no scale).
+Frames are centred (:func:`rexmol.geometry.centre`: the flow lives on the centre-of-mass-free
+subspace) and kept in nm; the training module scales them (its ``coord_scale``, which the
+exported model file records; the DiT itself has no scale).
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from rexmol.geometry import centre
 from rexmol.molecules import dataset
-
-
-def centre(xyz: np.ndarray) -> np.ndarray:
-    """Subtract each conformation's centroid (unweighted, over atoms)."""
-    return xyz - xyz.mean(axis=1, keepdims=True)
 
 
 class Ala3DataModule(L.LightningDataModule):

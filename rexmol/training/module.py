@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from rexmol.geometry import centre
 from rexmol.model import DiT, frame_atom_ids, token_ids
 from rexmol.molecules import ala3
 
@@ -39,8 +40,7 @@ def random_rotations(n: int, generator: torch.Generator | None = None, dtype=tor
 
 
 def mean_free_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    z = torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
-    return z - z.mean(dim=1, keepdim=True)
+    return centre(torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device))
 
 
 def ot_pair(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:

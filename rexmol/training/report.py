@@ -13,20 +13,19 @@ Writes ``report.json`` and PNGs into ``out_dir`` (a new folder; never overwritte
 from __future__ import annotations
 
 import csv
-import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from rexmol.geometry import centre
+from rexmol.io import atomic_path, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
 from rexmol.metrics.plots import energy_histogram, ramachandran
-from rexmol.molecules import dataset
+from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
 from rexmol.solvers import FlowField, Rex
-from rexmol.training.data import centre
 
 
 @torch.no_grad()
@@ -39,7 +38,7 @@ def sample_model(loaded, n: int, steps: int = 40, seed: int = 0, batch: int = 50
     for start in range(0, n, batch):
         m = min(batch, n - start)
         z = torch.randn(m, loaded.model.n_atoms, 3, generator=gen)
-        z = z - z.mean(1, keepdim=True)
+        z = centre(z)
         out.append((solver.solve(field, z, 0.0, 1.0, steps=steps).x / loaded.coord_scale).numpy())
     return np.concatenate(out)
 
@@ -99,7 +98,7 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
         "u_model_percentiles_kT": dict(zip(("5", "25", "50", "75", "95"),
                                            np.percentile(u_model, [5, 25, 50, 75, 95]).tolist())),
         "fraction_below_md_max_energy": float(np.mean(u_model <= u_test.max())),
-        "fraction_all_L": float((dataset.frame_chirality(x) > 0).all(axis=1).mean()),
+        "fraction_all_L": float((ala3.chirality_volumes(None, x) > 0).all(axis=1).mean()),
         "torsions": names, "global_step": loaded.info.get("global_step"),
     }
     ramachandran({"MD test": (tors_test, None), "model (unweighted)": (tors_model, None)}, names,
@@ -107,8 +106,7 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
     energy_histogram({"MD test": (u_test, None), "model (unweighted)": (u_model, None)}, out_dir / "energies.png")
     if training_csv:
         report["final_losses"] = training_curve(Path(training_csv), out_dir / "training_curve.png")
-    tmp = out_dir / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out_dir / "report.json")
-    np.save(out_dir / "samples_nm.npy", x.astype(np.float32))
+    with atomic_path(out_dir / "samples_nm.npy") as tmp:
+        np.save(tmp, x.astype(np.float32))
+    atomic_write_json(out_dir / "report.json", report)  # last: its presence marks a finished report
     return report
