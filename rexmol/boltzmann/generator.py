@@ -10,9 +10,15 @@ so every log-density returned here is per nm^D (the measure OpenMM's Boltzmann d
 exp(-U(x)/kT) lives on), in nats.
 
 Solvers (``solver=``): ``"rex"`` (default Rex(dopri5), coupling zeta; algebraically reversible,
-so a sample's noise and log q are recovered exactly by :meth:`roundtrip`), ``"princeps"`` (the
+so a sample's noise is recovered exactly by its inverse, which ``sample(..., roundtrip=True)``
+measures), ``"princeps"`` (the
 same exponential RK without the coupling: not reversible) and ``"torchdiffeq"`` (torchdiffeq's
 dopri5 on the same augmented system in the plain time t: the usual non-reversible CNF).
+
+One flow for every sampler: :meth:`BoltzmannGenerator.sample_conformers` draws conformers
+without log q (the divergence skipped) from the same prior draws, flow, end time and coordinate
+scale, and the training module's validation metrics (:func:`generator_for_model`) and the model
+report (:func:`fixed_step_spec`) sample through it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import torch
 
 from rexmol.flows import ContinuousFlow, MeanFreeNormal
 from rexmol.flows.baseline import TorchdiffeqFlow
+from rexmol.geometry import centre
 from rexmol.solvers import FlowField, InversionWarning, Princeps, Rex
 
 SOLVERS = ("rex", "princeps", "torchdiffeq")
@@ -76,9 +83,14 @@ class SolverSpec:
         return f"{name}, {tol}"
 
     def build(self):
+        """The rexmol solver (Rex or Princeps). The torchdiffeq baseline is not one: it integrates
+        the flow's augmented system itself (:class:`TorchdiffeqFlow`), so there is nothing to build."""
         if self.solver == "rex":
             return Rex(self.tableau, coupling=self.coupling)
-        return Princeps(self.tableau)  # torchdiffeq wraps a flow built on any solver; Princeps is a placeholder
+        if self.solver == "princeps":
+            return Princeps(self.tableau)
+        raise ValueError("the torchdiffeq baseline has no rexmol solver to build; BoltzmannGenerator "
+                         "integrates it with TorchdiffeqFlow")
 
 
 @dataclass
@@ -110,7 +122,9 @@ class BoltzmannGenerator:
         self.log_jacobian = self.dim * math.log(loaded.coord_scale)  # log |dy/dx| on the subspace
         model = loaded.model.to(dtype)
         field_ = FlowField(model, "linear", "velocity")
-        self.flow = ContinuousFlow(field_, self.spec.build(), prior=self.prior, divergence=divergence, seed=seed)
+        # torchdiffeq: TorchdiffeqFlow uses only the flow's system, never its solver (left at the default)
+        solver = None if self.spec.solver == "torchdiffeq" else self.spec.build()
+        self.flow = ContinuousFlow(field_, solver, prior=self.prior, divergence=divergence, seed=seed)
         self._baseline = TorchdiffeqFlow(self.flow) if self.spec.solver == "torchdiffeq" else None
 
     def __repr__(self):
@@ -197,7 +211,7 @@ class BoltzmannGenerator:
         if bad.any():
             raise ValueError(f"{int(bad.sum())} conformations have NaN/inf coordinates "
                              f"(rows {np.flatnonzero(bad)[:10].tolist()})")
-        x_nm = x_nm - x_nm.mean(axis=1, keepdims=True)
+        x_nm = centre(x_nm)
         out = []
         starts = range(0, len(x_nm), batch_size)
         if progress:
@@ -209,3 +223,40 @@ class BoltzmannGenerator:
             _, lq = self._solve_reverse(self.prior.project(y).to(self.device))
             out.append(lq.double().cpu().numpy() + self.log_jacobian)
         return np.concatenate(out) if out else np.zeros(0)
+
+    @torch.no_grad()
+    def sample_conformers(self, n: int, seed: int = 0, batch_size: int | None = None) -> np.ndarray:
+        """n conformers (n, n_atoms, 3) in nm, centred, float64, without log q: :meth:`sample`'s
+        prior draws (``prior_draws(n, seed)``), flow, solver, end time and coordinate scale, with
+        the divergence skipped (one forward pass per field evaluation instead of ~100).
+
+        On a fixed grid the conformers are ``sample(n, seed).x`` up to rounding. On an adaptive
+        grid the steps differ, since there the step-size controller also watches log q.
+        ``batch_size`` splits the solve, not the draws (on an adaptive grid it changes the steps).
+        The torchdiffeq baseline has no divergence-free path here: it runs :meth:`sample`."""
+        if self._baseline is not None:
+            return self.sample(n, seed).x
+        flow, prior = self.flow, self.prior
+        model = flow.field.model
+        projected = FlowField(lambda t, y: prior.project(model(t, prior.project(y))), flow.field.schedule,
+                              flow.field.prediction, flow.field.integrate_as)
+        z = self.prior_draws(n, seed).to(self.device)
+        parts = [flow.solver.solve(projected, zb, flow.t0, flow.t1, **self._tolerances()).x
+                 for zb in z.split(max(1, batch_size or n))]
+        y = torch.cat(parts) if parts else z
+        return (y / self.loaded.coord_scale).double().cpu().numpy()
+
+
+def fixed_step_spec(steps: int) -> SolverSpec:
+    """Rex(rk4), zeta = 0.999, ``steps`` fixed steps: the cheap sampler of unweighted conformers
+    (validation metrics in training, the model report). No likelihood, so no inverse to keep stable."""
+    return SolverSpec("rex", "rk4", coupling=0.999, steps=steps)
+
+
+def generator_for_model(model, coord_scale: float, spec: SolverSpec | None = None) -> BoltzmannGenerator:
+    """A :class:`BoltzmannGenerator` over a bare DiT (e.g. the training module's EMA model) and the
+    scale its inputs are multiplied by, in the model's own dtype (the model is not converted)."""
+    from rexmol.model.checkpoint import LoadedModel
+
+    dtype = next(model.parameters()).dtype
+    return BoltzmannGenerator(LoadedModel(model, float(coord_scale), {}, {}), spec, dtype=dtype)

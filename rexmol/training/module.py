@@ -11,7 +11,9 @@ Augmentation: each data conformation is rotated uniformly at random (the Boltzma
 rotation invariant, so the flow should be too). Optional minibatch OT coupling (POT's exact EMD
 between noise and data of a batch) straightens paths. An exponential moving average of the
 weights is kept (decay min(ema_decay, (1 + n)/(10 + n)) after n updates); validation and
-sampling use it.
+sampling use it. Validation samples come from the Boltzmann generator's flow
+(:meth:`rexmol.boltzmann.generator.BoltzmannGenerator.sample_conformers`), so the validation
+metrics, the model report and ``rexmol sample`` judge one distribution.
 """
 
 from __future__ import annotations
@@ -119,16 +121,14 @@ class FlowMatchingModule(L.LightningModule):
             for name, value in self.sample_metrics().items():
                 self.log(f"val/{name}", value)
 
-    @torch.no_grad()
-    def sample(self, n: int, steps: int, seed: int = 0) -> torch.Tensor:
-        """n conformations in nm from the EMA model (Rex(rk4), fixed steps, no likelihood)."""
-        from rexmol.solvers import FlowField, Rex
+    def sample(self, n: int, steps: int, seed: int = 0) -> np.ndarray:
+        """n conformations (n, n_atoms, 3) in nm, float64, from the EMA model: the Boltzmann
+        generator's flow (same prior, end time and coordinate scale as ``rexmol sample`` and the
+        model report) with :func:`~rexmol.boltzmann.generator.fixed_step_spec`, no likelihood."""
+        from rexmol.boltzmann.generator import fixed_step_spec, generator_for_model
 
-        field = FlowField(self.ema.module, "linear", "velocity")
-        gen = torch.Generator().manual_seed(seed)
-        y0 = mean_free_noise(torch.zeros(n, self.model.n_atoms, 3), gen).to(self.device)
-        sol = Rex("rk4", coupling=0.999).solve(field, y0, 0.0, 1.0, steps=steps)
-        return sol.x / self.hparams.coord_scale
+        gen = generator_for_model(self.ema.module, self.hparams.coord_scale, fixed_step_spec(steps))
+        return gen.sample_conformers(n, seed)
 
     def sample_metrics(self) -> dict[str, float]:
         """E-W2 (kT) and T-W2 (rad) of a small EMA sample against the validation frames."""
@@ -139,7 +139,7 @@ class FlowMatchingModule(L.LightningModule):
         if self._val_reference is None:
             val = self.trainer.datamodule.val_xyz
             self._val_reference = (evaluator.reduced(val), backbone_torsions(val, self.hparams.topology)[0])
-        x = self.sample(self.hparams.sample_size, self.hparams.sample_steps).cpu().double().numpy()
+        x = self.sample(self.hparams.sample_size, self.hparams.sample_steps)
         u = evaluator.reduced(x, nonfinite="inf")
         u_ref, tors_ref = self._val_reference
         ew2 = energy_w2(u, u_ref)

@@ -1,7 +1,8 @@
 """Quality report of a shipped model: unweighted Rex samples against the MD test set.
 
-Draws n conformers (noise -> data with Rex(rk4), zeta = 0.999, fixed steps; no likelihood), scores
-them with OpenMM, and compares with the test split:
+Draws n conformers from the Boltzmann generator's flow (same prior, end time and coordinate scale
+as ``rexmol sample``) with Rex(rk4), zeta = 0.999, fixed steps and no likelihood, scores them with
+OpenMM, and compares with the test split:
 - E-W2 (kT) and T-W2 (rad) of the samples against the test set, beside the MD noise floor
   measured the same way: n frames of the *validation* trajectories (independent MD of the same
   size) against the same test set;
@@ -17,30 +18,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from rexmol.boltzmann.generator import BoltzmannGenerator, fixed_step_spec
 from rexmol.geometry import centre
 from rexmol.io import atomic_path, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
 from rexmol.metrics.plots import energy_histogram, ramachandran
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
-from rexmol.solvers import FlowField, Rex
 
 
-@torch.no_grad()
 def sample_model(loaded, n: int, steps: int = 40, seed: int = 0, batch: int = 500) -> np.ndarray:
-    """n conformations in nm (centred) from a :class:`LoadedModel`."""
-    field = FlowField(loaded.model, "linear", "velocity")
-    solver = Rex("rk4", coupling=0.999)
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for start in range(0, n, batch):
-        m = min(batch, n - start)
-        z = torch.randn(m, loaded.model.n_atoms, 3, generator=gen)
-        z = centre(z)
-        out.append((solver.solve(field, z, 0.0, 1.0, steps=steps).x / loaded.coord_scale).numpy())
-    return np.concatenate(out)
+    """n conformations in nm (centred) from a :class:`LoadedModel`: the generator's
+    :meth:`~BoltzmannGenerator.sample_conformers` with :func:`fixed_step_spec` (``steps`` steps)."""
+    return BoltzmannGenerator(loaded, fixed_step_spec(steps)).sample_conformers(n, seed, batch_size=batch)
 
 
 def training_curve(csv_path: Path, png_path: Path) -> dict:
@@ -75,6 +66,7 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = rexmol.load_model(model_path)
     t0 = time.perf_counter()
+    spec = fixed_step_spec(steps)
     x = sample_model(loaded, n, steps, seed)
     sample_s = time.perf_counter() - t0
     test = centre(dataset.load_split("test", manifest))
@@ -88,7 +80,7 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
     tors_val, _ = backbone_torsions(val_n)
     ew2_model = energy_w2(u_model, u_test)
     report = {
-        "model": str(model_path), "samples": n, "solver": f"Rex('rk4', coupling=0.999), {steps} steps",
+        "model": str(model_path), "samples": n, "solver": spec.label,
         "sampling_s": sample_s, "test_frames": len(test),
         "E_W2_kT": ew2_model.value, "non_finite_energies": ew2_model.n_dropped_a,
         "T_W2_rad": torus_w2(tors_model, tors_test, n_max=min(n, 2000), seed=seed),
