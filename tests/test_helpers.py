@@ -1,4 +1,4 @@
-"""The shared helpers: atomic writes (rexmol.io), centring (rexmol.geometry)."""
+"""The shared helpers: atomic writes (rexmol.io), centring (rexmol.geometry), the Ramachandran plot."""
 
 import json
 
@@ -51,3 +51,16 @@ def test_centre_works_on_numpy_and_torch_alike():
     assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
     np.testing.assert_allclose(t.numpy(), c, atol=1e-5)
     np.testing.assert_allclose(centre(x[0]), c[0])  # a single conformation
+
+
+def test_ramachandran_draws_few_samples_as_points_over_the_md_density(tmp_path):
+    from rexmol.metrics.plots import ramachandran
+
+    rng = np.random.default_rng(0)
+    names = ["psi1", "phi2", "psi2", "phi3", "psi3"]
+    md = rng.normal(scale=0.5, size=(2000, 5)) + [0.0, -1.2, 2.4, -1.2, -0.6]
+    samples = md[:30]
+    w = rng.random(30)
+    p = ramachandran({"MD": (md, None), "raw": (samples, None), "reweighted": (samples, w),
+                      "empty": (np.zeros((0, 5)), np.zeros(0))}, names, tmp_path / "rama.png")
+    assert p.stat().st_size > 10_000 and [f.name for f in tmp_path.iterdir()] == ["rama.png"]

@@ -237,7 +237,8 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         tors, w, names = arrays["torsions"], arrays["weights"], reference.torsion_names
         ok = np.isfinite(arrays["u"])
         ramachandran({"MD test": (reference.torsions, None), "samples (raw)": (tors[ok], None),
-                      "samples (reweighted)": (tors[w > 0], w[w > 0])}, names, out_dir / "ramachandran.png")
+                      f"samples (reweighted, ESS {numbers['ess']:.1f})": (tors[w > 0], w[w > 0])}, names,
+                     out_dir / "ramachandran.png")
         energy_histogram({"MD test": (reference.u, None), "samples (raw)": (arrays["u"], None),
                           "samples (reweighted)": (arrays["u"], w)}, out_dir / "energies.png",
                          span=(float(np.percentile(reference.u, 0.1)) - 5, float(np.percentile(reference.u, 99.9)) + 30))

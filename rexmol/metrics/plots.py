@@ -25,22 +25,66 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
+_PI_TICKS = [-np.pi, -np.pi / 2, 0.0, np.pi / 2, np.pi]
+_PI_LABELS = ["-π", "-π/2", "0", "π/2", "π"]
+
+
 def ramachandran(sets: dict[str, tuple[np.ndarray, np.ndarray | None]], names: list[str], path, bins: int = 60):
-    """Per-residue (phi_i, psi_i) log-densities, one row per set ({label: (torsions, weights)})."""
+    """Per-residue (phi_i, psi_i) panels, one row per set ({label: (torsions, weights or None)}).
+
+    The first set is the reference (MD). Its density is drawn in every panel, on a log colour
+    scale so that sparse basins show. Each later set is drawn as points over that density, with a
+    point's area proportional to its weight when weights are given. Tens of samples then show as
+    tens of points, not as a few pixels of a 2-D histogram."""
+    from matplotlib.colors import LogNorm
+
     plt = _pyplot()
     pairs = [(names.index(f"phi{r}"), names.index(f"psi{r}"), r)
              for r in range(1, 10) if f"phi{r}" in names and f"psi{r}" in names]
-    fig, axes = plt.subplots(len(sets), len(pairs), figsize=(3.2 * len(pairs), 3.0 * len(sets)), squeeze=False)
+    labels = list(sets)
+    ref_tors, ref_w = sets[labels[0]]
     edges = np.linspace(-np.pi, np.pi, bins + 1)
-    for row, (label, (tors, w)) in enumerate(sets.items()):
-        for col, (i, j, r) in enumerate(pairs):
-            with np.errstate(invalid="ignore", divide="ignore"):  # an empty set plots as blank, not a crash
-                h, _, _ = np.histogram2d(tors[:, i], tors[:, j], bins=[edges, edges], weights=w, density=True)
+    densities = []
+    for i, j, _ in pairs:
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty reference plots as blank, not a crash
+            h, _, _ = np.histogram2d(ref_tors[:, i], ref_tors[:, j], bins=[edges, edges], weights=ref_w, density=True)
+        densities.append(np.where(np.isfinite(h) & (h > 0), h, np.nan).T)  # (psi, phi); empty bins blank
+    positive = np.concatenate([d[np.isfinite(d)] for d in densities]) if densities else np.zeros(0)
+    norm = LogNorm(positive.min(), positive.max()) if positive.size else None
+    fig, axes = plt.subplots(len(labels), len(pairs), figsize=(3.0 * len(pairs) + 1.0, 2.9 * len(labels)),
+                             squeeze=False, sharex=True, sharey=True, layout="constrained")
+    mesh = None
+    for row, label in enumerate(labels):
+        tors, w = sets[label]
+        for col, ((i, j, r), dens) in enumerate(zip(pairs, densities)):
             ax = axes[row, col]
-            ax.imshow(np.log(h.T + 1e-3), origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], cmap="viridis")
-            ax.set_title(f"{label}: residue {r}", fontsize=9)
-            ax.set_xlabel("phi (rad)")
-            ax.set_ylabel("psi (rad)")
+            if norm is not None:
+                mesh = ax.pcolormesh(edges, edges, dens, norm=norm, cmap="Blues", rasterized=True)
+            if row == 0:
+                title = f"{label} (n = {len(tors)})"
+            else:
+                few = len(tors) <= 200
+                base = float(np.clip(2400.0 / max(len(tors), 1), 1.0, 12.0))  # smaller points when there are many
+                if w is None:
+                    size, title = base, f"{label} (n = {len(tors)})"
+                else:
+                    w = np.asarray(w, dtype=float)
+                    top = w.max() if len(w) and w.max() > 0 else 1.0
+                    size, title = np.maximum(0.4 * base, 160.0 * w / top), f"{label} (n = {len(tors)}, area ~ weight)"
+                ax.scatter(tors[:, i], tors[:, j], s=size, c="tab:orange", edgecolors="black",
+                           linewidths=0.4 if few else 0.0, alpha=0.85 if few else 0.5, zorder=3)
+            ax.set_title(f"{title}\nresidue {r}", fontsize=8)
+            ax.set_xlim(-np.pi, np.pi)
+            ax.set_ylim(-np.pi, np.pi)
+            ax.set_xticks(_PI_TICKS, _PI_LABELS)
+            ax.set_yticks(_PI_TICKS, _PI_LABELS)
+            ax.set_aspect("equal")
+            if row == len(labels) - 1:
+                ax.set_xlabel(f"phi{r} (rad)")
+            if col == 0:
+                ax.set_ylabel("psi (rad)")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes, shrink=0.6, label=f"{labels[0]} density (rad$^{{-2}}$, log scale)")
     return _save(fig, path)
 
 
