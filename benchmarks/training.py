@@ -94,7 +94,7 @@ def main(argv=None):
         forward_s = statistics.median(_timed(lambda: fn(x)) for _ in range(5))
     div_s = statistics.median(_timed(lambda: divergence(fn, x)) for _ in range(3))
     div_rows = [{"evaluation": "forward pass, batch 32", "seconds": forward_s, "x_forward": 1.0},
-                {"evaluation": "exact divergence (96 JVP-equivalents), batch 32", "seconds": div_s,
+                {"evaluation": "exact divergence (1 forward + 99 reverse passes), batch 32", "seconds": div_s,
                  "x_forward": div_s / forward_s}]
     print(table(div_rows))
 

@@ -1,6 +1,6 @@
 """The ``rexmol`` command line.
 
-    rexmol demo            exact-likelihood solver demo on a Gaussian flow (the current main job)
+    rexmol demo            exact-likelihood solver demo on a Gaussian flow (the main job is `rexmol sample`)
     rexmol build-system    build data/ala3/topology.pdb offline (ideal backbone + PDBFixer)
     rexmol simulate        resumable tri-alanine Langevin MD
     rexmol dataset         write data/ala3/dataset.json: trajectories assigned to train/val/test
