@@ -61,6 +61,10 @@ def test_kish_ess():
     assert kish_ess(np.array([0.0, -np.inf, -np.inf, -np.inf])) == pytest.approx(0.25)
     # two equal weights out of four
     assert kish_ess(np.log([1.0, 1.0, 1e-300, 1e-300])) == pytest.approx(0.5)
+    # geometric weights w_i = r^i, i < n: (sum w)^2 / (n sum w^2) = (1 - r^n)(1 + r) / (n (1 - r)(1 + r^n))
+    for r, n in ((0.5, 10), (0.9, 40), (0.99, 1000)):
+        closed = (1 - r**n) * (1 + r) / (n * (1 - r) * (1 + r**n))
+        assert kish_ess(np.arange(n) * math.log(r) + 7.0) == pytest.approx(closed, rel=1e-12)
     big = np.array([1000.0, 1000.0])  # log-sum-exp keeps this finite
     np.testing.assert_allclose(normalised_weights(big), [0.5, 0.5])
     with pytest.raises(ValueError, match="every log-weight is non-finite"):
