@@ -138,14 +138,16 @@ def test_strong_order_on_one_brownian_path(name, order):
     4000 paths against a 2048-step ShARK reference on the same tree, whose own error is ~1% of the
     128-step error). Measured: 1.006 and 1.556 here; 0.96-1.00 and 1.55-1.56 on two other trees with
     a 4096-step reference. The Monte Carlo scatter of a local slope is ~0.02 (4000 paths), ~0.05
-    after extrapolation, so 0.15 is three of it. The bugs it separates: a lost Levy-area term makes
-    ShARK order 1; lost noise makes it an order-2 ODE method (slope 2, which the former bound
-    order + 0.5 accepted)."""
+    after extrapolation, so 0.15 is three of it. The bugs it separates (measured with a faulty tableau
+    for both the reference and the solves): without the Levy-area terms ShARK gives 1.04; without
+    the noise it is an order-2 ODE method, 2.01, right at the former bound order + 0.5."""
     from rexmol.solvers import get_tableau
 
     assert get_tableau(name).order == order
     p = richardson_strong_order(name)
     assert abs(p - order) < 0.15, p
+
+
 @pytest.mark.parametrize("name", ["euler_maruyama", "shark"])
 def test_rex_sde_solves_invert_exactly_on_the_same_path(name):
     from rexmol.solvers import Rex
