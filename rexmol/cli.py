@@ -85,7 +85,8 @@ def _model_report(args) -> int:
 def _spec(args):
     from rexmol.boltzmann.generator import SolverSpec
 
-    return SolverSpec(args.solver, args.tableau, args.zeta, args.rtol, args.atol, args.steps)
+    return SolverSpec(args.solver, args.tableau, args.zeta, args.rtol, args.atol, args.steps,
+                      grid=getattr(args, "grid", "uniform"), density=getattr(args, "density", "divergence"))
 
 
 def _threads(args) -> None:
@@ -154,6 +155,11 @@ def _solver_args(p, rtol=1e-3) -> None:
     p.add_argument("--rtol", type=float, default=rtol)
     p.add_argument("--atol", type=float, default=rtol)
     p.add_argument("--steps", type=int, default=None, help="fixed steps instead of adaptive rtol/atol")
+    p.add_argument("--grid", choices=["uniform", "quadratic", "logsnr"], default="uniform",
+                   help="time grid of the fixed steps")
+    p.add_argument("--density", choices=["divergence", "jacobian"], default="divergence",
+                   help="log q of a sample: the divergence integral of the continuous flow, or the exact "
+                        "Jacobian log-det of the solver's discrete map (needs --steps; sampling only)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,10 +33,15 @@ import torch
 
 from rexmol.flows import ContinuousFlow, MeanFreeNormal
 from rexmol.flows.baseline import TorchdiffeqFlow
+from rexmol.flows.continuous import _ProjectedField
 from rexmol.geometry import centre
-from rexmol.solvers import FlowField, InversionWarning, Princeps, Rex
+from rexmol.solvers import FlowField, InversionWarning, Princeps, Rex, Solution
+from rexmol.solvers.schedules import GRIDS, time_grid
 
 SOLVERS = ("rex", "princeps", "torchdiffeq")
+#: How log q is obtained: the divergence integral of the continuous flow, or the exact
+#: log-determinant of the Jacobian of the solver's discrete map (rexmol.flows.jacobian).
+DENSITIES = ("divergence", "jacobian")
 
 
 @dataclass
@@ -58,12 +63,23 @@ class SolverSpec:
     rtol: float = 1e-3
     atol: float = 1e-3
     steps: int | None = None
+    grid: str = "uniform"
+    density: str = "divergence"
 
     def __post_init__(self):
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         if self.steps is not None and (int(self.steps) != self.steps or self.steps < 1):
             raise ValueError(f"steps must be a positive integer, got {self.steps}")
+        if self.grid not in GRIDS:
+            raise ValueError(f"grid must be one of {GRIDS}, got {self.grid!r}")
+        if self.grid != "uniform" and self.steps is None:
+            raise ValueError(f"grid={self.grid!r} is a fixed grid: give steps=N")
+        if self.density not in DENSITIES:
+            raise ValueError(f"density must be one of {DENSITIES}, got {self.density!r}")
+        if self.density == "jacobian" and (self.steps is None or self.solver == "torchdiffeq"):
+            raise ValueError("density='jacobian' (the exact Jacobian of the discrete map) needs a fixed grid "
+                             "(steps=N) and a rexmol solver (rex or princeps); an adaptive grid depends on x")
         if self.steps is None:
             for name in ("rtol", "atol"):
                 v = getattr(self, name)
@@ -76,7 +92,9 @@ class SolverSpec:
 
     @property
     def label(self) -> str:
-        tol = f"{self.steps} steps" if self.steps else f"rtol=atol={self.rtol:g}" if self.rtol == self.atol \
+        grid = "" if self.grid == "uniform" else f" {self.grid}"
+        logdet = ", Jacobian log-det" if self.density == "jacobian" else ""
+        tol = f"{self.steps}{grid} steps{logdet}" if self.steps else f"rtol=atol={self.rtol:g}" if self.rtol == self.atol \
             else f"rtol={self.rtol:g} atol={self.atol:g}"
         name = {"rex": f"Rex({self.tableau}, zeta={self.coupling:g})", "princeps": f"Princeps({self.tableau})",
                 "torchdiffeq": "torchdiffeq dopri5"}[self.solver]
@@ -130,9 +148,14 @@ class BoltzmannGenerator:
     def __repr__(self):
         return f"BoltzmannGenerator({self.spec.label}, {self.flow.divergence} divergence)"
 
-    def _tolerances(self) -> dict:
+    def _tolerances(self, reverse: bool = False) -> dict:
         s = self.spec
-        return {"steps": s.steps} if s.steps else {"rtol": s.rtol, "atol": s.atol}
+        if not s.steps:
+            return {"rtol": s.rtol, "atol": s.atol}
+        if s.grid == "uniform":
+            return {"steps": s.steps}
+        t0, t1 = self.flow.t0, self.flow.t1
+        return {"grid": time_grid(self.flow.field.schedule, s.grid, s.steps, *((t1, t0) if reverse else (t0, t1)))}
 
     def prior_draws(self, n: int, seed: int) -> torch.Tensor:
         """The prior draws for ``seed``: identical on every machine (float64 CPU draws, then cast)."""
@@ -147,21 +170,25 @@ class BoltzmannGenerator:
         if self._baseline is not None:
             z, l = self._baseline._odeint(y, self.flow.t1, self.flow.t0, self.spec.rtol, self.spec.atol)
             return self.prior.project(z), self.prior.log_prob(self.prior.project(z)) + l
-        log_q, sol = self.flow.log_prob(y, return_solution=True, **self._tolerances())
+        log_q, sol = self.flow.log_prob(y, return_solution=True, **self._tolerances(reverse=True))
         return self.prior.project(sol.x), log_q
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, roundtrip: bool = False) -> Draw:
-        """n conformers and log q(x), integrating noise -> data with the exact divergence.
+    def sample(self, n: int, seed: int = 0, roundtrip: bool = False, progress=None) -> Draw:
+        """n conformers and log q(x), integrating noise -> data; log q from the divergence integral
+        or, with ``spec.density="jacobian"``, the exact density of the discrete map (draws whose map
+        folds get log q = NaN; ``stats["n_folded"]`` counts them).
 
-        With ``roundtrip`` the draw is taken back to noise by the solver's own inverse (Rex: the
-        algebraic inverse on the recorded grid; the others: a data -> noise solve at the same
-        tolerance) and ``stats`` gets the largest |z - z_back| and |log q - log q_back|. A Rex draw's
-        ``stats`` also holds ``coupling_defect_max``, the largest |x - x_hat| at the data end (scaled
-        coordinates)."""
+        With ``roundtrip`` the draw is taken back to noise by an independent data -> noise solve
+        with the same solver and settings (on the reversed grid for fixed steps), for every solver
+        alike: ``stats`` gets ``roundtrip_z_max_abs`` and ``roundtrip_log_q_max_abs``, the latter
+        against the divergence integral of that reverse pass. A Rex draw is also inverted
+        algebraically on its recorded grid (``algebraic_inverse_z_max_abs``: how well Rex recovers
+        its noise; no log q comes from it, the accumulator would be replayed, not recomputed). A Rex
+        draw's ``stats`` also holds ``coupling_defect_max``, the largest |x - x_hat| at the data end
+        (scaled coordinates). ``progress(step, n_steps)`` is called after each solver step."""
         c = self.loaded.coord_scale
         t_start = time.perf_counter()
-        gen = torch.Generator().manual_seed(int(seed))
         z = self.prior_draws(n, seed).to(self.device)
         stats = {}
         if self._baseline is not None:
@@ -170,30 +197,36 @@ class BoltzmannGenerator:
             log_q_y = self.prior.log_prob(z) - l
             nfe = self._baseline.nfe
         else:
-            y, log_q_y, sol = self.flow.sample(n, generator=gen, dtype=self.dtype, device=self.device,
-                                               return_solution=True, **self._tolerances())
+            y, log_q_y, sol = self.flow.sample(n, z=z, return_solution=True, density=self.spec.density,
+                                               progress=progress, **self._tolerances())
             nfe = sol.nfe
             stats.update(steps=sol.n_steps, rejected=sol.n_rejected)
+            if self.spec.density == "jacobian":
+                stats.update(n_folded=sol.stats["n_folded"],
+                             condition_max=float(sol.stats["condition"].max()))
             if sol.x_hat is not None:  # Rex: how far the coupled pair drifted apart (see SolverSpec)
                 stats["coupling_defect_max"] = float((sol.x - sol.x_hat).abs().max())
         sample_s = time.perf_counter() - t_start
         if roundtrip:
             t_back = time.perf_counter()
+            z_back, log_q_back = self._solve_reverse(y)
+            ok = torch.isfinite(log_q_y)
+            stats["roundtrip_z_max_abs"] = float((z_back - z).abs().max())
+            stats["roundtrip_log_q_max_abs"] = float((log_q_back - log_q_y)[ok].abs().max()) if ok.any() else None
             if isinstance(self.flow.solver, Rex) and self._baseline is None:
-                # measure the inverse even where Rex.invert would refuse it (small zeta): the gap is the result
-                stats["roundtrip_predicted_amplification"] = self.flow.solver.predicted_amplification(
-                    self.flow.system(y), sol.s_grid)
+                # measured even where Rex.invert would refuse it (small zeta): the gap is the result
+                system = _ProjectedField(self.flow.field, self.prior)
+                stats["algebraic_inverse_predicted_amplification"] = self.flow.solver.predicted_amplification(
+                    system, sol.s_grid)
+                plain = Solution(x=sol.x, x_hat=sol.x_hat, grid=sol.grid, s_grid=sol.s_grid, nfe=0)
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", InversionWarning)
-                        z_back, log_q_back = self.flow.reconstruct(sol, allow_unstable=True)
+                        back = self.flow.solver.invert(system, plain, allow_unstable=True)
+                    gap = float((self.prior.project(back.x) - z).abs().max())
                 except ValueError:  # the inverse overflowed to inf/NaN
-                    z_back = log_q_back = None
-            else:
-                z_back, log_q_back = self._solve_reverse(y)
-            for key, a, b in (("roundtrip_z_max_abs", z_back, z), ("roundtrip_log_q_max_abs", log_q_back, log_q_y)):
-                gap = math.inf if a is None else float((a - b).abs().max())
-                stats[key] = gap if math.isfinite(gap) else None  # None: the inverse overflowed
+                    gap = math.inf
+                stats["algebraic_inverse_z_max_abs"] = gap if math.isfinite(gap) else None  # None: overflowed
             stats["roundtrip_s"] = time.perf_counter() - t_back
         x = (y / c).double().cpu().numpy()
         log_q = log_q_y.double().cpu().numpy() + self.log_jacobian

@@ -43,11 +43,28 @@ class ChunkSampler(L.LightningModule):
     """``predict_step`` draws one chunk of conformers and writes it to ``chunk_dir``."""
 
     def __init__(self, generator: BoltzmannGenerator, n: int, chunk_size: int, seed: int, chunk_dir: Path,
-                 roundtrip_chunks: int = 1):
+                 roundtrip_chunks: int = 1, progress: bool = True):
         super().__init__()
         self.generator, self.n, self.chunk_size, self.seed = generator, n, chunk_size, seed
         self.model = generator.loaded.model  # registered, so Lightning moves it to the device
-        self.chunk_dir, self.roundtrip_chunks = Path(chunk_dir), roundtrip_chunks
+        self.chunk_dir, self.roundtrip_chunks, self.progress = Path(chunk_dir), roundtrip_chunks, progress
+
+    def _within_chunk_bar(self, index: int):
+        """A callback showing the solver's progress inside one chunk (steps, or time reached when
+        adaptive): a chunk can take minutes on a CPU. None when progress is off."""
+        if not self.progress:
+            return None, None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"chunk {index} (solver)", leave=False, unit="step",
+                   bar_format="{desc}: {percentage:3.0f}% | {elapsed}<{remaining}")
+
+        def update(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        return bar, update
 
     def predict_step(self, batch, batch_idx):
         for index in batch.flatten().tolist():
@@ -55,7 +72,11 @@ class ChunkSampler(L.LightningModule):
             if path.exists():
                 continue
             m = min(self.chunk_size, self.n - index * self.chunk_size)
-            draw = self.generator.sample(m, chunk_seed(self.seed, index), roundtrip=index < self.roundtrip_chunks)
+            bar, update = self._within_chunk_bar(index)
+            draw = self.generator.sample(m, chunk_seed(self.seed, index), roundtrip=index < self.roundtrip_chunks,
+                                         progress=update)
+            if bar is not None:
+                bar.close()
             atomic_savez(path, x=draw.x.astype(np.float32), log_q=draw.log_q, nfe=draw.nfe, seconds=draw.seconds,
                          stats=json.dumps(draw.stats))
         return batch  # the chunk indices (predictions are on disk)
@@ -74,7 +95,7 @@ def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_si
         loader = torch.utils.data.DataLoader(torch.tensor(todo), batch_size=1)
         trainer = L.Trainer(accelerator=accelerator, devices=devices, logger=False, enable_checkpointing=False,
                             enable_progress_bar=progress, enable_model_summary=False, inference_mode=False)
-        trainer.predict(ChunkSampler(generator, n, chunk_size, seed, chunk_dir, roundtrip_chunks), loader,
+        trainer.predict(ChunkSampler(generator, n, chunk_size, seed, chunk_dir, roundtrip_chunks, progress), loader,
                         return_predictions=False)
     parts = [np.load(chunk_dir / f"chunk_{i:05d}.npz") for i in range(n_chunks)]
     stats = [json.loads(str(p["stats"])) for p in parts]
@@ -124,10 +145,11 @@ def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int
     raw_ok = np.isfinite(u)
     numbers = {
         "E_W2_kT": energy_w2(u, reference.u).value,
-        "E_W2_kT_reweighted": energy_w2(u[finite], reference.u, w_a=rw.weights[finite]).value,
+        # no draw with a finite weight (e.g. every map folded): reported as None, not raised
+        "E_W2_kT_reweighted": energy_w2(u[finite], reference.u, w_a=rw.weights[finite]).value if finite.any() else None,
         "T_W2_rad": torus_w2(tors[raw_ok], reference.torsions, n_max=n_max, seed=seed),
         "T_W2_rad_reweighted": torus_w2(tors[finite], reference.torsions, w_a=rw.weights[finite], n_max=n_max,
-                                        seed=seed),
+                                        seed=seed) if finite.any() else None,
         **rw.summary(),
         "median_u_samples_kT": float(np.median(u[raw_ok])) if raw_ok.any() else None,
         "median_u_md_kT": float(np.median(reference.u)), "energy_s": energy_s,
