@@ -1,0 +1,53 @@
+"""The headline numbers the README quotes equal the values in the results JSON they cite.
+
+Each claim names a JSON file under benchmarks/results/, a path to a value in it, the format the
+README prints it in, and a piece of the README line that quotes it. The test fails when the README
+is edited to another number, when a benchmark rerun changes the JSON without the README, or when
+the quoted line disappears.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _n256_row(solver):
+    return lambda j: next(r for r in j["evaluate"]["rows"] if r["solver"].startswith(solver))
+
+
+CLAIMS = [
+    # (json file, getter, format, README line that quotes it)
+    ("boltzmann.json", lambda j: j["rates"][1]["ESS_per_s"], "{:.4f}",
+     "0.0020 per second for Rex(dopri5) at the default zeta 0.5"),
+    ("boltzmann.json", lambda j: j["rates"][0]["ESS_per_s"], "{:.4f}", "0.0027 at zeta 0.999"),
+    ("boltzmann.json", lambda j: j["md"]["md_ns_per_day"], "{:.0f}", "one thread ran at 883 ns/day"),
+    ("boltzmann.json", lambda j: j["md"]["tau_int_ps_slowest"], "{:.0f}", "autocorrelation time of 235 ps"),
+    ("md_energy_throughput.json", lambda j: j["rows"][0]["rate"], "{:.0f}", "| MD, CPU platform, 1 thread | 759 ns/day |"),
+    ("boltzmann_n256.json", lambda j: _n256_row("Rex")(j)["E_W2_reweighted_over_torchdiffeq"], "{:.2f}",
+     "| Rex(dopri5), zeta 0.5 | 71 / 20.1 | 2.88 ["),
+    ("boltzmann_n256.json", lambda j: _n256_row("Rex")(j)["E_W2_kT_reweighted"], "{:.1f}",
+     "| Rex(dopri5), zeta 0.5 | 71 / 20.1 |"),
+    ("boltzmann_n256.json", lambda j: _n256_row("Rex")(j)["ess"], "{:.1f}", "| 2.7 (1.0%) | -342 |"),
+    ("boltzmann_n256.json", lambda j: _n256_row("torchdiffeq")(j)["E_W2_kT_reweighted"], "{:.1f}",
+     "| torchdiffeq dopri5 | 200 / 7.0 |"),
+    ("boltzmann_n256.json", lambda j: _n256_row("Princeps")(j)["roundtrip_log_q_max_abs"], "{:.2f}",
+     "| 2.8 (1.1%) | -341 | 0.69 |"),
+]
+
+
+@pytest.fixture(scope="module")
+def readme():
+    return (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
+def test_readme_number_equals_its_json(readme, claim):
+    name, get, fmt, quote = claim
+    value = get(json.loads((RESULTS / name).read_text()))
+    printed = fmt.format(value)
+    assert quote in readme, f"the README no longer has the line quoting {name}: {quote!r}"
+    assert printed in quote, f"README quotes {quote!r}, but {name} gives {printed}"
