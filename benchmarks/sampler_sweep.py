@@ -117,7 +117,7 @@ def main(argv=None):
     p.add_argument("--boot", type=int, default=200)
     p.add_argument("--settings", nargs="*", default=None, help=f"subset of {list(settings())}")
     p.add_argument("--draw-only", action="store_true", help="draw the chunks, skip the table (share the work)")
-    p.add_argument("--json-name", default="sampler_sweep.json")
+    p.add_argument("--json-name", default="sampler_sweep", help="results/<name>.json")
     a = p.parse_args(argv)
     import rexmol
 
