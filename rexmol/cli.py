@@ -85,8 +85,7 @@ def _model_report(args) -> int:
 def _spec(args):
     from rexmol.boltzmann.generator import SolverSpec
 
-    return SolverSpec(args.solver, args.tableau, args.zeta, args.rtol, args.atol, args.steps,
-                      grid=getattr(args, "grid", "uniform"), density=getattr(args, "density", "divergence"))
+    return SolverSpec(args.solver, args.tableau, args.zeta, args.rtol, args.atol, args.steps, grid=args.grid)
 
 
 def _threads(args) -> None:
@@ -106,15 +105,14 @@ def _sample(args) -> int:
     from rexmol.boltzmann.sampling import sample_conformers
 
     _threads(args)
-    if args.adaptive:
-        args.solver, args.tableau, args.steps, args.density = "rex", "dopri5", None, "divergence"
     out = args.out or Path("outputs") / time.strftime("sample-%Y%m%d-%H%M%S")
-    res = sample_conformers(args.model, out, n=args.n, spec=_spec(args), chunk_size=args.chunk, seed=args.seed,
+    res = sample_conformers(args.model, out, n=args.n, spec=_sample_spec(args), chunk_size=args.chunk, seed=args.seed,
                             resample=args.resample, workers=args.workers, overwrite=args.overwrite,
                             manifest=args.manifest, accelerator=args.accelerator, clip_quantile=args.clip_quantile)
     print(f"\n{res['solver']}: {res['n']} conformers against {res['md_test_frames']} MD test frames")
     _print_metrics(res, ["E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted", "ess_fraction", "ess",
-                         "n_nonfinite_energy", "n_d_chirality", "n_folded", "roundtrip_log_q_max_abs", "nfe_per_solve",
+                         "n_nonfinite_energy", "n_d_chirality", "n_folded", "roundtrip_log_q_max_abs",
+                         "integral_minus_jacobian_log_q_max_abs", "nfe_per_solve",
                          "sampling_s_per_sample"])
     print(f"wrote {out}/results.json, arrays.npz, samples.dcd, plots")
     return 0
@@ -149,19 +147,47 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _solver_args(p, rtol=1e-3) -> None:
-    p.add_argument("--solver", choices=["rex", "princeps", "torchdiffeq"], default="rex")
-    p.add_argument("--tableau", default="dopri5")
+def _solver_args(p, rtol=1e-3, sample: bool = False) -> None:
+    """Solver options. For ``sample`` they default to None: :func:`_sample_spec` resolves them."""
+    d = (lambda v: None) if sample else (lambda v: v)
+    p.add_argument("--solver", choices=["rex", "princeps", "torchdiffeq"], default=d("rex"))
+    p.add_argument("--tableau", default=d("dopri5"))
     p.add_argument("--zeta", type=float, default=0.5, help="Rex coupling in (0, 1]; 0.5 by default (see "
                    "SolverSpec: 0.999 drifts at loose tolerances)")
-    p.add_argument("--rtol", type=float, default=rtol)
-    p.add_argument("--atol", type=float, default=rtol)
+    p.add_argument("--rtol", type=float, default=d(rtol))
+    p.add_argument("--atol", type=float, default=d(rtol))
     p.add_argument("--steps", type=int, default=None, help="fixed steps instead of adaptive rtol/atol")
     p.add_argument("--grid", choices=["uniform", "quadratic", "logsnr"], default="uniform",
                    help="time grid of the fixed steps")
-    p.add_argument("--density", choices=["divergence", "jacobian"], default="divergence",
-                   help="log q of a sample: the divergence integral of the continuous flow, or the exact "
-                        "Jacobian log-det of the solver's discrete map (needs --steps; sampling only)")
+    if sample:
+        p.add_argument("--density", choices=["divergence", "jacobian"], default=None,
+                       help="log q of a sample: the divergence integral of the continuous flow, or the exact "
+                            "Jacobian log-det of the solver's discrete map (needs --steps)")
+        p.add_argument("--adaptive", action="store_true",
+                       help="the previous default: adaptive Rex(dopri5), zeta 0.5, rtol = atol = 1e-3, divergence "
+                            "integral (overrides the other solver options)")
+
+
+#: ``rexmol sample``'s default when no solver option is given: Princeps(midpoint) on 16 uniform steps
+#: with the exact Jacobian density. Picked from benchmarks/sampler_sweep.py (README, "Choosing the
+#: sampler") as the cheapest setting with no folded draw and no loss of raw sample quality; 4.7x less
+#: CPU per sample than adaptive Rex(dopri5) with the divergence integral. ESS was not resolved there.
+SAMPLE_DEFAULT = {"solver": "princeps", "tableau": "midpoint", "steps": 16, "density": "jacobian"}
+
+
+def _sample_spec(args):
+    """The sampling spec: the new default when no solver option was given, the old adaptive default
+    with --adaptive, otherwise the options given with the old defaults filling the rest."""
+    from rexmol.boltzmann.generator import SolverSpec
+
+    chosen = [k for k in ("solver", "tableau", "steps", "density", "rtol", "atol") if getattr(args, k) is not None]
+    if args.adaptive:
+        return SolverSpec("rex", "dopri5", 0.5, 1e-3, 1e-3, None)
+    if not chosen and args.grid == "uniform":
+        return SolverSpec(**SAMPLE_DEFAULT, coupling=args.zeta)
+    return SolverSpec(args.solver or "rex", args.tableau or "dopri5", args.zeta, args.rtol or 1e-3,
+                      args.atol or args.rtol or 1e-3, args.steps, grid=args.grid,
+                      density=args.density or "divergence")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,14 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"))
     p.add_argument("--overwrite", action="store_true")
-    _solver_args(p)
-    # The sampling default, picked by benchmarks/sampler_sweep.py (effective samples per CPU-second;
-    # see the README): Princeps(midpoint) on 16 uniform steps with the exact Jacobian density, 4.7x
-    # cheaper per sample than adaptive Rex(dopri5) with the divergence integral, no folded draws.
-    p.set_defaults(func=_sample, solver="princeps", tableau="midpoint", steps=16, density="jacobian")
-    p.add_argument("--adaptive", action="store_true",
-                   help="the previous default: adaptive Rex(dopri5), zeta 0.5, rtol = atol = 1e-3, divergence "
-                        "integral (overrides --solver/--tableau/--steps/--density)")
+    _solver_args(p, sample=True)
+    p.set_defaults(func=_sample)
 
     p = sub.add_parser("likelihood", help="exact NLL of MD frames; agreement of both directions")
     p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))

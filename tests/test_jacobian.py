@@ -176,3 +176,16 @@ def test_time_grids():
     np.testing.assert_allclose(quad, [7 / 16, 5 / 16, 3 / 16, 1 / 16])
     with pytest.raises(ValueError, match="unknown grid"):
         time_grid("linear", "cosine", 4, 0.0, 1.0)
+
+
+def test_non_finite_or_reversed_tangents_are_flagged_per_row():
+    """One overflowing draw must not take its batch-mates with it: the row is flagged, the rest kept."""
+    from rexmol.flows.jacobian import log_abs_det
+
+    basis = StandardNormal(2).tangent_basis(dtype=torch.float64)
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    v = torch.stack([2.0 * torch.eye(2), torch.full((2, 2), float("inf")), torch.diag(torch.tensor([1.0, -3.0]))])
+    _, logdet, ok, condition = log_abs_det(torch.cat([x[:, None], v.to(torch.float64)], 1), basis)
+    assert ok.tolist() == [True, False, False]
+    assert float(logdet[0]) == pytest.approx(math.log(4.0)) and bool(torch.isnan(logdet[1]))
+    assert float(logdet[2]) == pytest.approx(math.log(3.0)) and float(condition[2]) == pytest.approx(3.0)

@@ -8,15 +8,6 @@ from rexmol.molecules import ala3, md
 from rexmol.molecules.target import AAA, TargetMismatch
 
 
-def _forces_by_type(system):
-    import openmm
-
-    out = {}
-    for f in system.getForces():
-        out[type(f).__name__] = openmm.XmlSerializer.serialize(f)
-    return out
-
-
 def test_aaa_is_the_published_protocol():
     assert AAA.forcefield_files == ("amber14-all.xml", "implicit/obc1.xml")
     assert (AAA.nonbonded_method, AAA.cutoff_nm, AAA.temperature_k) == ("CutoffNonPeriodic", 2.0, 310.0)
@@ -24,29 +15,29 @@ def test_aaa_is_the_published_protocol():
     assert AAA.record()["constraints"] is None
 
 
-def test_md_system_and_scoring_system_define_the_same_ensemble(tmp_path):
-    """The System MD integrates (with whatever dynamics-only options MD uses) has the same forces,
-    the same parameters and no constraints, as the System that scores samples. Masses may differ:
-    without constraints they do not enter the configurational density."""
-    topology, positions = ala3.load_topology()
-    scoring = AAA.create_system(topology)
-    for hmass in (None, 4.0):
-        dynamics = AAA.create_system(topology, hydrogen_mass_amu=hmass)
-        assert dynamics.getNumConstraints() == 0 and scoring.getNumConstraints() == 0
-        assert _forces_by_type(dynamics) == _forces_by_type(scoring)
-    # the shipped MD code records the target it integrated, and that record is AAA's
-    settings = md.MDSettings(chunk_frames=3, equilibration_ps=0.01, stride_steps=5)
-    md.run_trajectory(tmp_path, seed=1, length_ns=0.000015, settings=settings, threads=1, progress=False)
-    record = json.loads((tmp_path / "seed1" / "progress.json").read_text())
-    AAA.check(record["target"], "progress.json")
-    # the GB force is OBC1 (alpha, beta, gamma = 0.8, 0, 2.909125), not OBC2 (1, 0.8, 4.85)
-    gb = _forces_by_type(scoring)["CustomGBForce"]
-    assert "0.8" in gb and "2.909125" in gb and "4.85" not in gb
-    # X-H bonds are flexible: stretching one changes the energy by its harmonic term
+def test_the_md_system_is_the_flexible_obc1_target(tmp_path):
+    """What MD integrates: AAA's System (built by md.run_trajectory through the target, which it
+    records), with no constraints, OBC1's Born radii, the 2 nm cutoff, and X-H bonds that vibrate.
+    The scorer (EnergyEvaluator) moves to this System with the AAA data set; until then it scores
+    the old ensemble (README)."""
     import openmm
     from openmm import unit
 
-    ctx = openmm.Context(scoring, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    topology, positions = ala3.load_topology()
+    system = AAA.create_system(topology)
+    assert system.getNumConstraints() == 0
+    gb = next(f for f in system.getForces() if isinstance(f, openmm.CustomGBForce))
+    born = gb.getComputedValueParameters(1)[1]
+    assert "tanh(0.8*psi+2.909125*psi^3)" in born  # OBC1: alpha, beta, gamma = 0.8, 0, 2.909125 (OBC2: 1, 0.8, 4.85)
+    nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
+    assert nb.getNonbondedMethod() == openmm.NonbondedForce.CutoffNonPeriodic
+    assert nb.getCutoffDistance().value_in_unit(unit.nanometer) == pytest.approx(2.0)
+    # the shipped MD code records the target it integrated, and that record is AAA's
+    settings = md.MDSettings(chunk_frames=3, equilibration_ps=0.01, stride_steps=5)
+    md.run_trajectory(tmp_path, seed=1, length_ns=0.000015, settings=settings, threads=1, progress=False)
+    AAA.check(json.loads((tmp_path / "seed1" / "progress.json").read_text())["target"], "progress.json")
+    # X-H bonds are flexible: stretching N-H by 5% costs its harmonic term (k ~ 3.6e5 kJ/mol/nm^2)
+    ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     ctx.setPositions(positions)
     e0 = ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
     stretched = positions.copy()
@@ -55,7 +46,7 @@ def test_md_system_and_scoring_system_define_the_same_ensemble(tmp_path):
     stretched[h] = positions[n] + 1.05 * (positions[h] - positions[n])
     ctx.setPositions(stretched)
     e1 = ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-    assert e1 - e0 > 1.0  # a 5% stretch of N-H (k ~ 3.6e5 kJ/mol/nm^2) costs several kJ/mol
+    assert e1 - e0 > 1.0
 
 
 def test_a_record_of_another_target_is_refused_with_both_named():

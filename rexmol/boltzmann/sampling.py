@@ -161,7 +161,10 @@ def weight_histogram(log_w: np.ndarray, path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     finite = log_w[np.isfinite(log_w)]
-    ax.hist(finite - finite.max(), bins=60)
+    if len(finite):
+        ax.hist(finite - finite.max(), bins=60)
+    else:
+        ax.text(0.5, 0.5, "no draw has a finite weight", ha="center", transform=ax.transAxes)
     ax.set_xlabel("log w - max log w (nats)")
     ax.set_ylabel("samples")
     ax.set_yscale("log")
@@ -241,17 +244,21 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         "wall_s_this_call": wall_draw,
         "sampling_s_per_sample": drawn["seconds"] / n,
         "roundtrip_z_max_abs": _worst(s["roundtrip_z_max_abs"] for s in roundtrip) if roundtrip else None,
-        "roundtrip_log_q_max_abs": _worst(s["roundtrip_log_q_max_abs"] for s in roundtrip) if roundtrip else None,
+        **{key: _worst(s[key] for s in roundtrip) for key in ("roundtrip_log_q_max_abs",
+                                                              "integral_minus_jacobian_log_q_max_abs")
+           if roundtrip and key in roundtrip[0]},
         "roundtrip_samples": sum(min(chunk_size, n - i * chunk_size) for i in range(min(roundtrip_chunks,
                                                                                           len(drawn["stats"])))),
-        "mean_log_q_nats": float(np.mean(drawn["log_q"])),
+        "mean_log_q_nats": float(np.nanmean(drawn["log_q"])) if np.isfinite(drawn["log_q"]).any() else None,
         **numbers, "md_test_frames": len(reference.u), "torch_threads": torch.get_num_threads(),
         "units": {"u": "U/kT, kT = 2.4943 kJ/mol (300 K)", "log_q": "nats per nm^96", "T_W2": "rad"},
     }
     resample_idx = None
-    if resample:
+    if resample and arrays["weights"].any():  # no draw with a finite weight: nothing to resample
         resample_idx = systematic_resample(arrays["weights"], resample, seed)
         results["resampled"] = int(resample)
+    elif resample:
+        results["resampled"] = 0
     write_conformers(drawn["x"], out_dir, arrays["u"], resample_idx)
     atomic_savez(out_dir / "arrays.npz", x=drawn["x"].astype(np.float32), log_q=drawn["log_q"], u=arrays["u"],
                   log_w=arrays["log_w"], weights=arrays["weights"], torsions=arrays["torsions"])

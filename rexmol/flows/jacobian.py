@@ -83,17 +83,23 @@ def pack(x: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 def log_abs_det(state: torch.Tensor, basis: torch.Tensor, max_condition: float = 1e6):
     """From a final packed state: (x_N, log|det Q^T V_N|, ok, condition).
 
-    The determinant is taken in float64 from the singular values (log|det| = sum log s_i) and the
-    sign of det. ``ok`` is False where the map folds (det <= 0: orientation reversed, so the map is
-    not locally invertible along the path) or is ill-conditioned (s_max / s_min > ``max_condition``:
-    the float32 tangents no longer resolve the smallest singular value)."""
+    The determinant is taken in float64: sign and log|det| from ``slogdet``, the condition number
+    from the singular values. ``ok`` is False where the map reverses orientation there (det <= 0:
+    the discrete map is not one-to-one, see below), where the tangents are not finite, or where it
+    is ill-conditioned (s_max / s_min > ``max_condition``: float32 tangents then resolve the smallest
+    singular value only to about eps * condition).
+
+    A draw with det > 0 is not proof that the map is one-to-one: where some draws fold, the density
+    at a point is a sum over all its preimages, and the formula undercounts it. So folded draws are
+    not only dropped (weight 0) but counted, and a run with any is not exactly reweighted."""
     x, v = state[:, 0], state[:, 1:]
     b, k = v.shape[0], v.shape[1]
     q = basis.reshape(k, -1).to(torch.float64)
     m = torch.einsum("id,bjd->bij", q, v.reshape(b, k, -1).to(torch.float64))
+    finite = torch.isfinite(m).reshape(b, -1).all(1)
+    m = torch.where(finite[:, None, None], m, torch.eye(k, dtype=m.dtype, device=m.device))
+    sign, logdet = torch.linalg.slogdet(m)
     sv = torch.linalg.svdvals(m)
-    sign = torch.linalg.det(m).sign()
-    logdet = sv.log().sum(-1)
-    condition = sv[:, 0] / sv[:, -1]
-    ok = (sign > 0) & torch.isfinite(logdet) & (condition <= max_condition)
-    return x, logdet, ok, condition
+    condition = torch.where(finite, sv[:, 0] / sv[:, -1], torch.inf)
+    ok = finite & (sign > 0) & torch.isfinite(logdet) & (condition <= max_condition)
+    return x, torch.where(finite, logdet, torch.nan), ok, condition

@@ -21,7 +21,7 @@ import numpy as np
 
 from rexmol.io import atomic_write_json
 from rexmol.molecules import ala3
-from rexmol.molecules.target import TargetMismatch
+from rexmol.molecules.target import TargetMismatch, check_flexible_bonds, hydrogen_bond_pairs
 
 DATA_DIR = ala3.TOPOLOGY_PDB.parent
 MD_DIR = DATA_DIR / "md"
@@ -172,4 +172,7 @@ def load_split(split: str, manifest_path: Path = MANIFEST, verify: bool = True, 
         run = manifest["runs"][str(seed)]
         out[seed] = np.concatenate([load_chunk(root / run["dir"] / c["file"], c["frames"],
                                                c["sha256"] if verify else None) for c in run["chunks"]])
+        if manifest["system"].get("target") is not None:  # a flexible target: refuse rigid X-H bonds
+            check_flexible_bonds(out[seed], hydrogen_bond_pairs(ala3.load_topology()[0]),
+                                 f"{root / run['dir']} (seed {seed})")
     return out if by_run else np.concatenate(list(out.values()))

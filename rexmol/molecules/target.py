@@ -1,8 +1,10 @@
 """The target ensemble: one definition of the Boltzmann distribution exp(-U(x)/kT).
 
 MD integrates it, the importance weights target it, and every metric's reference is drawn
-from it, so all of them build their OpenMM System here and nowhere else (see
-``shared/design/boltzmann.md``, "One ensemble, everywhere").
+from it, so all of them are to build their OpenMM System here and nowhere else (see
+``shared/design/boltzmann.md``, "One ensemble, everywhere"). MD does so now; the energy scorer
+(``EnergyEvaluator``) still scores the old ensemble and moves here together with the AAA data set
+and the model retrained on it.
 
 :data:`AAA` is the published tri-alanine protocol of the Boltzmann-generator results we
 compare with (the Rex paper, SBG, FALCON): amber14-all + implicit/obc1, ``CutoffNonPeriodic``
@@ -12,8 +14,9 @@ kT = k_B * 310 K = 2.5775 kJ/mol. Units: nm, kJ/mol, K.
 A target has no constraints by construction. With holonomic constraints the configurational
 density is not exp(-U/kT) of the full potential (the constrained degrees of freedom are
 frozen, and a mass-dependent metric factor enters), so MD frames and importance weights
-would describe two ensembles; measured here, rigid X-H bonds put the MD mean energy 8.4 kT
-below the flexible ensemble's.
+would describe two ensembles; measured here (the "one ensemble" issue: 100 ps of flexible MD
+against the HBonds data), rigid X-H bonds put the MD mean energy 8.4 kT below the flexible
+ensemble's, as equipartition predicts (17 bonds x kT/2).
 
 Without constraints the configurational distribution does not depend on the masses, which is
 why a dynamics-only change such as hydrogen mass repartitioning leaves the target unchanged
@@ -48,7 +51,8 @@ class Target:
         return GAS_CONSTANT_KJ_PER_MOL_K * self.temperature_k
 
     def record(self) -> dict:
-        """JSON-ready description, stored in MD progress files, manifests and checkpoints."""
+        """JSON-ready description, stored in MD progress files and dataset manifests (and, with the
+        retrained model, in checkpoints)."""
         out = asdict(self)
         out["forcefield_files"] = list(self.forcefield_files)
         out["constraints"] = None
@@ -117,7 +121,8 @@ def check_flexible_bonds(xyz_nm, hydrogen_bonds, source: str) -> None:
     """Raise :class:`TargetMismatch` if the X-H bonds of frames ``xyz_nm`` (frames, atoms, 3), in nm,
     are rigid: their length spread over frames is below :data:`RIGID_BOND_STD_NM` for every bond.
 
-    ``hydrogen_bonds`` lists (heavy atom, hydrogen) index pairs. Needs at least 10 frames to judge."""
+    ``hydrogen_bonds`` lists (heavy atom, hydrogen) index pairs. Fewer than 10 frames are not judged
+    (a spread over fewer says little). Called by ``dataset.load_split`` for data of a flexible target."""
     import numpy as np
 
     xyz = np.asarray(xyz_nm, dtype=np.float64)
@@ -137,7 +142,9 @@ def hydrogen_bond_pairs(topology) -> list[tuple[int, int]]:
     pairs = []
     for bond in topology.bonds():
         a, b = bond[0], bond[1]
-        if (a.element is not None and a.element.symbol == "H") != (b.element is not None and b.element.symbol == "H"):
-            heavy, h = (b, a) if a.element.symbol == "H" else (a, b)
+        a_h = a.element is not None and a.element.symbol == "H"
+        b_h = b.element is not None and b.element.symbol == "H"
+        if a_h != b_h:
+            heavy, h = (b, a) if a_h else (a, b)
             pairs.append((heavy.index, h.index))
     return pairs

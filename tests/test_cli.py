@@ -1,0 +1,30 @@
+"""`rexmol sample`'s solver options resolve to the intended spec (the default, --adaptive, explicit)."""
+
+import argparse
+
+import pytest
+
+from rexmol import cli
+
+
+@pytest.mark.parametrize("argv, label", [
+    ([], "Princeps(midpoint), 16 steps, Jacobian log-det"),
+    (["--adaptive"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
+    (["--adaptive", "--zeta", "0.9", "--grid", "logsnr"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
+    (["--solver", "torchdiffeq"], "torchdiffeq dopri5, rtol=atol=0.001"),
+    (["--rtol", "1e-4"], "Rex(dopri5, zeta=0.5), rtol=atol=0.0001"),
+    (["--solver", "princeps", "--tableau", "rk4", "--steps", "8", "--grid", "logsnr"],
+     "Princeps(rk4), 8 logsnr steps"),
+    (["--steps", "8", "--density", "jacobian"], "Rex(dopri5, zeta=0.5), 8 steps, Jacobian log-det"),
+])
+def test_sample_solver_options(argv, label):
+    p = argparse.ArgumentParser()
+    cli._solver_args(p, sample=True)
+    assert cli._sample_spec(p.parse_args(argv)).label == label
+
+
+def test_likelihood_has_no_density_option():
+    p = argparse.ArgumentParser()
+    cli._solver_args(p)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--density", "jacobian"])
