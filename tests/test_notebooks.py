@@ -2,16 +2,17 @@
 
 Parameters are injected the papermill way: each notebook has one code cell tagged ``parameters``
 whose committed values are the full-size run, and a cell inserted right after it (tagged
-``injected-parameters``) overrides them. The default tests inject small sizes, so that every cell
-runs in about a minute per notebook. A probe cell appended at the end prints the notebook's own
-variables as JSON; the tests check those values, and that the text the cells print agrees with
-them, not only that no cell raised.
+``injected-parameters``) overrides them. The default tests inject small sizes (a few frames and
+draws) and run both notebooks side by side, one kernel each. A probe cell appended at the end prints
+the notebook's own variables as JSON; the tests check those values, and that the text the cells
+print agrees with them, not only that no cell raised.
 
 ``-m slow`` runs the committed notebooks at full size with the same checks. With
 ``REXMOL_WRITE_NOTEBOOKS=1`` that slow test also writes the executed notebooks (outputs included,
 probe removed) back into ``notebooks/``, which is how the committed outputs are refreshed.
 """
 
+import asyncio
 import json
 import math
 import os
@@ -29,20 +30,23 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LIKELIHOOD = NOTEBOOKS / "likelihood_evaluation.ipynb"
 REWEIGHTED = NOTEBOOKS / "reweighted_generation.ipynb"
 
-# Hang guards, not performance limits: the slowest cell of a small run took under 3 minutes beside
-# MD on the 2-core machine, a full-size cell takes minutes (timings: notebooks/README.md).
+# Hang guards, not performance limits: the slowest cell of a small run takes under a minute on the
+# idle 2-core machine and a few beside MD; a full-size cell takes minutes (notebooks/README.md).
 CELL_HANG_GUARD_S = 3600
 KERNEL_START_HANG_GUARD_S = 600
 PROBE = "REXMOL_NOTEBOOK_PROBE "
 
 SMALL = {
-    # 2 frames and 2 draws still give a spread (std, both directions on more than one sample),
-    # 2 Hutchinson seeds still give independent estimates. The solver settings stay the notebooks'
-    # own (rtol = atol = 1e-3): at 1e-2 an independent reverse solve of a draw already misses its
-    # log q by 160 nats (measured), so a looser tolerance would test nothing.
-    LIKELIHOOD: {"N_FRAMES": 2, "N_SAMPLES": 2, "N_HUTCHINSON": 2},
-    # chunks of 2 and 1: the chunked path, a ragged last chunk, the round trip of the first chunk only.
-    REWEIGHTED: {"N": 3, "CHUNK": 2, "MD_FRAMES": 1000},
+    # An exact solve of 1-2 conformers costs 20-90 s on this CPU, nearly whatever their number
+    # (each field evaluation is a 96-dimensional exact divergence), so the small runs cut solves:
+    # likelihood_evaluation keeps its three (MD frames data -> noise, a draw, its independent
+    # reverse solve), each on 1-2 conformers, with 2 frames for a spread and 2 Hutchinson seeds;
+    # reweighted_generation draws one chunk and leaves the round trip to likelihood_evaluation.
+    # The solver settings stay the notebooks' own (rtol = atol = 1e-3): at 1e-2 an independent
+    # reverse solve of a draw already misses its log q by 160 nats (measured), so a looser
+    # tolerance would test nothing.
+    LIKELIHOOD: {"N_FRAMES": 2, "N_SAMPLES": 1, "N_HUTCHINSON": 2},
+    REWEIGHTED: {"N": 2, "CHUNK": 2, "ROUNDTRIP_CHUNKS": 0, "MD_FRAMES": 1000},
 }
 # The kernel, a process of its own, runs torch on one thread, as conftest.py sets for the test
 # process. On a loaded 2-core machine two OpenMP threads wait on each other at every barrier:
@@ -65,7 +69,8 @@ print("{probe}" + _json.dumps({{"kernel_cpu_s": _cpu.ru_utime + _cpu.ru_stime,
 import json as _json, resource as _resource
 _cpu = _resource.getrusage(_resource.RUSAGE_SELF)
 print("{probe}" + _json.dumps({{"kernel_cpu_s": _cpu.ru_utime + _cpu.ru_stime,
-    "params": {{"N": N, "CHUNK": CHUNK, "MD_FRAMES": MD_FRAMES}}, "out": str(out), "results": results,
+    "params": {{"N": N, "CHUNK": CHUNK, "ROUNDTRIP_CHUNKS": ROUNDTRIP_CHUNKS, "MD_FRAMES": MD_FRAMES}},
+    "out": str(out), "results": results,
     "x_shape": list(arrays["x"].shape), "printed_order": order[:5].tolist(),
     **{{k: arrays[k].tolist() for k in ("log_q", "u", "log_w", "weights")}}}}, default=float))
 """,
@@ -94,7 +99,11 @@ def inject(notebook, params: dict) -> None:
     notebook.cells.insert(parameters_cell(notebook) + 1, cell)
 
 
-def execute(path: Path, params: dict | None) -> tuple:
+class NotebookHang(Exception):
+    """A hang guard tripped: a cell or the kernel start ran past its (generous) limit."""
+
+
+async def run_notebook(path: Path, params: dict | None) -> tuple:
     """Run the notebook (with ``params`` injected, if given) plus a probe cell.
     Returns (executed notebook, probe dict, the parameters in force, wall seconds)."""
     notebook = nbformat.read(path, as_version=4)
@@ -107,23 +116,36 @@ def execute(path: Path, params: dict | None) -> tuple:
                                      resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     try:
-        client.execute(env=os.environ | KERNEL_ENV)  # raises CellExecutionError naming the failing cell
+        await client.async_execute(env=os.environ | KERNEL_ENV)  # raises CellExecutionError naming the failing cell
     except CellTimeoutError as e:
-        pytest.fail(f"hang guard: a cell of {path.name} ran for more than {CELL_HANG_GUARD_S} s. This limit is not a "
-                    f"speed requirement (a cell normally takes minutes even on a loaded machine); it only stops a "
-                    f"hung kernel. {e}")
+        raise NotebookHang(f"hang guard: a cell of {path.name} ran for more than {CELL_HANG_GUARD_S} s. This limit "
+                           f"is not a speed requirement (a cell takes minutes at most, even on a loaded machine); it "
+                           f"only stops a hung kernel. {e}") from e
     except RuntimeError as e:
         if "respond" not in str(e):
             raise
-        pytest.fail(f"hang guard: the kernel for {path.name} did not start within {KERNEL_START_HANG_GUARD_S} s; "
-                    f"this limit only stops a hung start. {e}")
+        raise NotebookHang(f"hang guard: the kernel for {path.name} did not start within {KERNEL_START_HANG_GUARD_S} "
+                           f"s; this limit only stops a hung start. {e}") from e
     seconds = time.perf_counter() - t0
+    return notebook, expected, seconds
+
+
+def probe_of(notebook) -> dict:
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
     probe_out = stdout(notebook.cells[-1])
     assert probe_out.startswith(PROBE), f"the probe cell printed no results: {probe_out[:500]!r}"
-    return notebook, json.loads(probe_out[len(PROBE):]), expected, seconds
+    return json.loads(probe_out[len(PROBE):])
+
+
+def outcome(result):
+    """The (notebook, expected, seconds) of a run, or the run's failure raised here."""
+    if isinstance(result, NotebookHang):
+        pytest.fail(str(result))
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def stdout(cell) -> str:
@@ -217,11 +239,12 @@ def check_likelihood(notebook, probe, params) -> None:
 
 
 def check_reweighted(notebook, probe, params) -> None:
-    n, chunk, md_frames = params["N"], params["CHUNK"], params["MD_FRAMES"]
-    assert probe["params"] == {k: params[k] for k in ("N", "CHUNK", "MD_FRAMES")}
+    n, chunk, md_frames, roundtrip_chunks = params["N"], params["CHUNK"], params["MD_FRAMES"], params["ROUNDTRIP_CHUNKS"]
+    assert probe["params"] == {k: params[k] for k in ("N", "CHUNK", "ROUNDTRIP_CHUNKS", "MD_FRAMES")}
     results, out = probe["results"], Path(probe["out"])
-    assert results["n"] == n and results["chunks"] == -(-n // chunk)
-    assert results["roundtrip_samples"] == min(chunk, n)  # only the first chunk goes back to noise
+    n_chunks = -(-n // chunk)
+    assert results["n"] == n and results["chunks"] == n_chunks
+    assert results["roundtrip_samples"] == sum(min(chunk, n - i * chunk) for i in range(min(roundtrip_chunks, n_chunks)))
     if md_frames is not None:
         assert results["md_test_frames"] == md_frames
 
@@ -241,7 +264,10 @@ def check_reweighted(notebook, probe, params) -> None:
     # Kish ESS, a fraction of N in [1/N, 1]
     assert results["ess_fraction"] == pytest.approx(1.0 / (n * (w**2).sum()), rel=1e-9)
     assert 1.0 / n - 1e-12 <= results["ess_fraction"] <= 1.0
-    check_round_trip(json.loads(str(np.load(out / "chunks" / "chunk_00000.npz")["stats"])))
+    if roundtrip_chunks:
+        check_round_trip(json.loads(str(np.load(out / "chunks" / "chunk_00000.npz")["stats"])))
+    else:
+        assert results.get("roundtrip_log_q_max_abs") is None
     assert results["E_W2_kT"] > 0 and math.isfinite(results["E_W2_kT"])
     assert results["E_W2_kT_reweighted"] >= 0 and math.isfinite(results["E_W2_kT_reweighted"])
     for k in ("T_W2_rad", "T_W2_rad_reweighted"):  # five torsions: at most pi * sqrt(5) apart on the torus
@@ -250,7 +276,7 @@ def check_reweighted(notebook, probe, params) -> None:
     # the printed table is the results, and the cell that reads arrays.npz prints the top weights
     text = stdout(cell_with(notebook, "results = sample_conformers("))
     for key in ("solver", "ess_fraction", "E_W2_kT", "n_nonfinite_energy", "roundtrip_log_q_max_abs"):
-        assert f"{key:26s} {results[key]}" in text
+        assert f"{key:26s} {results.get(key)}" in text
     text = stdout(cell_with(notebook, "largest normalised weights"))
     top = np.array(probe["printed_order"])
     assert (np.diff(w[top]) <= 0).all() and (w[top][0] == w.max())
@@ -269,21 +295,41 @@ def check_reweighted(notebook, probe, params) -> None:
 CHECKS = {LIKELIHOOD: check_likelihood, REWEIGHTED: check_reweighted}
 
 
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory):
+    """Both notebooks with their small parameters, at the same time: each kernel is a process on one
+    thread, so on 2 idle cores they run side by side and the pair takes as long as the slower one."""
+    out = tmp_path_factory.mktemp("notebooks")
+    params = {LIKELIHOOD: dict(SMALL[LIKELIHOOD]), REWEIGHTED: dict(SMALL[REWEIGHTED], OUT=str(out / "reweighted"))}
+
+    async def both():
+        return await asyncio.gather(*(run_notebook(path, p) for path, p in params.items()), return_exceptions=True)
+
+    t0 = time.perf_counter()
+    runs = dict(zip(params, asyncio.run(both())))
+    print(f"both notebooks, small, side by side: {time.perf_counter() - t0:.0f} s")
+    for path, result in runs.items():
+        if not isinstance(result, BaseException):
+            nbformat.write(result[0], out / path.name)  # the executed notebook, to look at after a run
+    return runs
+
+
 @pytest.mark.parametrize("path", [LIKELIHOOD, REWEIGHTED], ids=lambda p: p.stem)
-def test_notebook_small(path, tmp_path):
-    params = dict(SMALL[path])
-    if path == REWEIGHTED:
-        params["OUT"] = str(tmp_path / "out")
-    notebook, probe, expected, seconds = execute(path, params)
-    print(f"{path.name}: {seconds:.0f} s wall, {probe['kernel_cpu_s']:.0f} s kernel CPU, with {params}")
-    (tmp_path / "probe.json").write_text(json.dumps(probe))  # for a look after a run
+def test_notebook_small(path, small_runs):
+    notebook, expected, seconds = outcome(small_runs[path])
+    probe = probe_of(notebook)
+    print(f"{path.name}: {seconds:.0f} s wall, {probe['kernel_cpu_s']:.0f} s kernel CPU")
     CHECKS[path](notebook, probe, expected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", [LIKELIHOOD, REWEIGHTED], ids=lambda p: p.stem)
 def test_notebook_full_size(path):
-    notebook, probe, expected, seconds = execute(path, None)
+    try:
+        notebook, expected, seconds = asyncio.run(run_notebook(path, None))
+    except NotebookHang as e:
+        pytest.fail(str(e))
+    probe = probe_of(notebook)
     print(f"{path.name}: {seconds:.0f} s wall, {probe['kernel_cpu_s']:.0f} s kernel CPU, at full size")
     CHECKS[path](notebook, probe, expected)
     if os.environ.get("REXMOL_WRITE_NOTEBOOKS") == "1":
