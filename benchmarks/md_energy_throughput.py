@@ -1,6 +1,6 @@
 """MD throughput (ns/day) and energy evaluations per second on this machine.
 
-- MD: the shipped protocol (LangevinMiddle, 4 fs with HMR, HBonds) on OpenMM's CPU platform with
+- MD: the AAA protocol (LangevinMiddle, 0.3/ps, 1 fs, no constraints; rexmol.molecules.md) on OpenMM's CPU platform with
   1 and 2 threads; ns/day from the median of a few 10 ps segments after warm-up.
 - Energies: 10^4 conformations (the first MD frames, perturbed to vary) through
   ``EnergyEvaluator`` with 1 and 2 worker processes, against the baseline measured in the same
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.molecules import ala3, md  # noqa: E402
 from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
+from rexmol.molecules.target import AAA  # noqa: E402
 
 
 def md_ns_per_day(threads: int, segment_ps: float = 10.0, segments: int = 3) -> float:
@@ -33,14 +34,14 @@ def md_ns_per_day(threads: int, segment_ps: float = 10.0, segments: int = 3) -> 
 
     s = md.MDSettings()
     topology, positions = ala3.load_topology()
-    system = ala3.create_system(topology, s.constraints, s.hydrogen_mass_amu)
-    integrator = openmm.LangevinMiddleIntegrator(s.temperature_k * unit.kelvin, s.friction_per_ps / unit.picosecond,
+    system = AAA.create_system(topology, s.hydrogen_mass_amu)
+    integrator = openmm.LangevinMiddleIntegrator(AAA.temperature_k * unit.kelvin, s.friction_per_ps / unit.picosecond,
                                                  s.timestep_ps * unit.picosecond)
     sim = openmm.app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"),
                                 {"Threads": str(threads)})
     sim.context.setPositions(positions)
     sim.minimizeEnergy()
-    sim.context.setVelocitiesToTemperature(s.temperature_k * unit.kelvin, 1)
+    sim.context.setVelocitiesToTemperature(AAA.temperature_k * unit.kelvin, 1)
     steps = int(segment_ps / s.timestep_ps)
     sim.step(steps)  # warm-up
     rates = []

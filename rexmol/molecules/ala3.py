@@ -9,10 +9,10 @@ CA substituents of any such residue through the N-CA-C plane, and the build chec
 that every residue is L.
 
 Reference ensemble (see ``shared/design/boltzmann.md``; never change it silently):
-amber14-all + implicit/obc2, no cutoff, 300 K. Molecular dynamics constrains bonds to
-hydrogen; energies used for scoring and reweighting come from the *unconstrained*
-potential (:func:`create_system` with ``constraints=None``) for MD frames and generated
-samples alike. Units: nm, kJ/mol, ps, amu.
+amber14-all + implicit/obc2, no cutoff, 300 K: the *old* ensemble, which the shipped data set and
+model still belong to and which :func:`create_system` scores (unconstrained) until the switch to
+:data:`rexmol.molecules.target.AAA`; new MD builds its System from that target. Units: nm, kJ/mol,
+ps, amu.
 """
 
 from __future__ import annotations
@@ -140,20 +140,12 @@ def build_structure(ph: float = 7.0):
     return fixer.topology, positions
 
 
-def create_system(topology, constraints: str | None = None, hydrogen_mass_amu: float | None = None):
-    """OpenMM System for the reference ensemble: amber14-all + OBC2 implicit solvent, no cutoff.
+def create_system(topology):
+    """The old ensemble's scoring System: amber14-all + OBC2 implicit solvent, no cutoff, every bond
+    flexible. Used by ``EnergyEvaluator`` and :func:`minimize` until the switch to the AAA target."""
+    from openmm import app
 
-    ``constraints=None`` gives the full unconstrained potential used for all energies;
-    ``"HBonds"`` is what MD integrates. ``hydrogen_mass_amu`` repartitions mass onto
-    hydrogens (dynamics only: configurational averages do not depend on masses).
-    """
-    from openmm import app, unit
-
-    forcefield = app.ForceField(*FORCEFIELD_FILES)
-    kwargs = {"nonbondedMethod": app.NoCutoff, "constraints": getattr(app, constraints) if constraints else None}
-    if hydrogen_mass_amu is not None:
-        kwargs["hydrogenMass"] = hydrogen_mass_amu * unit.amu
-    return forcefield.createSystem(topology, **kwargs)
+    return app.ForceField(*FORCEFIELD_FILES).createSystem(topology, nonbondedMethod=app.NoCutoff, constraints=None)
 
 
 def minimize(topology, positions_nm: np.ndarray, tolerance_kj_mol_nm: float = 1.0) -> tuple[np.ndarray, float]:

@@ -30,7 +30,7 @@ def _make_context(topology_path: str, platform: str):
     import openmm
 
     topology, _ = ala3.load_topology(topology_path)
-    system = ala3.create_system(topology, constraints=None)
+    system = ala3.create_system(topology)
     plat = openmm.Platform.getPlatformByName(platform)
     props = {"Threads": "1"} if platform == "CPU" else {}
     return openmm.Context(system, openmm.VerletIntegrator(0.001), plat, props)

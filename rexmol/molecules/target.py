@@ -15,7 +15,7 @@ A target has no constraints by construction. With holonomic constraints the conf
 density is not exp(-U/kT) of the full potential (the constrained degrees of freedom are
 frozen, and a mass-dependent metric factor enters), so MD frames and importance weights
 would describe two ensembles; measured here (the "one ensemble" issue: 100 ps of flexible MD
-against the HBonds data), rigid X-H bonds put the MD mean energy 8.4 kT below the flexible
+against the old X-H-constrained data), rigid X-H bonds put the MD mean energy 8.4 kT below the flexible
 ensemble's, as equipartition predicts (17 bonds x kT/2).
 
 Without constraints the configurational distribution does not depend on the masses, which is
@@ -112,7 +112,7 @@ AAA = Target(
 
 
 #: Below this spread (nm) over frames an X-H bond is rigid: constrained MD keeps X-H lengths to
-#: ~1e-6 nm (measured 5.5e-7 nm on the old HBonds data), while in the flexible target their
+#: ~1e-6 nm (measured 5.5e-7 nm on the old constrained data), while in the flexible target their
 #: thermal spread is ~3e-3 nm.
 RIGID_BOND_STD_NM = 1e-4
 
