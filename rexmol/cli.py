@@ -47,6 +47,9 @@ def _simulate(args) -> int:
         argv += ["--platform", args.platform]
     if args.threads:
         argv += ["--threads", str(args.threads)]
+    argv += ["--timestep-fs", str(args.timestep_fs)]
+    if args.hydrogen_mass_amu is not None:
+        argv += ["--hydrogen-mass-amu", str(args.hydrogen_mass_amu)]
     md.main(argv)
     return 0
 
@@ -114,6 +117,12 @@ def _sample(args) -> int:
                          "n_nonfinite_energy", "n_d_chirality", "n_folded", "roundtrip_log_q_max_abs",
                          "integral_minus_jacobian_log_q_max_abs", "nfe_per_solve",
                          "sampling_s_per_sample"])
+    for kind in ("raw", "reweighted"):
+        floor = res.get(f"noise_floor_{kind}")
+        if floor:
+            print(f"  MD noise floor ({kind}, at n = {floor['n']}; {floor['n_E']} / {floor['n_T']} frames spaced by "
+                  f"tau_int {floor['tau_E_frames']:.0f} / {floor['tau_T_frames']:.0f} frames): "
+                  f"E-W2 {floor['E_W2_kT']:.3g} kT, T-W2 {floor['T_W2_rad']:.3g} rad")
     print(f"wrote {out}/results.json, arrays.npz, samples.dcd, plots")
     return 0
 
@@ -219,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--length-ns", type=float, default=5.0)
     p.add_argument("--platform", default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--timestep-fs", type=float, default=1.0, help="default 1 fs (the AAA protocol)")
+    p.add_argument("--hydrogen-mass-amu", type=float, default=None, help="HMR; default standard masses (the protocol)")
     p.set_defaults(func=_simulate)
 
     sub.add_parser("train", help="train the DiT (LightningCLI; see `rexmol train --help`)", add_help=False)

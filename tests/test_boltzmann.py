@@ -20,6 +20,7 @@ from rexmol.metrics import energy_w2
 from rexmol.model import DiT, token_ids
 from rexmol.model.checkpoint import LoadedModel, save_model
 from rexmol.molecules import ala3
+from rexmol.molecules.energies import EnergyEvaluator
 
 
 def same_json(path, result) -> bool:
@@ -233,6 +234,9 @@ def test_sample_job_writes_resumes_and_refuses_to_overwrite(zero_model, referenc
     assert w.sum() == pytest.approx(1.0)
     assert res["ess_fraction"] == pytest.approx(raw.sum() ** 2 / (6 * (raw**2).sum()), rel=1e-9)
     assert res["ess"] == pytest.approx(6 * res["ess_fraction"]) and res["max_weight"] == pytest.approx(w.max())
+    # floors at the size each metric rests on: raw at the finite draws, reweighted at the ESS
+    assert res["noise_floor_raw"]["n"] == int(np.isfinite(u).sum())
+    assert res["noise_floor_reweighted"]["n"] == max(1, round(res["ess"]))
     with pytest.raises(FileExistsError, match="already holds results.json"):
         sample_conformers(zero_model, out, **kw)
     # an interrupted run resumes: delete the results and one chunk, rerun, get the same numbers
@@ -246,6 +250,36 @@ def test_sample_job_writes_resumes_and_refuses_to_overwrite(zero_model, referenc
         sample_conformers(zero_model, out, **{**kw, "n": 8})
     sample_conformers(zero_model, out, overwrite=True, **{**kw, "n": 8})
     assert json.loads((out / "results.json").read_text())["n"] == 8
+
+
+def test_noise_floor_uses_independent_frames_of_non_test_runs(reference):
+    from rexmol.molecules import dataset
+
+    manifest = dataset.load_manifest()
+    floor_seeds = set(manifest["splits"]["val"]) | set(manifest["splits"]["train"])
+    floor = reference.noise_floor(300, seed=4)
+    assert set(floor["floor_runs"]) == floor_seeds  # never the test set's trajectories
+    for key, tau in (("frames_E", floor["tau_E_frames"]), ("frames_T", floor["tau_T_frames"])):
+        frames = np.array(floor[key])
+        assert len(set(map(tuple, frames))) == len(frames)
+        for s in np.unique(frames[:, 0]):  # frames of one run lie on a grid of stride ceil(tau)
+            idx = np.sort(frames[frames[:, 0] == s, 1])
+            assert (np.diff(idx) % int(np.ceil(tau)) == 0).all() and (np.diff(idx) >= tau).all()
+    # torsions decorrelate over hundreds of ps, energies within a few: the T-W2 pool is the smaller
+    assert floor["tau_T_frames"] > 20 * floor["tau_E_frames"]
+    assert floor["n_E"] == 300 and len({s for s, _ in floor["frames_T"]}) > 1
+    # the floor is the W2 of exactly those frames, recomputed here by an independent quantile route
+    runs = reference.floor_pool()["runs"]
+    with EnergyEvaluator() as ev:
+        u = ev.reduced(np.stack([runs[s][i] for s, i in floor["frames_E"]]))
+    assert floor["E_W2_kT"] == pytest.approx(quantile_w2(u, np.full(len(u), 1 / len(u)), reference.u), rel=1e-6)
+    # asking for more independent frames than the MD holds uses them all (n_T < n says so)
+    stride = int(np.ceil(floor["tau_T_frames"]))
+    every = MDReference._spaced(runs, floor["tau_T_frames"], 10**6, np.random.default_rng(0))
+    capacity = sum(-(-len(x) // stride) for x in runs.values())
+    assert capacity - len(runs) <= len(every) <= capacity
+    with pytest.raises(ValueError, match="n >= 1"):
+        reference.noise_floor(0)
 
 
 def test_sample_job_refuses_a_missing_model_before_writing(tmp_path):

@@ -108,3 +108,24 @@ def test_integrated_autocorrelation_time_of_an_ar1_process():
         assert integrated_time(x) == pytest.approx((1 + a) / (1 - a), rel=0.05)
     with pytest.raises(ValueError, match="constant"):
         integrated_time(np.ones((2, 100)))
+
+
+def test_torus_w2_raw_and_reweighted_share_the_reference_subsample():
+    # Samples a and reference b, both above n_max. With uniform weights on a, the reweighted call
+    # resamples a by its weights, but b must be subsampled exactly as in the raw call. Check it
+    # against an independent route: W2 of a point mass (all weight on one sample) is the root mean
+    # cost from that point to the reference subsample, which only the raw call's b-subsample reproduces.
+    rng = np.random.default_rng(3)
+    a = rng.uniform(-np.pi, np.pi, (300, 2))
+    b = rng.uniform(-np.pi, np.pi, (500, 2))
+    w = np.zeros(len(a))
+    w[11] = 1.0
+    n_max = 100
+    got = torus_w2(a, b, w_a=w, n_max=n_max, seed=5)
+    b_sub = b[np.random.default_rng([5, 1]).choice(len(b), n_max, replace=False)]
+    expect = math.sqrt(torus_cost(a[11:12], b_sub).mean())
+    assert got == pytest.approx(expect, rel=1e-9)
+    # and the raw call uses that same subsample of b: the plan to an unsubsampled copy of a (n_max points)
+    a_small = a[:n_max]
+    raw = torus_w2(a_small, b, n_max=n_max, seed=5)
+    assert raw == pytest.approx(torus_w2(a_small, b_sub, n_max=None), rel=1e-9)

@@ -165,7 +165,8 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
     if only:
         return {"rows": rows, "partial": True}
     floor = reference.noise_floor(n, seed)
-    floor_row = {"solver": f"MD noise floor (n={floor['n']} val frames)", "E_W2_kT": floor["E_W2_kT"],
+    floor_label = f"MD noise floor (n={floor['n']}: {floor['n_E']}/{floor['n_T']} frames tau_E/tau_T apart)"
+    floor_row = {"solver": floor_label, "E_W2_kT": floor["E_W2_kT"],
                  "E_W2_kT_reweighted": floor["E_W2_kT"], "T_W2_rad": floor["T_W2_rad"],
                  "T_W2_rad_reweighted": floor["T_W2_rad"]}
     result = {"model": str(model_path), "n": n, "seed": seed, "nll_frames": len(nll_x), "rows": rows,

@@ -29,6 +29,7 @@ from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
 from rexmol.geometry import centre
 from rexmol.io import atomic_path, atomic_savez, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
+from rexmol.metrics.autocorrelation import integrated_time, torsion_integrated_times
 from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
@@ -106,8 +107,9 @@ def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_si
 
 
 class MDReference:
-    """The MD test set's reduced energies and torsions (the reference of every metric), and an
-    independent MD set (validation trajectories) for the noise floor at a given sample size."""
+    """The MD test set's reduced energies and torsions (the reference of every metric), and the
+    noise floor: the same metrics for independent MD frames (the validation and training
+    trajectories, never the test set's) at a given sample size."""
 
     def __init__(self, manifest=dataset.MANIFEST, workers: int = 1, max_frames: int | None = None, seed: int = 0):
         """``max_frames``: an evenly spaced subset of the test set (quick checks only)."""
@@ -115,25 +117,73 @@ class MDReference:
         if max_frames and len(test) > max_frames:
             test = test[np.linspace(0, len(test) - 1, max_frames).round().astype(int)]
         self.xyz = test
-        self.val = centre(dataset.load_split("val", manifest))
+        self.manifest = manifest
         self.workers = workers
         with EnergyEvaluator(n_workers=workers) as ev:
             self.u = ev.reduced(test)
         self.torsions, self.torsion_names = backbone_torsions(test)
+        self._floor_pool = None
+
+    def floor_pool(self) -> dict:
+        """Frames for the floor, spaced by the integrated autocorrelation time (loaded once).
+
+        From every validation and training trajectory: tau_E (frames) of u on the first 2000
+        frames of up to three of them, and tau_T (frames) of the slowest backbone torsion
+        component (cos or sin) over all of them. E-W2 floors draw from frames tau_E apart, T-W2
+        floors from frames tau_T apart, so each floor's frames are nearly independent for its
+        own metric (consecutive MD frames are not, and would understate the floor)."""
+        if self._floor_pool is None:
+            runs = {**dataset.load_split("val", self.manifest, by_run=True),
+                    **dataset.load_split("train", self.manifest, by_run=True)}
+            runs = {seed: centre(xyz) for seed, xyz in runs.items()}
+            torsions = {seed: backbone_torsions(xyz)[0] for seed, xyz in runs.items()}
+            short = [xyz[:2000] for xyz in list(runs.values())[:3]]
+            with EnergyEvaluator(n_workers=self.workers) as ev:
+                u_short = [ev.reduced(xyz) for xyz in short]
+            length = min(len(u) for u in u_short)
+            tau_e = integrated_time(np.stack([u[:length] for u in u_short]))
+            tau_t = max(torsion_integrated_times(list(torsions.values()), self.torsion_names).values())
+            self._floor_pool = {"runs": runs, "torsions": torsions, "tau_E_frames": tau_e, "tau_T_frames": tau_t}
+        return self._floor_pool
+
+    @staticmethod
+    def _spaced(runs: dict, tau: float, n: int, rng) -> list[tuple[int, int]]:
+        stride = max(1, int(np.ceil(tau)))
+        pool = [(seed, i) for seed, xyz in runs.items() for i in range(int(rng.integers(stride)), len(xyz), stride)]
+        pick = rng.choice(len(pool), min(n, len(pool)), replace=False)
+        return [pool[k] for k in pick]
 
     def noise_floor(self, n: int, seed: int = 0, n_max: int = 2000) -> dict:
-        """E-W2 and T-W2 of n validation frames (independent MD) against the test set."""
+        """E-W2 (kT) and T-W2 (rad) of n independent MD frames against the test set.
+
+        Frames come from the floor pool (:meth:`floor_pool`), spaced by each metric's tau_int; if
+        the pool holds fewer than n such frames the floor uses them all and says so (``n_E``,
+        ``n_T`` below ``n``): the MD at hand cannot resolve a floor at that size."""
+        if n < 1:
+            raise ValueError(f"a noise floor needs n >= 1 frames, got {n}")
+        pool = self.floor_pool()
         rng = np.random.default_rng(seed)
-        pick = self.val[rng.choice(len(self.val), min(n, len(self.val)), replace=False)]
+        pick_e = self._spaced(pool["runs"], pool["tau_E_frames"], n, rng)
+        pick_t = self._spaced(pool["runs"], pool["tau_T_frames"], n, rng)
         with EnergyEvaluator(n_workers=self.workers) as ev:
-            u = ev.reduced(pick)
+            u = ev.reduced(np.stack([pool["runs"][s][i] for s, i in pick_e]))
+        tors = np.stack([pool["torsions"][s][i] for s, i in pick_t])
         return {"E_W2_kT": energy_w2(u, self.u).value,
-                "T_W2_rad": torus_w2(backbone_torsions(pick)[0], self.torsions, n_max=n_max, seed=seed), "n": len(pick)}
+                "T_W2_rad": torus_w2(tors, self.torsions, n_max=n_max, seed=seed),
+                "n": n, "n_E": len(pick_e), "n_T": len(pick_t),
+                "tau_E_frames": pool["tau_E_frames"], "tau_T_frames": pool["tau_T_frames"],
+                "floor_runs": sorted(pool["runs"]),
+                # (seed, frame) of every frame used: anyone can recompute the floor
+                "frames_E": [[int(s), int(i)] for s, i in pick_e], "frames_T": [[int(s), int(i)] for s, i in pick_t]}
 
 
 def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int = 1, clip_quantile=None,
-          seed: int = 0, n_max: int = 2000) -> tuple[dict, dict]:
-    """Energies, weights and metrics of samples against MD. Returns (numbers, arrays)."""
+          seed: int = 0, n_max: int = 2000, floors: bool = True) -> tuple[dict, dict]:
+    """Energies, weights and metrics of samples against MD. Returns (numbers, arrays).
+
+    With ``floors``, each metric stands beside the MD noise floor at the size it rests on: the
+    raw metrics at the number of finite draws, the reweighted ones at the ESS (rounded, at least
+    1), since a reweighted metric rests on about ESS draws, not on n."""
     t0 = time.perf_counter()
     with EnergyEvaluator(n_workers=workers) as ev:
         u = ev.reduced(x, nonfinite="inf")
@@ -154,6 +204,10 @@ def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int
         "median_u_samples_kT": float(np.median(u[raw_ok])) if raw_ok.any() else None,
         "median_u_md_kT": float(np.median(reference.u)), "energy_s": energy_s,
     }
+    if floors and raw_ok.any():
+        numbers["noise_floor_raw"] = reference.noise_floor(int(raw_ok.sum()), seed, n_max)
+        if numbers["ess"] > 0:
+            numbers["noise_floor_reweighted"] = reference.noise_floor(max(1, round(numbers["ess"])), seed, n_max)
     return numbers, {"u": u, "log_w": rw.log_w, "weights": rw.weights, "torsions": tors}
 
 

@@ -67,28 +67,28 @@ def torus_cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def torus_w2(a, b, w_a=None, w_b=None, n_max: int | None = 2000, seed: int = 0) -> float:
     """Exact W2 on the torus between (weighted) empirical torsion distributions (radians).
 
-    Sets larger than ``n_max`` are subsampled (uniformly, with replacement only if weighted:
-    a weighted set is resampled to n_max points by its weights and then treated as uniform,
-    which keeps the exact-OT problem square and small).
+    A set larger than ``n_max`` is subsampled to n_max points: an unweighted set uniformly
+    without replacement, a weighted set by its weights with replacement (then treated as
+    uniform, which keeps the exact-OT problem square and small). Each set draws from its own
+    stream, seeded by ``seed`` and its position, so a reference passed as ``b`` gets the same
+    subsample whatever ``a`` is: raw and reweighted T-W2 of one sample set, called with one
+    seed, are measured against the same reference frames.
     """
     import ot
 
-    rng = np.random.default_rng(seed)
     sets = []
-    for x, w in ((a, w_a), (b, w_b)):
+    for position, (x, w_given) in enumerate(((a, w_a), (b, w_b))):
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or len(x) == 0:
             raise ValueError(f"torsions must be an (n, k) array, got shape {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("torsions contain NaN or inf")
-        w = _normalise(w, len(x))
+        w = _normalise(w_given, len(x))
         if n_max is not None and len(x) > n_max:
-            if w_a is None and w_b is None:
-                idx = rng.choice(len(x), n_max, replace=False)
-                x, w = x[idx], np.full(n_max, 1.0 / n_max)
-            else:
-                idx = rng.choice(len(x), n_max, replace=True, p=w)
-                x, w = x[idx], np.full(n_max, 1.0 / n_max)
+            rng = np.random.default_rng([seed, position])
+            idx = (rng.choice(len(x), n_max, replace=False) if w_given is None
+                   else rng.choice(len(x), n_max, replace=True, p=w))
+            x, w = x[idx], np.full(n_max, 1.0 / n_max)
         sets.append((x, w))
     (xa, wa), (xb, wb) = sets
     if xa.shape[1] != xb.shape[1]:

@@ -1,9 +1,11 @@
 """Batched OpenMM energies of tri-alanine conformations: reduced energies u = U / kT and forces.
 
 Conformations are arrays (n, 33, 3) in nm, in the atom order of ``data/ala3/topology.pdb``.
-Energies use the full *unconstrained* potential (amber14-all + OBC2, no cutoff): MD frames were
-sampled with rigid X-H bonds, but every conformation, MD or generated, is scored by the same
-function, so the comparison is like for like. kT = k_B * 300 K = 2.4943 kJ/mol.
+``EnergyEvaluator(target=AAA)`` scores with the target's own System and kT (the AAA protocol:
+amber14-all + OBC1, 2.0 nm cutoff, 310 K, kT = 2.5775 kJ/mol), the System MD integrates.
+Without a target it is the old ensemble's scorer, still the default of the shipped pipeline until
+the AAA data set and model replace it: the full unconstrained potential (amber14-all + OBC2, no
+cutoff) at 300 K (kT = 2.4943 kJ/mol), against MD frames that were sampled with rigid X-H bonds.
 
 Non-finite results (an overlap that overflows, an OpenMM exception) come back as +inf, never as
 a crash, so such samples can be given zero weight and counted. Non-finite *coordinates* are bad
@@ -22,15 +24,16 @@ import os
 import numpy as np
 
 from rexmol.molecules import ala3
+from rexmol.molecules.target import Target
 
 _WORKER: dict = {}
 
 
-def _make_context(topology_path: str, platform: str):
+def _make_context(topology_path: str, platform: str, target: Target | None = None):
     import openmm
 
     topology, _ = ala3.load_topology(topology_path)
-    system = ala3.create_system(topology)
+    system = ala3.create_system(topology) if target is None else target.create_system(topology)
     plat = openmm.Platform.getPlatformByName(platform)
     props = {"Threads": "1"} if platform == "CPU" else {}
     return openmm.Context(system, openmm.VerletIntegrator(0.001), plat, props)
@@ -58,9 +61,9 @@ def _evaluate(context, xyz: np.ndarray, want_forces: bool):
     return energies, forces
 
 
-def _worker_init(topology_path: str, platform: str):
+def _worker_init(topology_path: str, platform: str, target: Target | None):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER["context"] = _make_context(topology_path, platform)
+    _WORKER["context"] = _make_context(topology_path, platform, target)
 
 
 def _worker_run(args):
@@ -69,16 +72,23 @@ def _worker_run(args):
 
 
 class EnergyEvaluator:
-    """Reduced energies and forces of conformations (nm) under the reference force field.
+    """Reduced energies and forces of conformations (nm) under a target's potential.
 
-    ``n_workers=1`` evaluates in this process; more spawns a pool of processes (reused across
-    calls; close with :meth:`close` or use as a context manager).
+    ``target``: the :class:`~rexmol.molecules.target.Target` whose System and kT score (its
+    temperature then fixes kT, so ``temperature_k`` must be left unset); None is the old
+    ensemble's scorer at ``temperature_k`` (default 300 K). ``n_workers=1`` evaluates in this
+    process; more spawns a pool of processes (reused across calls; close with :meth:`close` or
+    use as a context manager).
     """
 
-    def __init__(self, topology_path=ala3.TOPOLOGY_PDB, temperature_k: float = ala3.TEMPERATURE_K,
-                 n_workers: int = 1, platform: str = "CPU", chunk: int = 256):
+    def __init__(self, topology_path=ala3.TOPOLOGY_PDB, temperature_k: float | None = None,
+                 n_workers: int = 1, platform: str = "CPU", chunk: int = 256, target: Target | None = None):
+        if target is not None and temperature_k is not None and temperature_k != target.temperature_k:
+            raise ValueError(f"temperature_k={temperature_k} K contradicts the target {target.name} "
+                             f"({target.temperature_k} K); the target fixes kT")
         self.topology_path = str(topology_path)
-        self.kT = ala3.kT_kJ_per_mol(temperature_k)
+        self.target = target
+        self.kT = target.kT if target is not None else ala3.kT_kJ_per_mol(temperature_k or ala3.TEMPERATURE_K)
         self.n_workers, self.platform, self.chunk = int(n_workers), platform, int(chunk)
         self._context = None
         self._pool = None
@@ -113,11 +123,11 @@ class EnergyEvaluator:
     def _run(self, xyz: np.ndarray, want_forces: bool):
         if self.n_workers <= 1 or len(xyz) <= self.chunk:
             if self._context is None:
-                self._context = _make_context(self.topology_path, self.platform)
+                self._context = _make_context(self.topology_path, self.platform, self.target)
             return _evaluate(self._context, xyz, want_forces)
         if self._pool is None:
             ctx = mp.get_context("spawn")
-            self._pool = ctx.Pool(self.n_workers, _worker_init, (self.topology_path, self.platform))
+            self._pool = ctx.Pool(self.n_workers, _worker_init, (self.topology_path, self.platform, self.target))
         parts = self._pool.map(_worker_run, [(xyz[i:i + self.chunk], want_forces)
                                              for i in range(0, len(xyz), self.chunk)])
         energies = np.concatenate([p[0] for p in parts])

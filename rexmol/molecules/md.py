@@ -45,6 +45,16 @@ class MDSettings:
     chunk_frames: int = 500
 
 
+def settings_for(timestep_fs: float = 1.0, hydrogen_mass_amu: float | None = None) -> MDSettings:
+    """The protocol's settings with another step and hydrogen mass; frames stay 1 ps apart."""
+    stride = 1000.0 / timestep_fs
+    if timestep_fs <= 0 or abs(stride - round(stride)) > 1e-9:
+        raise ValueError(f"--timestep-fs {timestep_fs} must divide the 1 ps frame stride into whole steps")
+    if hydrogen_mass_amu is not None and not 1.0 < hydrogen_mass_amu < 6.0:
+        raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu is outside (1, 6): the heavy partner would lose too much")
+    return MDSettings(timestep_ps=timestep_fs * 1e-3, hydrogen_mass_amu=hydrogen_mass_amu, stride_steps=int(round(stride)))
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -155,9 +165,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--length-ns", type=float, default=5.0)
     p.add_argument("--platform", default=None, help="OpenMM platform (default: CUDA if present, else CPU)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--timestep-fs", type=float, default=1.0,
+                   help="integrator step (default 1 fs, the protocol's); frames stay 1 ps apart")
+    p.add_argument("--hydrogen-mass-amu", type=float, default=None,
+                   help="hydrogen mass repartitioning (default: standard masses, the protocol's)")
     a = p.parse_args(argv)
+    settings = settings_for(a.timestep_fs, a.hydrogen_mass_amu)
     for seed in a.seeds:
-        run_trajectory(a.out, seed, a.length_ns, platform=a.platform, threads=a.threads)
+        run_trajectory(a.out, seed, a.length_ns, settings=settings, platform=a.platform, threads=a.threads)
 
 
 if __name__ == "__main__":
