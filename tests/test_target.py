@@ -106,3 +106,97 @@ def test_rigid_x_h_bonds_are_recognised():
     check_flexible_bonds(new, pairs, "seed101")
     spread = np.linalg.norm(new[:, [p[0] for p in pairs]] - new[:, [p[1] for p in pairs]], axis=-1).std(0)
     assert 1e-3 < float(np.median(spread)) < 6e-3
+
+
+def test_the_scorer_of_the_target_is_an_independently_built_aaa_system():
+    """EnergyEvaluator(target=AAA) against a System built here from the published protocol's own
+    arguments (not through Target.create_system), on frames of the AAA MD data."""
+    import mdtraj
+    import numpy as np
+    import openmm
+    from openmm import app, unit
+
+    from rexmol.molecules.energies import EnergyEvaluator
+
+    topology, _ = ala3.load_topology()
+    system = app.ForceField("amber14-all.xml", "implicit/obc1.xml").createSystem(
+        topology, nonbondedMethod=app.CutoffNonPeriodic, nonbondedCutoff=2.0 * unit.nanometer, constraints=None)
+    ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    frames = mdtraj.load_dcd(str(ala3.TOPOLOGY_PDB.parent / "md" / "seed101" / "chunk0000.dcd"),
+                             top=str(ala3.TOPOLOGY_PDB)).xyz[::50].astype(np.float64)
+    expect = []
+    for x in frames:
+        ctx.setPositions(x)
+        expect.append(ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole))
+    with EnergyEvaluator(target=AAA) as ev:
+        got = ev.energies_kj(frames)
+        np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-3)  # CPU platform (mixed precision) vs Reference
+        np.testing.assert_allclose(ev.reduced(frames), got / (8.314462618e-3 * 310.0), rtol=1e-12)
+    with EnergyEvaluator() as old:  # the old ensemble's scorer is another potential (OBC2, no cutoff)
+        assert np.abs(old.energies_kj(frames) - got).min() > 1.0
+    with pytest.raises(ValueError, match="contradicts the target AAA"):
+        EnergyEvaluator(target=AAA, temperature_k=300.0)
+
+
+def test_records_of_two_targets_must_agree():
+    from rexmol.molecules.target import require_same_target
+
+    require_same_target(None, "a", None, "b")  # both the old ensemble
+    require_same_target(AAA.record(), "a", AAA.record(), "b")
+    with pytest.raises(TargetMismatch, match=r"old\.pt records no target .* but data\.json is of the AAA target"):
+        require_same_target(None, "old.pt", AAA.record(), "data.json")
+    with pytest.raises(TargetMismatch, match=r"m\.pt and d\.json were made for different targets: temperature_k: 300\.0 vs 310"):
+        require_same_target(AAA.record() | {"temperature_k": 300.0}, "m.pt", AAA.record(), "d.json")
+
+
+def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path):
+    """A real (tiny) Lightning fit on a manifest of AAA runs: its checkpoint and the exported model
+    record AAA; resuming on data of another target is refused; so is judging that model against
+    the shipped data of the old ensemble."""
+    import lightning as L
+
+    import rexmol
+    from rexmol.boltzmann.sampling import load_model_for, sample_conformers
+    from rexmol.model.checkpoint import export_lightning_checkpoint
+    from rexmol.molecules import dataset
+    from rexmol.training import FlowMatchingModule
+    from rexmol.training.data import Ala3DataModule
+
+    settings = md.MDSettings(chunk_frames=4, equilibration_ps=0.2, stride_steps=10)
+    for seed in (1, 2, 3):
+        md.run_trajectory(tmp_path / "md", seed, length_ns=0.0001, settings=settings, threads=1, progress=False)
+    manifest = tmp_path / "dataset.json"
+    dataset.build_manifest({"train": [1, 2], "val": [3], "test": []}, md_dir=tmp_path / "md", out=manifest,
+                           frames_per_run=10)
+
+    def fit(manifest_path, steps, ckpt_path=None):
+        module = FlowMatchingModule(width=16, depth=1, heads=2, max_steps=steps, warmup_steps=1, ot_coupling=False)
+        trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                            limit_val_batches=0)
+        trainer.fit(module, Ala3DataModule(str(manifest_path), batch_size=4, val_frames=10), ckpt_path=ckpt_path)
+        return trainer
+
+    ckpt = tmp_path / "a.ckpt"
+    fit(manifest, 2).save_checkpoint(ckpt)
+    import torch
+
+    assert torch.load(ckpt, weights_only=False)["rexmol_target"] == AAA.record()
+    model = export_lightning_checkpoint(ckpt, tmp_path / "m.pt")
+    assert rexmol.load_model(model).target == AAA.record()
+    assert load_model_for(model, manifest).target == AAA.record()
+    # resuming on data recorded for another target: refused, with both named
+    other = tmp_path / "other.json"
+    record = json.loads(manifest.read_text())
+    record["system"]["target"]["temperature_k"] = 300.0
+    other.write_text(json.dumps(record))
+    with pytest.raises(TargetMismatch, match=r"checkpoint resumed from and the data of this run .*other\.json.*"
+                                             r"temperature_k: 310\.0 vs 300\.0"):
+        fit(other, 4, ckpt_path=ckpt)
+    # the AAA model against the shipped manifest (old ensemble, no target): refused before anything is written
+    with pytest.raises(TargetMismatch, match=r"data manifest .*dataset\.json records no target .* model .*m\.pt is of the AAA"):
+        sample_conformers(model, tmp_path / "out", n=2)
+    assert not (tmp_path / "out").exists()
+    # and the shipped model (old ensemble) against AAA data
+    with pytest.raises(TargetMismatch, match=r"model .*ala3_dit\.pt records no target"):
+        load_model_for(ala3.TOPOLOGY_PDB.parents[2] / "models" / "ala3_dit.pt", manifest)

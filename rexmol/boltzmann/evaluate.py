@@ -23,7 +23,7 @@ import numpy as np
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.likelihood import evenly_spaced, nll_summary
-from rexmol.boltzmann.sampling import MDReference, sample_conformers
+from rexmol.boltzmann.sampling import MDReference, load_model_for, sample_conformers
 from rexmol.io import atomic_write_json
 from rexmol.metrics.distances import energy_w2
 from rexmol.molecules import dataset
@@ -134,6 +134,7 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
     if (out_dir / "evaluate.json").exists():
         raise FileExistsError(f"{out_dir} already holds evaluate.json; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
+    load_model_for(model_path, manifest)  # a model of another target is refused before any work
     reference = MDReference(manifest, workers)
     nll_x = evenly_spaced(reference.xyz, nll_frames)
     rows = []

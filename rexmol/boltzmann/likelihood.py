@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
+from rexmol.boltzmann.sampling import load_model_for
 from rexmol.geometry import centre
 from rexmol.io import atomic_savez, atomic_write_json
 from rexmol.molecules import ala3, dataset
@@ -61,14 +62,16 @@ def direction_agreement(generator: BoltzmannGenerator, m: int, seed: int = 0) ->
 
 def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64, spec: SolverSpec | None = None,
                    check_samples: int = 8, seed: int = 0, batch_size: int = 32, overwrite: bool = False,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, manifest=dataset.MANIFEST) -> dict:
+    """Exact log q of MD frames (a split of ``manifest``, or a trajectory file) under a model."""
     import rexmol
 
     out_dir = Path(out_dir)
     if (out_dir / "likelihood.json").exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already holds likelihood.json; choose another --out or pass --overwrite")
-    loaded = rexmol.load_model(model_path)
-    x = evenly_spaced(load_conformations(frames), n_frames)
+    split = str(frames) in dataset.SPLITS  # data of a recorded target: the model must be of the same one
+    loaded = load_model_for(model_path, manifest) if split else rexmol.load_model(model_path)
+    x = evenly_spaced(load_conformations(frames, manifest=manifest), n_frames)
     spec = spec or SolverSpec()
     generator = BoltzmannGenerator(loaded, spec)
     out_dir.mkdir(parents=True, exist_ok=True)

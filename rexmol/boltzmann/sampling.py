@@ -33,6 +33,18 @@ from rexmol.metrics.autocorrelation import integrated_time, torsion_integrated_t
 from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
+from rexmol.molecules.target import require_same_target
+
+
+def load_model_for(model_path, manifest=dataset.MANIFEST):
+    """Load a model and refuse it (:class:`~rexmol.molecules.target.TargetMismatch`, naming both files)
+    unless it was trained on data of the same target as the data manifest it is to be judged against."""
+    import rexmol
+
+    loaded = rexmol.load_model(model_path)
+    data_target = dataset.load_manifest(manifest)["system"].get("target")
+    require_same_target(loaded.target, f"model {model_path}", data_target, f"data manifest {manifest}")
+    return loaded
 
 
 def chunk_seed(seed: int, index: int) -> int:
@@ -274,12 +286,11 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
                       devices="auto", clip_quantile: float | None = None, progress: bool = True,
                       roundtrip_chunks: int = 1, plots: bool = True) -> dict:
     """The whole ``rexmol sample`` job; returns the results dict also written to results.json."""
-    import rexmol
-
     spec = spec or SolverSpec()
     out_dir = Path(out_dir)
     model_path = Path(model_path)
-    loaded = rexmol.load_model(model_path)  # fails early and clearly, before anything is written
+    # fails early and clearly (a missing, corrupt or other-target model), before anything is written
+    loaded = load_model_for(model_path, reference.manifest if reference is not None else manifest)
     settings = {"model": str(model_path), "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
                 "n": n, "chunk_size": chunk_size, "seed": seed, "solver": vars(spec), "clip_quantile": clip_quantile}
     prepare_out_dir(out_dir, settings, overwrite)

@@ -7,9 +7,13 @@ A model file (``torch.save`` of a plain dict, written atomically) holds::
     topology_sha256   SHA-256 of the topology PDB it was trained on
     atom_names        the atom order, for a readable mismatch error
     state_dict        EMA weights
+    target            the target record of the data it was trained on (``Target.record()``; absent
+                      or None: the old ensemble, which predates target records)
     info              free-form training facts (steps, data, wall time, validation numbers)
 
-:func:`load_model` refuses a file whose topology or config does not match, with a clear error.
+:func:`load_model` refuses a file whose topology or config does not match, with a clear error;
+the sampler, likelihood and evaluation jobs refuse a model whose target differs from their data's
+(:func:`rexmol.molecules.target.require_same_target`).
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ class LoadedModel:
     coord_scale: float
     config: dict
     info: dict
+    target: dict | None = None  # the target record of its training data (None: the old ensemble)
 
 
 def save_model(model: DiT, config: dict, path, info: dict | None = None, topology_path=ala3.TOPOLOGY_PDB,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, target: dict | None = None) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
@@ -58,7 +63,7 @@ def save_model(model: DiT, config: dict, path, info: dict | None = None, topolog
     sha, names = _topology_fingerprint(topology_path)
     payload = {"format": FORMAT, "config": {k: config[k] for k in CONFIG_KEYS}, "topology_sha256": sha,
                "atom_names": names, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "info": info or {}}
+               "info": info or {}, "target": target}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
@@ -77,7 +82,7 @@ def export_lightning_checkpoint(ckpt_path, out_path, info: dict | None = None, o
     model.load_state_dict(state)
     facts = {"global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"), "hyper_parameters": hp,
              **(info or {})}
-    return save_model(model, hp, out_path, facts, hp["topology"], overwrite)
+    return save_model(model, hp, out_path, facts, hp["topology"], overwrite, target=ckpt.get("rexmol_target"))
 
 
 def _build(cfg: dict, topology_path) -> DiT:
@@ -113,4 +118,4 @@ def load_model(path, topology_path=ala3.TOPOLOGY_PDB) -> LoadedModel:
     except RuntimeError as err:
         raise ValueError(f"{path}: weights do not fit the config {cfg}: {err}") from err
     model.eval()
-    return LoadedModel(model, float(cfg["coord_scale"]), cfg, payload.get("info", {}))
+    return LoadedModel(model, float(cfg["coord_scale"]), cfg, payload.get("info", {}), payload.get("target"))

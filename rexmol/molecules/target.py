@@ -111,6 +111,23 @@ AAA = Target(
 )
 
 
+def require_same_target(record_a: dict | None, source_a: str, record_b: dict | None, source_b: str) -> None:
+    """Raise :class:`TargetMismatch` unless two recorded targets (:meth:`Target.record`, or None for
+    the old ensemble, which predates target records) are the same, naming both sources and every
+    field that differs. A model and the data it is judged against must agree; so must a resumed
+    training run and its data."""
+    if record_a == record_b:
+        return
+    if record_a is None or record_b is None:
+        old, new = (source_a, source_b) if record_a is None else (source_b, source_a)
+        recorded = record_b if record_a is None else record_a
+        raise TargetMismatch(f"{old} records no target (the old ensemble), but {new} is of the "
+                             f"{recorded.get('name')} target ({Target._describe(recorded)}); they cannot be used together")
+    diff = sorted(k for k in set(record_a) | set(record_b) if record_a.get(k) != record_b.get(k))
+    raise TargetMismatch(f"{source_a} and {source_b} were made for different targets: "
+                         + "; ".join(f"{k}: {record_a.get(k)!r} vs {record_b.get(k)!r}" for k in diff))
+
+
 #: Below this spread (nm) over frames an X-H bond is rigid: constrained MD keeps X-H lengths to
 #: ~1e-6 nm (measured 5.5e-7 nm on the old constrained data), while in the flexible target their
 #: thermal spread is ~3e-3 nm.

@@ -30,11 +30,13 @@ class Ala3DataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.train_xyz: np.ndarray | None = None
         self.val_xyz: np.ndarray | None = None
+        self.target: dict | None = None  # the manifest's target record (None: the old ensemble)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_xyz is not None:
             return
         path = Path(self.hparams.manifest)
+        self.target = dataset.load_manifest(path)["system"].get("target")
         self.train_xyz = centre(dataset.load_split("train", path))
         val = centre(dataset.load_split("val", path))
         if len(val) == 0:

@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 from rexmol.geometry import centre
 from rexmol.model import DiT, frame_atom_ids, token_ids
 from rexmol.molecules import ala3
+from rexmol.molecules.target import require_same_target
 
 
 def random_rotations(n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
@@ -55,6 +56,9 @@ def ot_pair(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     return noise[torch.from_numpy(plan.argmax(axis=0))]
 
 
+_NOT_RESUMED = object()
+
+
 class FlowMatchingModule(L.LightningModule):
     """DiT velocity field trained by flow matching; ``ema`` holds the averaged weights."""
 
@@ -80,6 +84,23 @@ class FlowMatchingModule(L.LightningModule):
         # back into a long tensor) truncates; measured: 26 of 33 ids corrupted after 300 updates.
         self.ema = AveragedModel(self.model, avg_fn=ema_update, use_buffers=False)
         self._val_reference = None
+        self.data_target: dict | None = None  # the target of the data it is fitted to, saved in checkpoints
+        self._checkpoint_target = _NOT_RESUMED
+
+    # The target travels with every checkpoint: a resumed run on data of another target is refused
+    # (Lightning restores the checkpoint before on_fit_start), and the exported model records it.
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._checkpoint_target = checkpoint.get("rexmol_target")
+
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        self.data_target = getattr(dm, "target", None)
+        if self._checkpoint_target is not _NOT_RESUMED:
+            source = f"the data of this run ({getattr(dm, 'hparams', {}).get('manifest', 'datamodule')})"
+            require_same_target(self._checkpoint_target, "the checkpoint resumed from", self.data_target, source)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rexmol_target"] = self.data_target
 
     # y = coord_scale * x: the network sees (and predicts velocities of) scaled coordinates.
     def loss(self, x_nm: torch.Tensor, model: torch.nn.Module, generator: torch.Generator | None = None,

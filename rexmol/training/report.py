@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, fixed_step_spec
+from rexmol.boltzmann.sampling import load_model_for
 from rexmol.geometry import centre
 from rexmol.io import atomic_path, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
@@ -58,13 +59,12 @@ def training_curve(csv_path: Path, png_path: Path) -> dict:
 
 def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int = 0,
                  manifest=dataset.MANIFEST, training_csv=None, overwrite: bool = False, workers: int = 2) -> dict:
-    import rexmol
 
     out_dir = Path(out_dir)
     if (out_dir / "report.json").exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already holds report.json; choose another folder or pass overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
-    loaded = rexmol.load_model(model_path)
+    loaded = load_model_for(model_path, manifest)
     t0 = time.perf_counter()
     spec = fixed_step_spec(steps)
     x = sample_model(loaded, n, steps, seed)
