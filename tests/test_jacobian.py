@@ -8,6 +8,7 @@ import torch
 
 from rexmol.flows import ContinuousFlow, MeanFreeNormal, StandardNormal
 from rexmol.flows.continuous import _ProjectedField
+from rexmol.flows.jacobian import TangentSystem
 from rexmol.solvers import FlowField, Princeps, Rex
 from rexmol.solvers.schedules import time_grid
 
@@ -49,10 +50,13 @@ def test_linear_field_matches_the_closed_form_of_the_discrete_map(tableau, poly)
 
 @pytest.mark.parametrize("solver", [Princeps("rk4"), Princeps("midpoint"), Rex("rk4", coupling=0.5),
                                     Rex("heun", coupling=0.999)], ids=repr)
-@pytest.mark.parametrize("method", ["vmap", "fold"])
-def test_nonlinear_field_matches_a_brute_force_jacobian_of_the_solve(solver, method):
+@pytest.mark.parametrize("method, pass_size", [("vmap", None), ("fold", None), ("vmap", 6)])
+def test_nonlinear_field_matches_a_brute_force_jacobian_of_the_solve(solver, method, pass_size, monkeypatch):
     """An independent route: torch.autograd.functional.jacobian (reverse mode) through the whole
-    solve, on a non-uniform grid, in float64."""
+    solve, on a non-uniform grid, in float64. ``pass_size`` 6 (rows x 3 tangents) splits the 3
+    rows into passes of 2 and 1."""
+    if pass_size is not None:
+        monkeypatch.setattr(TangentSystem, "TARGET_PASS", pass_size)
     prior = StandardNormal(3)
     z = prior.sample(3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     grid = time_grid("linear", "quadratic", 4, 0.0, 1.0)

@@ -43,15 +43,29 @@ class TangentSystem:
 
     ``method``: ``"vmap"`` (``torch.func.vmap`` over ``jvp``: the primal once, tangents batched)
     or ``"fold"`` (tangents folded into the batch: one large forward-mode pass). ``chunk`` bounds
-    the number of tangents pushed at once (memory)."""
+    the number of tangents pushed at once (memory). ``rows`` is how many samples go through one
+    pass (default: about 384 / k, at least 1): rows are independent, and a pass of all rows at
+    once is slower on a CPU once rows x tangents outgrows the caches (measured on the shipped
+    DiT, one thread, k = 96: 3.25 s per sample with 32 rows per pass, 1.9-2.1 s with 2-4)."""
 
-    def __init__(self, system, method: str = "vmap", chunk: int | None = None):
+    #: rows x tangents per pass above which a CPU pass slows down (see the class docstring)
+    TARGET_PASS = 384
+
+    def __init__(self, system, method: str = "vmap", chunk: int | None = None, rows: int | None = None):
         if method not in TANGENT_METHODS:
             raise ValueError(f"unknown tangent method {method!r}; choose one of {TANGENT_METHODS}")
-        self.system, self.method, self.chunk = system, method, chunk
+        if rows is not None and (int(rows) != rows or rows < 1):
+            raise ValueError(f"rows must be a positive integer, got {rows}")
+        self.system, self.method, self.chunk, self.rows = system, method, chunk, rows
         self.xi, self.to_s, self.to_t = system.xi, system.to_s, system.to_t
 
     def __call__(self, t: float, state: torch.Tensor) -> torch.Tensor:
+        rows = self.rows or max(1, self.TARGET_PASS // max(1, state.shape[1] - 1))
+        if state.shape[0] <= rows:
+            return self._pass(t, state)
+        return torch.cat([self._pass(t, state[i:i + rows]) for i in range(0, state.shape[0], rows)])
+
+    def _pass(self, t: float, state: torch.Tensor) -> torch.Tensor:
         x, v = state[:, 0], state[:, 1:]
         k = v.shape[1]
         chunk = k if self.chunk is None else max(1, min(int(self.chunk), k))
