@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -88,3 +89,33 @@ def test_frames_of_the_wrong_molecule_are_refused(tmp_path, md_dir):
     mdtraj.Trajectory(flipped, mdtraj.load_topology(str(ala3.TOPOLOGY_PDB))).save_dcd(str(mirror))
     with pytest.raises(ValueError, match="D-alanine residue"):
         dataset.load_chunk(mirror)
+
+
+def test_runs_of_another_integrator_join_only_when_validated(tmp_path, md_dir):
+    """A run with HMR at 2 fs (same target, frames 0.01 ps apart like the protocol runs of md_dir) is refused
+    beside the protocol's runs until an ensemble benchmark's results say that integrator matches."""
+    hmr = md.MDSettings(timestep_ps=0.002, hydrogen_mass_amu=3.0, stride_steps=5, chunk_frames=4, equilibration_ps=0.2)
+    root = tmp_path / "md"
+    shutil.copytree(md_dir, root)
+    md.run_trajectory(root, 9, length_ns=0.0001, settings=hmr, threads=1, progress=False)
+    splits = {"train": [1, 9], "val": [], "test": [3]}
+    validation = tmp_path / "md_integrator_ensemble.json"
+    with pytest.raises(ValueError, match=r"seed 9 was run with the integrator .*'timestep_ps': 0\.002.*nor validated"):
+        dataset.build_manifest(splits, md_dir=root, out=tmp_path / "a.json", frames_per_run=10, validation=validation)
+    record = {"matches": False, "candidate": {"9": {"settings": asdict(hmr)}}}
+    validation.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="nor validated"):
+        dataset.build_manifest(splits, md_dir=root, out=tmp_path / "a.json", frames_per_run=10, validation=validation)
+    validation.write_text(json.dumps(record | {"matches": True}))
+    manifest = dataset.build_manifest(splits, md_dir=root, out=tmp_path / "a.json", frames_per_run=10,
+                                      validation=validation)
+    assert manifest["md"]["settings_by_run"]["9"]["timestep_ps"] == 0.002
+    assert manifest["md"]["settings_by_run"]["1"]["timestep_ps"] == 0.001 and "timestep_ps" not in manifest["md"]
+    assert manifest["md"]["integrator_validation"] == "md_integrator_ensemble.json"
+    assert dataset.load_split("train", tmp_path / "a.json").shape == (20, 33, 3)
+    # a validated integrator with another frame stride is still refused (tau_int and floors count frames)
+    odd = md.MDSettings(timestep_ps=0.002, hydrogen_mass_amu=3.0, stride_steps=10, chunk_frames=4, equilibration_ps=0.2)
+    md.run_trajectory(root, 8, length_ns=0.0002, settings=odd, threads=1, progress=False)
+    with pytest.raises(ValueError, match="frames 0.02 ps apart"):
+        dataset.build_manifest({"train": [1, 8], "val": [], "test": [3]}, md_dir=root, out=tmp_path / "b.json",
+                               frames_per_run=10, validation=validation)

@@ -15,12 +15,14 @@ import json
 import os
 import platform
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from rexmol.io import atomic_write_json
 from rexmol.molecules import ala3
+from rexmol.molecules.md import MDSettings
 from rexmol.molecules.target import TargetMismatch, check_flexible_bonds, hydrogen_bond_pairs
 
 DATA_DIR = ala3.TOPOLOGY_PDB.parent
@@ -48,10 +50,43 @@ def completed_runs(md_dir: Path = MD_DIR, length_frames: int | None = None) -> d
     return runs
 
 
+#: Where benchmarks/md_integrator_ensemble.py records whether a faster integrator samples the
+#: protocol's ensemble; runs of that integrator may join a data set only if it says so.
+INTEGRATOR_VALIDATION = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "md_integrator_ensemble.json"
+
+
+#: The MD settings that make the integrator (and so its discretisation error); chunking, stride and
+#: equilibration length do not change the ensemble a run samples.
+INTEGRATOR_KEYS = ("friction_per_ps", "timestep_ps", "hydrogen_mass_amu")
+
+
+def integrator(settings: dict) -> dict:
+    return {k: settings[k] for k in INTEGRATOR_KEYS}
+
+
+def validated_integrators(validation: Path = INTEGRATOR_VALIDATION) -> list[dict]:
+    """Integrators other than the protocol's that an ensemble benchmark found to sample the same
+    configurational ensemble (``"matches": true``), read from ``validation``; [] if there is none."""
+    validation = Path(validation)
+    if not validation.exists():
+        return []
+    record = json.loads(validation.read_text())
+    if not record.get("matches"):
+        return []
+    return [integrator(run["settings"]) for run in record["candidate"].values()]
+
+
 def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Path = MANIFEST,
-                   frames_per_run: int | None = 5000, overwrite: bool = False) -> dict:
+                   frames_per_run: int | None = 5000, overwrite: bool = False,
+                   validation: Path = INTEGRATOR_VALIDATION) -> dict:
     """Write the manifest assigning seeds to splits; every seed must be a finished run of
-    ``frames_per_run`` frames (None: any length). Paths in it are relative to ``out``'s folder."""
+    ``frames_per_run`` frames (None: any length). Paths in it are relative to ``out``'s folder.
+
+    Every run must be of one target and one frame stride. Runs of the target's own protocol
+    (1 fs, standard masses) always qualify; runs of another integrator (a larger step with
+    hydrogen mass repartitioning) only if ``validation`` (benchmarks/md_integrator_ensemble.py's
+    results) found exactly those settings to match the protocol's ensemble. Each run's settings
+    are recorded with it."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True to replace the dataset manifest")
@@ -70,9 +105,19 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
     md_rel = os.path.relpath(Path(md_dir), out.parent)
     first = next(iter(seen))
     settings, target = runs[first]["settings"], runs[first].get("target")
+    protocol = integrator(asdict(MDSettings()))
+    allowed = validated_integrators(validation)
+    stride = lambda st: st["stride_steps"] * st["timestep_ps"]  # noqa: E731
     for s in seen:
-        if runs[s]["settings"] != settings:
-            raise ValueError(f"seed {s} was run with other MD settings than seed {first}")
+        theirs = runs[s]["settings"]
+        if target is None:  # the old ensemble (no target record): one protocol for every run
+            if theirs != settings:
+                raise ValueError(f"seed {s} was run with other MD settings than seed {first}")
+        elif abs(stride(theirs) - stride(settings)) > 1e-12:
+            raise ValueError(f"seed {s} records frames {stride(theirs)} ps apart, seed {first} {stride(settings)} ps")
+        elif integrator(theirs) != protocol and integrator(theirs) not in allowed:
+            raise ValueError(f"seed {s} was run with the integrator {integrator(theirs)}, neither the protocol's "
+                             f"({protocol}) nor validated against it in {validation} (benchmarks/md_integrator_ensemble.py)")
         if runs[s].get("target") != target:
             raise TargetMismatch(f"seed {s} was run for another target than seed {first}: "
                                  f"{runs[s].get('target')} vs {target}")
@@ -92,7 +137,13 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
             **system,
             "energies": "full unconstrained potential (constraints=None) for MD frames and samples alike",
         },
-        "md": {**settings, "integrator": "LangevinMiddleIntegrator", "stride_ps": stride_ps,
+        # settings every run shares at the top; where runs differ (a validated faster integrator beside
+        # the protocol's), each run's own under settings_by_run
+        "md": {**{k: v for k, v in settings.items() if all(runs[s]["settings"].get(k) == v for s in seen)},
+               "integrator": "LangevinMiddleIntegrator", "stride_ps": stride_ps,
+               "settings_by_run": {str(s): runs[s]["settings"] for s in sorted(seen)},
+               "integrator_validation": (os.path.relpath(validation, out.parent)
+                                         if any(integrator(runs[s]["settings"]) != protocol for s in seen) else None),
                "platforms": sorted({c.get("platform", "CPU") for s in seen for c in runs[s]["chunks"]}),
                "format": "DCD (float32, Angstrom on disk; loaded as nm)"},
         "versions": _versions(),
