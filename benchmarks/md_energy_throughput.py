@@ -59,7 +59,7 @@ def plain_loop(xyz):
     from openmm import unit
 
     topology, _ = ala3.load_topology()
-    ctx = openmm.Context(ala3.create_system(topology), openmm.VerletIntegrator(0.001),
+    ctx = openmm.Context(AAA.create_system(topology), openmm.VerletIntegrator(0.001),
                          openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
     out = np.empty(len(xyz))
     for i, x in enumerate(xyz):
@@ -92,7 +92,7 @@ def main(argv=None):
     base = rate(lambda: plain_loop(xyz))
     rows.append({"task": "energies, plain one-Context loop (baseline)", "rate": base, "unit": "conf/s", "x_baseline": 1.0})
     for workers in (1, 2):
-        with EnergyEvaluator(n_workers=workers, chunk=1000) as ev:
+        with EnergyEvaluator(n_workers=workers, chunk=1000, target=AAA) as ev:
             ev.reduced(xyz[:2000])  # start the pool outside the timing
             r = rate(lambda ev=ev: ev.reduced(xyz))
         rows.append({"task": f"energies, EnergyEvaluator, {workers} worker(s)", "rate": r, "unit": "conf/s",

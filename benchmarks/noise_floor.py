@@ -26,6 +26,7 @@ from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2  # noqa: E402
 from rexmol.molecules import dataset  # noqa: E402
 from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
+from rexmol.molecules.target import AAA  # noqa: E402
 
 
 def main(argv=None):
@@ -34,13 +35,19 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tw2-frames", type=int, default=2000)
+    p.add_argument("--old-ensemble", action="store_true",
+                   help="the runs that record no target (constrained MD of the old ensemble), old scorer")
     args = p.parse_args(argv)
-    runs = dataset.completed_runs(args.md, 5000)
+    # one ensemble: the runs of one target only, scored by that target's System
+    target = None if args.old_ensemble else AAA
+    wanted = None if target is None else target.record()
+    runs = {s: r for s, r in dataset.completed_runs(args.md, 5000).items() if r.get("target") == wanted}
     seeds = sorted(runs)
     if len(seeds) < 2:
-        raise SystemExit(f"need at least 2 finished trajectories under {args.md}, found {len(seeds)}")
+        raise SystemExit(f"need at least 2 finished trajectories of {target.name if target else 'the old ensemble'} "
+                         f"under {args.md}, found {len(seeds)}")
     energies, torsions = {}, {}
-    with EnergyEvaluator(n_workers=args.workers) as ev:
+    with EnergyEvaluator(n_workers=args.workers, target=target) as ev:
         for s in seeds:
             xyz = np.concatenate([dataset.load_chunk(args.md / runs[s]["dir"] / c["file"], c["frames"], c["sha256"])
                                   for c in runs[s]["chunks"]])

@@ -149,7 +149,48 @@ def test_records_of_two_targets_must_agree():
         require_same_target(AAA.record() | {"temperature_k": 300.0}, "m.pt", AAA.record(), "d.json")
 
 
-def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path):
+@pytest.fixture(scope="module")
+def aaa_manifest(tmp_path_factory):
+    """A data manifest of four tiny AAA runs (10 frames each): train 1, 2; val 3; test 4."""
+    from rexmol.molecules import dataset
+
+    root = tmp_path_factory.mktemp("aaa")
+    settings = md.MDSettings(chunk_frames=4, equilibration_ps=0.2, stride_steps=10)
+    for seed in (1, 2, 3, 4):
+        md.run_trajectory(root / "md", seed, length_ns=0.0001, settings=settings, threads=1, progress=False)
+    manifest = root / "dataset.json"
+    dataset.build_manifest({"train": [1, 2], "val": [3], "test": [4]}, md_dir=root / "md", out=manifest,
+                           frames_per_run=10)
+    return manifest
+
+
+def test_target_records_read_back():
+    from rexmol.molecules.target import Target
+
+    assert Target.from_record(AAA.record()) == AAA and Target.from_record(None) is None
+    with pytest.raises(TargetMismatch, match="does not describe a flexible-bond target"):
+        Target.from_record(AAA.record() | {"constraints": "HBonds"})
+
+
+def test_the_reference_and_its_samples_are_scored_by_the_manifests_target(aaa_manifest):
+    """The switch to AAA is the data's: an AAA manifest makes MDReference (hence judge, the floors
+    and the model report) score with AAA's System and kT; the shipped manifest keeps the old scorer."""
+    import numpy as np
+
+    from rexmol.boltzmann.sampling import MDReference
+    from rexmol.geometry import centre
+    from rexmol.molecules import dataset
+    from rexmol.molecules.energies import EnergyEvaluator
+
+    reference = MDReference(aaa_manifest)
+    assert reference.target == AAA and reference.kT_kJ_per_mol == pytest.approx(2.5775, abs=1e-4)
+    frames = centre(dataset.load_split("test", aaa_manifest))
+    with EnergyEvaluator(target=AAA) as ev:
+        np.testing.assert_allclose(reference.u, ev.reduced(frames), rtol=1e-12)
+    assert dataset.manifest_target() is None  # the shipped data: old ensemble until the switch
+
+
+def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_manifest):
     """A real (tiny) Lightning fit on a manifest of AAA runs: its checkpoint and the exported model
     record AAA; resuming on data of another target is refused; so is judging that model against
     the shipped data of the old ensemble."""
@@ -158,16 +199,10 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path):
     import rexmol
     from rexmol.boltzmann.sampling import load_model_for, sample_conformers
     from rexmol.model.checkpoint import export_lightning_checkpoint
-    from rexmol.molecules import dataset
     from rexmol.training import FlowMatchingModule
     from rexmol.training.data import Ala3DataModule
 
-    settings = md.MDSettings(chunk_frames=4, equilibration_ps=0.2, stride_steps=10)
-    for seed in (1, 2, 3):
-        md.run_trajectory(tmp_path / "md", seed, length_ns=0.0001, settings=settings, threads=1, progress=False)
-    manifest = tmp_path / "dataset.json"
-    dataset.build_manifest({"train": [1, 2], "val": [3], "test": []}, md_dir=tmp_path / "md", out=manifest,
-                           frames_per_run=10)
+    manifest = aaa_manifest
 
     def fit(manifest_path, steps, ckpt_path=None):
         module = FlowMatchingModule(width=16, depth=1, heads=2, max_steps=steps, warmup_steps=1, ot_coupling=False)
@@ -186,7 +221,7 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path):
     assert rexmol.load_model(model).target == AAA.record()
     assert load_model_for(model, manifest).target == AAA.record()
     # resuming on data recorded for another target: refused, with both named
-    other = tmp_path / "other.json"
+    other = manifest.parent / "other.json"  # beside it: the manifest's paths are relative to its folder
     record = json.loads(manifest.read_text())
     record["system"]["target"]["temperature_k"] = 300.0
     other.write_text(json.dumps(record))

@@ -121,7 +121,11 @@ def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_si
 class MDReference:
     """The MD test set's reduced energies and torsions (the reference of every metric), and the
     noise floor: the same metrics for independent MD frames (the validation and training
-    trajectories, never the test set's) at a given sample size."""
+    trajectories, never the test set's) at a given sample size.
+
+    ``target`` is the manifest's (:func:`rexmol.molecules.dataset.manifest_target`): the MD's own
+    ensemble, so MD frames and samples alike are scored by the System the MD integrated (None: the
+    old ensemble's scorer). :meth:`evaluator` gives that scorer."""
 
     def __init__(self, manifest=dataset.MANIFEST, workers: int = 1, max_frames: int | None = None, seed: int = 0):
         """``max_frames``: an evenly spaced subset of the test set (quick checks only)."""
@@ -131,10 +135,19 @@ class MDReference:
         self.xyz = test
         self.manifest = manifest
         self.workers = workers
-        with EnergyEvaluator(n_workers=workers) as ev:
+        self.target = dataset.manifest_target(manifest)
+        with self.evaluator() as ev:
             self.u = ev.reduced(test)
         self.torsions, self.torsion_names = backbone_torsions(test)
         self._floor_pool = None
+
+    def evaluator(self, workers: int | None = None) -> EnergyEvaluator:
+        """The scorer of this reference's target (u = U/kT with the target's kT)."""
+        return EnergyEvaluator(n_workers=self.workers if workers is None else workers, target=self.target)
+
+    @property
+    def kT_kJ_per_mol(self) -> float:
+        return self.target.kT if self.target is not None else ala3.kT_kJ_per_mol()
 
     def floor_pool(self) -> dict:
         """Frames for the floor, spaced by the integrated autocorrelation time (loaded once).
@@ -150,7 +163,7 @@ class MDReference:
             runs = {seed: centre(xyz) for seed, xyz in runs.items()}
             torsions = {seed: backbone_torsions(xyz)[0] for seed, xyz in runs.items()}
             short = [xyz[:2000] for xyz in list(runs.values())[:3]]
-            with EnergyEvaluator(n_workers=self.workers) as ev:
+            with self.evaluator() as ev:
                 u_short = [ev.reduced(xyz) for xyz in short]
             length = min(len(u) for u in u_short)
             tau_e = integrated_time(np.stack([u[:length] for u in u_short]))
@@ -177,7 +190,7 @@ class MDReference:
         rng = np.random.default_rng(seed)
         pick_e = self._spaced(pool["runs"], pool["tau_E_frames"], n, rng)
         pick_t = self._spaced(pool["runs"], pool["tau_T_frames"], n, rng)
-        with EnergyEvaluator(n_workers=self.workers) as ev:
+        with self.evaluator() as ev:
             u = ev.reduced(np.stack([pool["runs"][s][i] for s, i in pick_e]))
         tors = np.stack([pool["torsions"][s][i] for s, i in pick_t])
         return {"E_W2_kT": energy_w2(u, self.u).value,
@@ -197,7 +210,7 @@ def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int
     raw metrics at the number of finite draws, the reweighted ones at the ESS (rounded, at least
     1), since a reweighted metric rests on about ESS draws, not on n."""
     t0 = time.perf_counter()
-    with EnergyEvaluator(n_workers=workers) as ev:
+    with reference.evaluator(workers) as ev:  # the reference's own target scores the samples
         u = ev.reduced(x, nonfinite="inf")
     energy_s = time.perf_counter() - t0
     l_chiral = (ala3.chirality_volumes(None, x) > 0).all(axis=1)
@@ -316,7 +329,8 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
                                                                                           len(drawn["stats"])))),
         "mean_log_q_nats": float(np.nanmean(drawn["log_q"])) if np.isfinite(drawn["log_q"]).any() else None,
         **numbers, "md_test_frames": len(reference.u), "torch_threads": torch.get_num_threads(),
-        "units": {"u": "U/kT, kT = 2.4943 kJ/mol (300 K)", "log_q": "nats per nm^96", "T_W2": "rad"},
+        "units": {"u": f"U/kT, kT = {reference.kT_kJ_per_mol:.4f} kJ/mol", "log_q": "nats per nm^96", "T_W2": "rad"},
+        "target": None if reference.target is None else reference.target.record(),
     }
     resample_idx = None
     if resample and arrays["weights"].any():  # no draw with a finite weight: nothing to resample

@@ -23,7 +23,7 @@ import numpy as np
 from rexmol.io import atomic_write_json
 from rexmol.molecules import ala3
 from rexmol.molecules.md import MDSettings
-from rexmol.molecules.target import TargetMismatch, check_flexible_bonds, hydrogen_bond_pairs
+from rexmol.molecules.target import Target, TargetMismatch, check_flexible_bonds, hydrogen_bond_pairs
 
 DATA_DIR = ala3.TOPOLOGY_PDB.parent
 MD_DIR = DATA_DIR / "md"
@@ -163,6 +163,12 @@ def load_manifest(path: Path = MANIFEST) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"dataset manifest {path} not found; build it with `rexmol dataset`")
     return json.loads(path.read_text())
+
+
+def manifest_target(path: Path = MANIFEST) -> Target | None:
+    """The target a data manifest records (its MD's ensemble, so the one to score against), or
+    None for a manifest of the old ensemble, which is scored by the old unconstrained potential."""
+    return Target.from_record(load_manifest(path)["system"].get("target"))
 
 
 @contextlib.contextmanager

@@ -59,6 +59,18 @@ class Target:
         out["kT_kJ_per_mol"] = round(self.kT, 6)
         return out
 
+    @classmethod
+    def from_record(cls, record: dict | None) -> Target | None:
+        """The target a record (:meth:`record`) describes; None for None (the old ensemble)."""
+        if record is None:
+            return None
+        target = cls(record["name"], tuple(record["forcefield_files"]), record["nonbonded_method"],
+                     record["cutoff_nm"], float(record["temperature_k"]))
+        if target.record() != record:
+            raise TargetMismatch(f"target record {record} does not describe a flexible-bond target "
+                                 f"(it reads back as {target.record()})")
+        return target
+
     def check(self, recorded: dict | None, source: str) -> None:
         """Raise :class:`TargetMismatch` unless ``recorded`` (from :meth:`record`) is this target.
 

@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 from rexmol.geometry import centre
 from rexmol.model import DiT, frame_atom_ids, token_ids
 from rexmol.molecules import ala3
-from rexmol.molecules.target import require_same_target
+from rexmol.molecules.target import Target, require_same_target
 
 
 def random_rotations(n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
@@ -156,7 +156,8 @@ class FlowMatchingModule(L.LightningModule):
         from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
         from rexmol.molecules.energies import EnergyEvaluator
 
-        evaluator = EnergyEvaluator(self.hparams.topology)
+        # scored by the target of the data it is fitted to (None: the old ensemble's scorer)
+        evaluator = EnergyEvaluator(self.hparams.topology, target=Target.from_record(self.data_target))
         if self._val_reference is None:
             val = self.trainer.datamodule.val_xyz
             self._val_reference = (evaluator.reduced(val), backbone_torsions(val, self.hparams.topology)[0])

@@ -4,8 +4,9 @@ Draws n conformers from the Boltzmann generator's flow (same prior, end time and
 as ``rexmol sample``) with Rex(rk4), zeta = 0.999, fixed steps and no likelihood, scores them with
 OpenMM, and compares with the test split:
 - E-W2 (kT) and T-W2 (rad) of the samples against the test set, beside the MD noise floor
-  measured the same way: n frames of the *validation* trajectories (independent MD of the same
-  size) against the same test set;
+  measured the same way: n independent frames of the validation and training trajectories,
+  spaced by tau_int (``MDReference.noise_floor``), against the same test set; energies from the
+  manifest's target;
 - a Ramachandran figure (samples vs MD) and energy histograms;
 - the training curve from Lightning's CSV log, if given.
 Writes ``report.json`` and PNGs into ``out_dir`` (a new folder; never overwritten unless asked).
@@ -20,13 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, fixed_step_spec
-from rexmol.boltzmann.sampling import load_model_for
-from rexmol.geometry import centre
+from rexmol.boltzmann.sampling import MDReference, load_model_for
 from rexmol.io import atomic_path, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
 from rexmol.metrics.plots import energy_histogram, ramachandran
 from rexmol.molecules import ala3, dataset
-from rexmol.molecules.energies import EnergyEvaluator
 
 
 def sample_model(loaded, n: int, steps: int = 40, seed: int = 0, batch: int = 500) -> np.ndarray:
@@ -69,23 +68,21 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
     spec = fixed_step_spec(steps)
     x = sample_model(loaded, n, steps, seed)
     sample_s = time.perf_counter() - t0
-    test = centre(dataset.load_split("test", manifest))
-    val = centre(dataset.load_split("val", manifest))
-    rng = np.random.default_rng(seed)
-    val_n = val[rng.choice(len(val), min(n, len(val)), replace=False)]
-    with EnergyEvaluator(n_workers=workers) as ev:
-        u_model, u_test, u_val = ev.reduced(x, nonfinite="inf"), ev.reduced(test), ev.reduced(val_n)
+    reference = MDReference(manifest, workers)  # the test set, scored by the manifest's target
+    u_test, tors_test = reference.u, reference.torsions
+    with reference.evaluator() as ev:
+        u_model = ev.reduced(x, nonfinite="inf")
     tors_model, names = backbone_torsions(x)
-    tors_test, _ = backbone_torsions(test)
-    tors_val, _ = backbone_torsions(val_n)
     ew2_model = energy_w2(u_model, u_test)
+    floor = reference.noise_floor(n, seed, n_max=min(n, 2000))
     report = {
         "model": str(model_path), "samples": n, "solver": spec.label,
-        "sampling_s": sample_s, "test_frames": len(test),
+        "sampling_s": sample_s, "test_frames": len(u_test),
         "E_W2_kT": ew2_model.value, "non_finite_energies": ew2_model.n_dropped_a,
         "T_W2_rad": torus_w2(tors_model, tors_test, n_max=min(n, 2000), seed=seed),
-        "noise_floor_E_W2_kT": energy_w2(u_val, u_test).value,
-        "noise_floor_T_W2_rad": torus_w2(tors_val, tors_test, n_max=min(n, 2000), seed=seed),
+        # n independent MD frames (val + train runs, spaced by tau_int; fewer if the MD holds fewer)
+        "noise_floor_E_W2_kT": floor["E_W2_kT"], "noise_floor_T_W2_rad": floor["T_W2_rad"],
+        "noise_floor_frames_E_T": [floor["n_E"], floor["n_T"]],
         "median_u_model_kT": float(np.median(u_model)), "median_u_test_kT": float(np.median(u_test)),
         "u_model_percentiles_kT": dict(zip(("5", "25", "50", "75", "95"),
                                            np.percentile(u_model, [5, 25, 50, 75, 95]).tolist())),
