@@ -190,6 +190,38 @@ def test_the_reference_and_its_samples_are_scored_by_the_manifests_target(aaa_ma
     assert dataset.manifest_target() is None  # the shipped data: old ensemble until the switch
 
 
+def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, aaa_manifest):
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from rexmol.training import FlowMatchingModule
+    from rexmol.training.data import Ala3DataModule
+
+    module = FlowMatchingModule(width=16, depth=1, heads=2, max_steps=10, warmup_steps=1, ot_coupling=False)
+    loss = module.loss
+
+    def diverging(*args, **kwargs):  # finite for two steps, then NaN
+        value = loss(*args, **kwargs)
+        return value * float("nan") if module.global_step >= 2 else value
+
+    module.loss = diverging
+    trainer = L.Trainer(max_steps=10, accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                        callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1)])
+    with pytest.raises(FloatingPointError, match="non-finite flow-matching loss .* at step 2"):
+        trainer.fit(module, Ala3DataModule(str(aaa_manifest), batch_size=4, val_frames=10))
+    last = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    # and a module whose weights went non-finite refuses to be saved at all
+    with torch.no_grad():
+        next(module.model.parameters()).fill_(float("inf"))
+    with pytest.raises(FloatingPointError, match="refusing to save a checkpoint"):
+        trainer.save_checkpoint(tmp_path / "bad.ckpt")
+    assert not (tmp_path / "bad.ckpt").exists()
+
+
 def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_manifest):
     """A real (tiny) Lightning fit on a manifest of AAA runs: its checkpoint and the exported model
     record AAA; resuming on data of another target is refused; so is judging that model against
@@ -204,8 +236,8 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_man
 
     manifest = aaa_manifest
 
-    def fit(manifest_path, steps, ckpt_path=None):
-        module = FlowMatchingModule(width=16, depth=1, heads=2, max_steps=steps, warmup_steps=1, ot_coupling=False)
+    def fit(manifest_path, steps, ckpt_path=None, lr=1e-3):
+        module = FlowMatchingModule(width=16, depth=1, heads=2, max_steps=10, warmup_steps=1, ot_coupling=False, lr=lr)
         trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                             limit_val_batches=0)
@@ -228,6 +260,16 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_man
     with pytest.raises(TargetMismatch, match=r"checkpoint resumed from and the data of this run .*other\.json.*"
                                              r"temperature_k: 310\.0 vs 300\.0"):
         fit(other, 4, ckpt_path=ckpt)
+    # ... on another version of the data of the same target, or with another config: refused too
+    same_target = manifest.parent / "grown.json"
+    record = json.loads(manifest.read_text())
+    record["splits"]["train"] = [1]
+    same_target.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"trained on another version of the data: .*grown\.json has SHA-256"):
+        fit(same_target, 4, ckpt_path=ckpt)
+    with pytest.raises(ValueError, match=r"another module config: lr: 0\.001 in the checkpoint, 0\.01 now"):
+        fit(manifest, 4, ckpt_path=ckpt, lr=1e-2)
+    assert fit(manifest, 4, ckpt_path=ckpt).global_step == 4  # the same run resumes
     # the AAA model against the shipped manifest (old ensemble, no target): refused before anything is written
     with pytest.raises(TargetMismatch, match=r"data manifest .*dataset\.json records no target .* model .*m\.pt is of the AAA"):
         sample_conformers(model, tmp_path / "out", n=2)

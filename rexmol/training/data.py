@@ -7,6 +7,7 @@ exported model file records; the DiT itself has no scale).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import lightning as L
@@ -31,12 +32,14 @@ class Ala3DataModule(L.LightningDataModule):
         self.train_xyz: np.ndarray | None = None
         self.val_xyz: np.ndarray | None = None
         self.target: dict | None = None  # the manifest's target record (None: the old ensemble)
+        self.manifest_sha256: str | None = None  # which version of the data (checked when a run resumes)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_xyz is not None:
             return
         path = Path(self.hparams.manifest)
         self.target = dataset.load_manifest(path)["system"].get("target")
+        self.manifest_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         self.train_xyz = centre(dataset.load_split("train", path))
         val = centre(dataset.load_split("val", path))
         if len(val) == 0:

@@ -56,9 +56,6 @@ def ot_pair(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     return noise[torch.from_numpy(plan.argmax(axis=0))]
 
 
-_NOT_RESUMED = object()
-
-
 class FlowMatchingModule(L.LightningModule):
     """DiT velocity field trained by flow matching; ``ema`` holds the averaged weights."""
 
@@ -85,22 +82,47 @@ class FlowMatchingModule(L.LightningModule):
         self.ema = AveragedModel(self.model, avg_fn=ema_update, use_buffers=False)
         self._val_reference = None
         self.data_target: dict | None = None  # the target of the data it is fitted to, saved in checkpoints
-        self._checkpoint_target = _NOT_RESUMED
+        self._resumed: dict | None = None
 
-    # The target travels with every checkpoint: a resumed run on data of another target is refused
-    # (Lightning restores the checkpoint before on_fit_start), and the exported model records it.
+    # A run's identity travels with every checkpoint: the target of its data, the data manifest's
+    # SHA-256, and the module's and datamodule's hyperparameters. Resuming with any of them changed
+    # is refused, naming what differs (Lightning restores the checkpoint before on_fit_start); the
+    # exported model records the target.
+    def _identity(self) -> dict:
+        dm = self.trainer.datamodule
+        return {"data_sha256": getattr(dm, "manifest_sha256", None),
+                "module": dict(self.hparams), "data": dict(getattr(dm, "hparams", {}))}
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._checkpoint_target = checkpoint.get("rexmol_target")
+        self._resumed = {"target": checkpoint.get("rexmol_target"), **checkpoint.get("rexmol_run", {})}
 
     def on_fit_start(self) -> None:
         dm = self.trainer.datamodule
         self.data_target = getattr(dm, "target", None)
-        if self._checkpoint_target is not _NOT_RESUMED:
-            source = f"the data of this run ({getattr(dm, 'hparams', {}).get('manifest', 'datamodule')})"
-            require_same_target(self._checkpoint_target, "the checkpoint resumed from", self.data_target, source)
+        if self._resumed is None:
+            return
+        manifest = getattr(dm, "hparams", {}).get("manifest", "datamodule")
+        require_same_target(self._resumed["target"], "the checkpoint resumed from", self.data_target,
+                            f"the data of this run ({manifest})")
+        now = self._identity()
+        if self._resumed.get("data_sha256") != now["data_sha256"]:
+            raise ValueError(f"the checkpoint resumed from was trained on another version of the data: {manifest} "
+                             f"has SHA-256 {now['data_sha256']}, the checkpoint's data {self._resumed.get('data_sha256')}")
+        for part in ("module", "data"):
+            old, new = self._resumed.get(part, {}), now[part]
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            if diff:
+                raise ValueError(f"the checkpoint resumed from has another {part} config: "
+                                 + "; ".join(f"{k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now" for k in diff)
+                                 + " (start a new run, or resume with the checkpoint's settings)")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        bad = [name for name, p in self.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+        if bad:  # never overwrite the last good checkpoint with a diverged one
+            raise FloatingPointError(f"refusing to save a checkpoint at step {self.global_step}: non-finite weights "
+                                     f"in {bad[:3]}{' ...' if len(bad) > 3 else ''}")
         checkpoint["rexmol_target"] = self.data_target
+        checkpoint["rexmol_run"] = self._identity()
 
     # y = coord_scale * x: the network sees (and predicts velocities of) scaled coordinates.
     def loss(self, x_nm: torch.Tensor, model: torch.nn.Module, generator: torch.Generator | None = None,
@@ -117,6 +139,9 @@ class FlowMatchingModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.loss(batch[0], self.model, rotate=self.hparams.rotations, ot=self.hparams.ot_coupling)
+        if not torch.isfinite(loss):  # stop before the update: the checkpoints on disk stay the last good ones
+            raise FloatingPointError(f"training diverged: non-finite flow-matching loss ({float(loss)}) at step "
+                                     f"{self.global_step}; the last checkpoint saved before it is the last good one")
         self.log("train/fm_loss", loss, prog_bar=True)
         return loss
 
