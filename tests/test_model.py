@@ -225,3 +225,19 @@ def test_training_validation_and_the_model_report_sample_what_the_generator_samp
         assert abs(x - draw.x).max() < 1e-5
     assert abs(draw.x - draw.z / 5.0).max() > 1e-2  # the field moved the samples: the comparison means something
     assert abs(module.sample(4, steps=3, seed=12) - draw.x).max() > 1e-2  # another seed, other conformers
+
+
+@pytest.mark.parametrize("power", [1.0, 3.0])
+def test_training_times_follow_beta_power_one(power):
+    """t ~ Beta(p, 1): Kolmogorov-Smirnov against the closed-form CDF s^p (20,000 draws; the 0.1%
+    critical value is 1.95 / sqrt(n)); p = 3 puts 1 - 0.5^3 = 87.5% of the times above 0.5."""
+    from rexmol.training.module import training_times
+
+    n = 20_000
+    t = torch.sort(training_times(n, torch.Generator().manual_seed(0), torch.float64, power)).values
+    grid = torch.arange(1, n + 1, dtype=torch.float64) / n
+    ks = torch.maximum((grid - t**power).abs(), (grid - 1 / n - t**power).abs()).max()
+    assert float(ks) < 1.95 / n**0.5
+    assert float((t > 0.5).double().mean()) == pytest.approx(1 - 0.5**power, abs=0.015)
+    with pytest.raises(ValueError, match="time_power must be a positive number"):
+        FlowMatchingModule(width=16, depth=1, heads=2, time_power=0.0)
