@@ -136,7 +136,7 @@ class BoltzmannGenerator:
         self.loaded, self.spec = loaded, spec or SolverSpec()
         self.dtype = dtype
         self.n_atoms = loaded.model.n_atoms
-        self.prior = MeanFreeNormal(self.n_atoms)
+        self.prior = loaded.prior if loaded.prior is not None else MeanFreeNormal(self.n_atoms)
         self.dim = self.prior.dim
         self.log_jacobian = self.dim * math.log(loaded.coord_scale)  # log |dy/dx| on the subspace
         model = loaded.model.to(dtype)
@@ -292,10 +292,11 @@ def fixed_step_spec(steps: int) -> SolverSpec:
     return SolverSpec("rex", "rk4", coupling=0.999, steps=steps)
 
 
-def generator_for_model(model, coord_scale: float, spec: SolverSpec | None = None) -> BoltzmannGenerator:
-    """A :class:`BoltzmannGenerator` over a bare DiT (e.g. the training module's EMA model) and the
-    scale its inputs are multiplied by, in the model's own dtype (the model is not converted)."""
+def generator_for_model(model, coord_scale: float, spec: SolverSpec | None = None, prior=None) -> BoltzmannGenerator:
+    """A :class:`BoltzmannGenerator` over a bare DiT (e.g. the training module's EMA model), the
+    scale its inputs are multiplied by and its prior (None: the isotropic mean-free normal), in the
+    model's own dtype (the model is not converted)."""
     from rexmol.model.checkpoint import LoadedModel
 
     dtype = next(model.parameters()).dtype
-    return BoltzmannGenerator(LoadedModel(model, float(coord_scale), {}, {}), spec, dtype=dtype)
+    return BoltzmannGenerator(LoadedModel(model, float(coord_scale), {}, {}, prior=prior), spec, dtype=dtype)

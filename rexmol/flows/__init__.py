@@ -9,9 +9,9 @@ from rexmol.flows.divergence import (
     hutchinson_divergence,
     rademacher_probes,
 )
-from rexmol.flows.priors import MeanFreeNormal, StandardNormal
+from rexmol.flows.priors import HarmonicPrior, MeanFreeNormal, StandardNormal
 
 __all__ = [
-    "ContinuousFlow", "MeanFreeNormal", "StandardNormal", "DEFAULT_METHOD", "EXACT_METHODS",
+    "ContinuousFlow", "HarmonicPrior", "MeanFreeNormal", "StandardNormal", "DEFAULT_METHOD", "EXACT_METHODS",
     "brute_force_trace", "divergence", "hutchinson_divergence", "rademacher_probes",
 ]

@@ -10,6 +10,16 @@ Lebesgue measure on that subspace is
 and it is sampled by centring a standard normal (the orthogonal projection of N(0, I) onto
 the subspace is exactly N(0, I) on it). ``project`` is that orthogonal projection P; flows
 use it so that the field, its divergence and the density all live on the same subspace.
+
+:class:`HarmonicPrior` is a Gaussian on the same subspace whose precision is a graph Laplacian:
+for a connected graph with Laplacian L (n x n, L 1 = 0) and stiffness alpha,
+
+    log p_0(x) = -(alpha / 2) tr(x^T L x) - (n - 1) k / 2 * log(2 pi) + (k / 2) sum_{i>0} log(alpha lambda_i),
+
+lambda_i the n - 1 non-zero eigenvalues of L. On a bond graph each bond vector of a tree is an
+independent N(0, I_k / alpha): noise that already looks like a chain of bonds (the harmonic prior
+of EigenFold, Jing et al. 2023). tr(x^T L x) = sum over bonds |x_i - x_j|^2, so the density is
+invariant under rotations and translations, like the isotropic one.
 """
 
 from __future__ import annotations
@@ -97,3 +107,47 @@ class MeanFreeNormal(StandardNormal):
         if float(centroid) > self.tolerance * scale:
             raise ValueError(f"{name} is not mean-free (largest centroid coordinate {float(centroid):.3g}); "
                              f"subtract each configuration's centroid first")
+
+
+class HarmonicPrior(MeanFreeNormal):
+    """Gaussian on the centre-of-mass-free subspace with precision ``alpha`` L, L the Laplacian of
+    the graph ``edges`` (pairs of particle indices; must connect every particle)."""
+
+    def __init__(self, n_particles: int, edges, alpha: float, n_dims: int = 3, tolerance: float = 1e-4):
+        super().__init__(n_particles, n_dims, tolerance)
+        if not (math.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha must be a positive number, got {alpha}")
+        lap = torch.zeros(n_particles, n_particles, dtype=torch.float64)
+        for i, j in edges:
+            if not (0 <= i < n_particles and 0 <= j < n_particles) or i == j:
+                raise ValueError(f"edge ({i}, {j}) is not a pair of distinct particles 0..{n_particles - 1}")
+            lap[i, j] -= 1.0
+            lap[j, i] -= 1.0
+            lap[i, i] += 1.0
+            lap[j, j] += 1.0
+        eigvals, eigvecs = torch.linalg.eigh(lap)
+        if float(eigvals[1]) < 1e-9:  # a second zero eigenvalue: more than one connected component
+            raise ValueError("the graph is not connected: the harmonic prior would be improper")
+        self.alpha, self.laplacian = float(alpha), lap
+        self.edges = [(int(i), int(j)) for i, j in edges]
+        self._modes = eigvecs[:, 1:]  # (n, n - 1): orthonormal, orthogonal to the all-ones vector
+        self._std = (self.alpha * eigvals[1:]).rsqrt()
+        self._log_norm = 0.5 * n_dims * float(torch.log(self.alpha * eigvals[1:]).sum()) \
+            - 0.5 * self.dim * math.log(2 * math.pi)
+
+    def __repr__(self):
+        return f"HarmonicPrior({self.event_shape[0]} particles, {len(self.edges)} edges, alpha={self.alpha:g})"
+
+    def sample(self, n: int, generator: torch.Generator | None = None, dtype=None, device=None) -> torch.Tensor:
+        """x = U diag(1 / sqrt(alpha lambda)) eps per axis, eps ~ N(0, I); float64 on the CPU, then cast."""
+        k = self.event_shape[1]
+        eps = torch.randn(int(n), self._modes.shape[1], k, generator=generator, dtype=torch.float64)
+        x = torch.einsum("nm,bmk->bnk", self._modes, self._std[:, None] * eps)
+        return self.project(x).to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        self.check(x)
+        x = self.project(x)
+        lap = self.laplacian.to(dtype=x.dtype, device=x.device)
+        quad = torch.einsum("bik,ij,bjk->b", x, lap, x)
+        return -0.5 * self.alpha * quad + self._log_norm

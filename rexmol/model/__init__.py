@@ -28,4 +28,45 @@ def frame_atom_ids(topology_path) -> tuple[int, int, int]:
     return cas[0], cas[len(cas) // 2], cas[-1]
 
 
-__all__ = ["DiT", "frame_atom_ids", "timestep_embedding", "token_ids"]
+PRIORS = ("isotropic", "harmonic")
+
+
+def bond_graph(topology_path) -> list[tuple[int, int]]:
+    """The bonds of a PDB topology as (i, j) atom-index pairs (CONECT and residue templates)."""
+    from openmm import app
+
+    return [(b[0].index, b[1].index) for b in app.PDBFile(str(topology_path)).topology.bonds()]
+
+
+def harmonic_alpha(topology_path, coord_scale: float) -> float:
+    """Stiffness of the harmonic prior matched to the molecule: alpha = 3 / mean |y_i - y_j|^2 over
+    the bonds of the topology's structure in scaled coordinates y = coord_scale * x_nm, so the
+    prior's bond vectors, N(0, I / alpha), have the structure's mean squared bond length."""
+    import numpy as np
+    from openmm import app, unit
+
+    pdb = app.PDBFile(str(topology_path))
+    x = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)) * coord_scale
+    bonds = np.asarray(bond_graph(topology_path))
+    return float(3.0 / np.square(x[bonds[:, 0]] - x[bonds[:, 1]]).sum(1).mean())
+
+
+def build_prior(config: dict, topology_path, n_atoms: int):
+    """The base distribution a model was trained from: ``config["prior"]`` (default "isotropic",
+    the mean-free standard normal) or "harmonic" (:class:`~rexmol.flows.HarmonicPrior` on the
+    topology's bond graph with stiffness ``config["prior_alpha"]``)."""
+    from rexmol.flows import HarmonicPrior, MeanFreeNormal
+
+    kind = config.get("prior", "isotropic")
+    if kind not in PRIORS:
+        raise ValueError(f"unknown prior {kind!r}; choose one of {PRIORS}")
+    if kind == "isotropic":
+        return MeanFreeNormal(n_atoms)
+    alpha = config.get("prior_alpha")
+    if alpha is None:
+        raise ValueError("a harmonic prior needs its stiffness prior_alpha")
+    return HarmonicPrior(n_atoms, bond_graph(topology_path), float(alpha))
+
+
+__all__ = ["DiT", "PRIORS", "bond_graph", "build_prior", "frame_atom_ids", "harmonic_alpha", "timestep_embedding",
+           "token_ids"]

@@ -3,7 +3,8 @@
 A model file (``torch.save`` of a plain dict, written atomically) holds::
 
     format            "rexmol-dit/1"
-    config            DiT sizes and coord_scale (y = coord_scale * x_nm is what the network sees)
+    config            DiT sizes, coord_scale (y = coord_scale * x_nm is what the network sees) and
+                      the prior it flows from ("isotropic", or "harmonic" with prior_alpha)
     topology_sha256   SHA-256 of the topology PDB it was trained on
     atom_names        the atom order, for a readable mismatch error
     state_dict        EMA weights
@@ -25,11 +26,12 @@ from pathlib import Path
 import torch
 
 from rexmol.io import atomic_path
+from rexmol.model import build_prior
 from rexmol.model.dit import DiT
 from rexmol.molecules import ala3
 
 FORMAT = "rexmol-dit/1"
-CONFIG_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale", "canonical_frame")
+CONFIG_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale", "canonical_frame", "prior", "prior_alpha")
 
 
 def _topology_fingerprint(topology_path) -> tuple[str, list[str]]:
@@ -49,6 +51,7 @@ class LoadedModel:
     config: dict
     info: dict
     target: dict | None = None  # the target record of its training data (None: the old ensemble)
+    prior: object = None  # its base distribution in y (build_prior of the config; None: isotropic)
 
 
 def save_model(model: DiT, config: dict, path, info: dict | None = None, topology_path=ala3.TOPOLOGY_PDB,
@@ -56,7 +59,7 @@ def save_model(model: DiT, config: dict, path, info: dict | None = None, topolog
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    config = {"canonical_frame": False, **config}
+    config = {"canonical_frame": False, "prior": "isotropic", "prior_alpha": None, **config}
     missing = [k for k in CONFIG_KEYS if k not in config]
     if missing:
         raise ValueError(f"config lacks {missing}")
@@ -118,4 +121,8 @@ def load_model(path, topology_path=ala3.TOPOLOGY_PDB) -> LoadedModel:
     except RuntimeError as err:
         raise ValueError(f"{path}: weights do not fit the config {cfg}: {err}") from err
     model.eval()
-    return LoadedModel(model, float(cfg["coord_scale"]), cfg, payload.get("info", {}), payload.get("target"))
+    try:
+        prior = build_prior(cfg, topology_path, model.n_atoms)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    return LoadedModel(model, float(cfg["coord_scale"]), cfg, payload.get("info", {}), payload.get("target"), prior)

@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from rexmol.geometry import centre
-from rexmol.model import DiT, frame_atom_ids, token_ids
+from rexmol.model import DiT, build_prior, frame_atom_ids, harmonic_alpha, token_ids
 from rexmol.molecules import ala3
 from rexmol.molecules.target import Target, require_same_target
 
@@ -40,10 +39,6 @@ def random_rotations(n: int, generator: torch.Generator | None = None, dtype=tor
     det = torch.linalg.det(q)
     q[:, :, 0] = q[:, :, 0] * det[:, None]
     return q.to(dtype)
-
-
-def mean_free_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    return centre(torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device))
 
 
 def ot_pair(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
@@ -72,11 +67,14 @@ class FlowMatchingModule(L.LightningModule):
                  sample_every_n_epochs: int = 0, sample_size: int = 256, sample_steps: int = 20,
                  topology: str = str(ala3.TOPOLOGY_PDB), canonical_frame: bool = False,
                  likelihood_every_n_epochs: int = 0, likelihood_frames: int = 32, ess_samples: int = 64,
-                 likelihood_steps: int = 16, time_power: float = 1.0):
+                 likelihood_steps: int = 16, time_power: float = 1.0, prior: str = "isotropic",
+                 prior_alpha: float | None = None):
         super().__init__()
         if not (isinstance(time_power, (int, float)) and math.isfinite(time_power) and time_power > 0):
             raise ValueError(f"time_power must be a positive number, got {time_power!r}")
         self.save_hyperparameters()
+        if prior == "harmonic" and prior_alpha is None:  # matched to the molecule; recorded, so export keeps it
+            self.hparams.prior_alpha = harmonic_alpha(topology, coord_scale)
         atom_ids, residue_ids, element_ids = token_ids(topology)
         frame = frame_atom_ids(topology) if canonical_frame else None
         self.model = DiT(atom_ids, residue_ids, element_ids, width=width, depth=depth, heads=heads, mlp_ratio=mlp_ratio,
@@ -91,6 +89,8 @@ class FlowMatchingModule(L.LightningModule):
         # use_buffers=False: the DiT's only buffers are integer token ids, which averaging (then copying
         # back into a long tensor) truncates; measured: 26 of 33 ids corrupted after 300 updates.
         self.ema = AveragedModel(self.model, avg_fn=ema_update, use_buffers=False)
+        # the base distribution of the flow, in scaled coordinates y (isotropic, or harmonic on the bonds)
+        self.prior = build_prior(dict(self.hparams), topology, self.model.n_atoms)
         self._val_reference = None
         self.data_target: dict | None = None  # the target of the data it is fitted to, saved in checkpoints
         self._resumed: dict | None = None
@@ -147,7 +147,7 @@ class FlowMatchingModule(L.LightningModule):
         y1 = x_nm * self.hparams.coord_scale
         if rotate:
             y1 = y1 @ random_rotations(y1.shape[0], generator, y1.dtype).to(y1.device).transpose(1, 2)
-        y0 = mean_free_noise(y1, generator)
+        y0 = self.prior.sample(y1.shape[0], generator=generator, dtype=y1.dtype, device=y1.device)
         if ot:
             y0 = ot_pair(y0, y1)
         t = training_times(y1.shape[0], generator, y1.dtype, time_power).to(y1.device)
@@ -194,7 +194,7 @@ class FlowMatchingModule(L.LightningModule):
         model report) with :func:`~rexmol.boltzmann.generator.fixed_step_spec`, no likelihood."""
         from rexmol.boltzmann.generator import fixed_step_spec, generator_for_model
 
-        gen = generator_for_model(self.ema.module, self.hparams.coord_scale, fixed_step_spec(steps))
+        gen = generator_for_model(self.ema.module, self.hparams.coord_scale, fixed_step_spec(steps), self.prior)
         return gen.sample_conformers(n, seed)
 
     def sample_metrics(self) -> dict[str, float]:
@@ -236,8 +236,10 @@ class FlowMatchingModule(L.LightningModule):
         was_training = model.training
         model.eval()
         try:
-            log_q = generator_for_model(model, scale, SolverSpec("princeps", "midpoint", steps=steps)).log_prob(frames)
-            sampler = generator_for_model(model, scale, SolverSpec("princeps", "midpoint", steps=steps, density="jacobian"))
+            log_q = generator_for_model(model, scale, SolverSpec("princeps", "midpoint", steps=steps),
+                                        self.prior).log_prob(frames)
+            sampler = generator_for_model(model, scale, SolverSpec("princeps", "midpoint", steps=steps, density="jacobian"),
+                                          self.prior)
             draw = sampler.sample(self.hparams.ess_samples, seed=0)
         finally:
             model.train(was_training)
