@@ -9,7 +9,8 @@ finished trajectories are reference MD of the same ensemble. Two tables:
 2. against sample size n (1k, 5k, 10k): n frames subsampled from each of two halves of the
    trajectories, as a generator's n samples would be compared with MD.
 
-    python benchmarks/noise_floor.py [--md data/ala3/md] [--repeats 5] [--workers 2]
+    python benchmarks/noise_floor.py [--md data/ala3/md] [--repeats 5] [--workers 2]   # AAA runs: results/noise_floor_aaa.json
+    python benchmarks/noise_floor.py --old-ensemble                                    # results/noise_floor.json
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2  # noqa: E402
 from rexmol.molecules import dataset  # noqa: E402
 from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
+from rexmol.molecules.md import MDSettings  # noqa: E402
 from rexmol.molecules.target import AAA  # noqa: E402
 
 
@@ -38,10 +41,14 @@ def main(argv=None):
     p.add_argument("--old-ensemble", action="store_true",
                    help="the runs that record no target (constrained MD of the old ensemble), old scorer")
     args = p.parse_args(argv)
-    # one ensemble: the runs of one target only, scored by that target's System
+    # one ensemble: the runs of one target only, scored by that target's System, and of the protocol's
+    # integrator or one an ensemble benchmark validated (the same gate as the data manifest's)
     target = None if args.old_ensemble else AAA
     wanted = None if target is None else target.record()
-    runs = {s: r for s, r in dataset.completed_runs(args.md, 5000).items() if r.get("target") == wanted}
+    allowed = [] if target is None else [dataset.integrator(asdict(MDSettings())),
+                                         *dataset.validated_integrators(wanted)]
+    runs = {s: r for s, r in dataset.completed_runs(args.md, 5000).items()
+            if r.get("target") == wanted and (target is None or dataset.integrator(r["settings"]) in allowed)}
     seeds = sorted(runs)
     if len(seeds) < 2:
         raise SystemExit(f"need at least 2 finished trajectories of {target.name if target else 'the old ensemble'} "
@@ -95,8 +102,9 @@ def main(argv=None):
     print(table(by_length))
     print("\nNoise floor against sample size (n frames from each half of the trajectories):")
     print(table(by_size))
-    path = write_json("noise_floor", {"description": __doc__, "seeds": seeds, "repeats": args.repeats,
-                                      "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size})
+    name = "noise_floor" if target is None else f"noise_floor_{target.name.lower()}"  # the old table keeps its file
+    path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds, "repeats": args.repeats,
+                             "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size})
     print(f"\nwrote {path}")
 
 

@@ -120,7 +120,8 @@ def _sample(args) -> int:
     for kind in ("raw", "reweighted"):
         floor = res.get(f"noise_floor_{kind}")
         if floor:
-            print(f"  MD noise floor ({kind}, at n = {floor['n']}; {floor['n_E']} / {floor['n_T']} frames spaced by "
+            print(f"  MD noise floor ({kind}, at n = {floor['n']}, median of {floor['repeats']} draws of "
+                  f"{floor['n_E']} / {floor['n_T']} frames spaced by "
                   f"tau_int {floor['tau_E_frames']:.0f} / {floor['tau_T_frames']:.0f} frames): "
                   f"E-W2 {floor['E_W2_kT']:.3g} kT, T-W2 {floor['T_W2_rad']:.3g} rad")
     print(f"wrote {out}/results.json, arrays.npz, samples.dcd, plots")

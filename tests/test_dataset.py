@@ -102,16 +102,20 @@ def test_runs_of_another_integrator_join_only_when_validated(tmp_path, md_dir):
     validation = tmp_path / "md_integrator_ensemble.json"
     with pytest.raises(ValueError, match=r"seed 9 was run with the integrator .*'timestep_ps': 0\.002.*nor validated"):
         dataset.build_manifest(splits, md_dir=root, out=tmp_path / "a.json", frames_per_run=10, validation=validation)
-    record = {"matches": False, "candidate": {"9": {"settings": asdict(hmr)}}}
+    record = {"matches": False, "target": AAA.record(), "candidate": {"9": {"settings": asdict(hmr)}}}
     validation.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="nor validated"):
+        dataset.build_manifest(splits, md_dir=root, out=tmp_path / "a.json", frames_per_run=10, validation=validation)
+    validation.write_text(json.dumps(record | {"matches": True, "target": AAA.record() | {"temperature_k": 300.0}}))
+    with pytest.raises(ValueError, match="nor validated"):  # validated, but for another target
         dataset.build_manifest(splits, md_dir=root, out=tmp_path / "a.json", frames_per_run=10, validation=validation)
     validation.write_text(json.dumps(record | {"matches": True}))
     manifest = dataset.build_manifest(splits, md_dir=root, out=tmp_path / "a.json", frames_per_run=10,
                                       validation=validation)
     assert manifest["md"]["settings_by_run"]["9"]["timestep_ps"] == 0.002
     assert manifest["md"]["settings_by_run"]["1"]["timestep_ps"] == 0.001 and "timestep_ps" not in manifest["md"]
-    assert manifest["md"]["integrator_validation"] == "md_integrator_ensemble.json"
+    assert manifest["md"]["integrator_validation"]["file"] == "md_integrator_ensemble.json"
+    assert len(manifest["md"]["integrator_validation"]["sha256"]) == 64
     assert dataset.load_split("train", tmp_path / "a.json").shape == (20, 33, 3)
     # a validated integrator with another frame stride is still refused (tau_int and floors count frames)
     odd = md.MDSettings(timestep_ps=0.002, hydrogen_mass_amu=3.0, stride_steps=10, chunk_frames=4, equilibration_ps=0.2)
@@ -119,3 +123,17 @@ def test_runs_of_another_integrator_join_only_when_validated(tmp_path, md_dir):
     with pytest.raises(ValueError, match="frames 0.02 ps apart"):
         dataset.build_manifest({"train": [1, 8], "val": [], "test": [3]}, md_dir=root, out=tmp_path / "b.json",
                                frames_per_run=10, validation=validation)
+
+
+def test_runs_of_two_targets_are_refused_as_such(tmp_path, md_dir):
+    """An old-ensemble run (its progress records no target) beside AAA runs: the error is the target,
+    whichever seed comes first, not the integrator settings."""
+    root = tmp_path / "md"
+    shutil.copytree(md_dir, root)
+    progress = root / "seed2" / "progress.json"
+    record = json.loads(progress.read_text())
+    del record["target"]
+    progress.write_text(json.dumps(record))
+    for splits in ({"train": [1, 2], "val": [], "test": [3]}, {"train": [2, 1], "val": [], "test": [3]}):
+        with pytest.raises(dataset.TargetMismatch, match="was run for another target"):
+            dataset.build_manifest(splits, md_dir=root, out=tmp_path / "m.json", frames_per_run=10)

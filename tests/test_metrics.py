@@ -110,6 +110,18 @@ def test_integrated_autocorrelation_time_of_an_ar1_process():
         integrated_time(np.ones((2, 100)))
 
 
+def test_torus_w2_with_uniform_weights_is_the_unweighted_distance():
+    """The property itself: reweighting a sample set (at most n_max points) by uniform weights is
+    no reweighting, so the reference must be measured on the same subsample either way. (The old
+    code resampled the reference with replacement as soon as any weights were given: this failed.)"""
+    rng = np.random.default_rng(8)
+    a, b = rng.uniform(-np.pi, np.pi, (80, 2)), rng.uniform(-np.pi, np.pi, (600, 2))
+    for seed in (0, 1, 2):
+        raw = torus_w2(a, b, n_max=100, seed=seed)
+        weighted = torus_w2(a, b, w_a=np.ones(len(a)), n_max=100, seed=seed)
+        assert weighted == pytest.approx(raw, rel=1e-12)
+
+
 def test_torus_w2_raw_and_reweighted_share_the_reference_subsample():
     # Samples a and reference b, both above n_max. With uniform weights on a, the reweighted call
     # resamples a by its weights, but b must be subsampled exactly as in the raw call. Check it

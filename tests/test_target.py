@@ -168,8 +168,25 @@ def test_target_records_read_back():
     from rexmol.molecules.target import Target
 
     assert Target.from_record(AAA.record()) == AAA and Target.from_record(None) is None
-    with pytest.raises(TargetMismatch, match="does not describe a flexible-bond target"):
+    with pytest.raises(TargetMismatch, match=r"inconsistent \(constraints: 'HBonds' vs None, recorded vs"):
         Target.from_record(AAA.record() | {"constraints": "HBonds"})
+    with pytest.raises(TargetMismatch, match=r"kT_kJ_per_mol: 2\.577483 vs 2\.494339"):  # 300 K with 310 K's kT
+        Target.from_record(AAA.record() | {"temperature_k": 300.0})
+
+
+def test_md_settings_for_another_step_keep_1_ps_frames_and_refuse_bad_values():
+    assert md.settings_for() == md.MDSettings()  # the protocol
+    hmr = md.settings_for(2.0, 3.0)
+    assert (hmr.timestep_ps, hmr.stride_steps, hmr.hydrogen_mass_amu) == (0.002, 500, 3.0)
+    assert hmr.stride_steps * hmr.timestep_ps == pytest.approx(1.0)
+    for bad, message in ((0, "positive number of fs"), (-1.0, "positive number of fs"),
+                         (3.0, "does not divide the 1 ps frame stride")):
+        with pytest.raises(ValueError, match=message):
+            md.settings_for(bad)
+    with pytest.raises(ValueError, match="not above hydrogen's own"):
+        md.settings_for(2.0, 0.5)
+    with pytest.raises(ValueError, match="use less than 6 amu"):
+        md.settings_for(2.0, 6.5)
 
 
 def test_the_reference_and_its_samples_are_scored_by_the_manifests_target(aaa_manifest):

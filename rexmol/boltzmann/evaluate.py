@@ -28,7 +28,8 @@ from rexmol.io import atomic_write_json
 from rexmol.metrics.distances import energy_w2
 from rexmol.molecules import dataset
 
-COLUMNS = ["solver", "E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted", "ess_fraction",
+COLUMNS = ["solver", "E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted",
+           "floor_at_ess_E_W2_kT", "floor_at_ess_T_W2_rad", "ess_fraction",
            "nll_nats_per_molecule", "roundtrip_log_q_max_abs", "roundtrip_z_max_abs", "nfe_per_solve",
            "sampling_s_per_sample", "E_W2_reweighted_over_torchdiffeq", "E_W2_reweighted_over_torchdiffeq_16_84"]
 
@@ -125,16 +126,14 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
              progress: bool = True, only: list[str] | None = None) -> dict:
     """Run every solver (or those whose folder name is in ``only``: a partial run that other
     processes can share, ``out_dir`` holding one folder per solver) and write the table."""
-    import rexmol
-
     out_dir = Path(out_dir)
     specs = specs or default_specs()
     if only:
         specs = select_specs(specs, only)
     if (out_dir / "evaluate.json").exists():
         raise FileExistsError(f"{out_dir} already holds evaluate.json; choose another --out")
+    loaded = load_model_for(model_path, manifest)  # a model of another target is refused before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    load_model_for(model_path, manifest)  # a model of another target is refused before any work
     reference = MDReference(manifest, workers)
     nll_x = evenly_spaced(reference.xyz, nll_frames)
     rows = []
@@ -150,11 +149,14 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
             row.update({k: res.get(k) for k in COLUMNS[1:] if k in res})
             row.update(n_nonfinite_energy=res["n_nonfinite_energy"], n_d_chirality=res["n_d_chirality"],
                        sampling_s=res["sampling_s"], energy_s=res["energy_s"], ess=res["ess"])
+            at_ess = res.get("noise_floor_reweighted")  # each row's reweighted numbers rest on its own ESS
+            if at_ess:
+                row.update(floor_at_ess_E_W2_kT=at_ess["E_W2_kT"], floor_at_ess_T_W2_rad=at_ess["T_W2_rad"])
             nll_path = sub / "nll.json"
             if nll_path.exists():
                 nll = json.loads(nll_path.read_text())
             else:
-                gen = BoltzmannGenerator(rexmol.load_model(model_path), spec)
+                gen = BoltzmannGenerator(loaded, spec)
                 t0 = time.perf_counter()
                 log_q = gen.log_prob(nll_x, batch_size=chunk_size, progress=progress)
                 nll = {**nll_summary(log_q, gen.dim), "seconds": time.perf_counter() - t0}
@@ -166,10 +168,9 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
     if only:
         return {"rows": rows, "partial": True}
     floor = reference.noise_floor(n, seed)
+    # the raw floor at n; a reweighted number's floor is at its own ESS, in its row (floor_at_ess_*)
     floor_label = f"MD noise floor (n={floor['n']}: {floor['n_E']}/{floor['n_T']} frames tau_E/tau_T apart)"
-    floor_row = {"solver": floor_label, "E_W2_kT": floor["E_W2_kT"],
-                 "E_W2_kT_reweighted": floor["E_W2_kT"], "T_W2_rad": floor["T_W2_rad"],
-                 "T_W2_rad_reweighted": floor["T_W2_rad"]}
+    floor_row = {"solver": floor_label, "E_W2_kT": floor["E_W2_kT"], "T_W2_rad": floor["T_W2_rad"]}
     result = {"model": str(model_path), "n": n, "seed": seed, "nll_frames": len(nll_x), "rows": rows,
               "noise_floor": floor_row, "md_test_frames": len(reference.u),
               "units": {"E_W2": f"kT = {reference.kT_kJ_per_mol:.4f} kJ/mol", "T_W2": "rad",

@@ -178,28 +178,34 @@ class MDReference:
         pick = rng.choice(len(pool), min(n, len(pool)), replace=False)
         return [pool[k] for k in pick]
 
-    def noise_floor(self, n: int, seed: int = 0, n_max: int = 2000) -> dict:
-        """E-W2 (kT) and T-W2 (rad) of n independent MD frames against the test set.
+    def noise_floor(self, n: int, seed: int = 0, n_max: int = 2000, repeats: int = 5) -> dict:
+        """E-W2 (kT) and T-W2 (rad) of n independent MD frames against the test set: the median over
+        ``repeats`` independent draws of frames (one draw at a small n is itself noisy).
 
         Frames come from the floor pool (:meth:`floor_pool`), spaced by each metric's tau_int; if
         the pool holds fewer than n such frames the floor uses them all and says so (``n_E``,
-        ``n_T`` below ``n``): the MD at hand cannot resolve a floor at that size."""
-        if n < 1:
-            raise ValueError(f"a noise floor needs n >= 1 frames, got {n}")
+        ``n_T`` below ``n``): the MD at hand cannot resolve a floor at that size. ``draws`` lists
+        each draw's values and (seed, frame) pairs, so anyone can recompute the floor."""
+        if n < 1 or repeats < 1:
+            raise ValueError(f"a noise floor needs n >= 1 frames and repeats >= 1, got n={n}, repeats={repeats}")
         pool = self.floor_pool()
-        rng = np.random.default_rng(seed)
-        pick_e = self._spaced(pool["runs"], pool["tau_E_frames"], n, rng)
-        pick_t = self._spaced(pool["runs"], pool["tau_T_frames"], n, rng)
+        draws = []
         with self.evaluator() as ev:
-            u = ev.reduced(np.stack([pool["runs"][s][i] for s, i in pick_e]))
-        tors = np.stack([pool["torsions"][s][i] for s, i in pick_t])
-        return {"E_W2_kT": energy_w2(u, self.u).value,
-                "T_W2_rad": torus_w2(tors, self.torsions, n_max=n_max, seed=seed),
-                "n": n, "n_E": len(pick_e), "n_T": len(pick_t),
+            for r in range(repeats):
+                rng = np.random.default_rng([seed, r])
+                pick_e = self._spaced(pool["runs"], pool["tau_E_frames"], n, rng)
+                pick_t = self._spaced(pool["runs"], pool["tau_T_frames"], n, rng)
+                u = ev.reduced(np.stack([pool["runs"][s][i] for s, i in pick_e]))
+                tors = np.stack([pool["torsions"][s][i] for s, i in pick_t])
+                draws.append({"E_W2_kT": energy_w2(u, self.u).value,
+                              "T_W2_rad": torus_w2(tors, self.torsions, n_max=n_max, seed=seed + r),
+                              "frames_E": [[int(s), int(i)] for s, i in pick_e],
+                              "frames_T": [[int(s), int(i)] for s, i in pick_t]})
+        return {"E_W2_kT": float(np.median([d["E_W2_kT"] for d in draws])),
+                "T_W2_rad": float(np.median([d["T_W2_rad"] for d in draws])),
+                "n": n, "n_E": len(draws[0]["frames_E"]), "n_T": len(draws[0]["frames_T"]), "repeats": repeats,
                 "tau_E_frames": pool["tau_E_frames"], "tau_T_frames": pool["tau_T_frames"],
-                "floor_runs": sorted(pool["runs"]),
-                # (seed, frame) of every frame used: anyone can recompute the floor
-                "frames_E": [[int(s), int(i)] for s, i in pick_e], "frames_T": [[int(s), int(i)] for s, i in pick_t]}
+                "floor_runs": sorted(pool["runs"]), "draws": draws}
 
 
 def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int = 1, clip_quantile=None,

@@ -64,14 +64,15 @@ def integrator(settings: dict) -> dict:
     return {k: settings[k] for k in INTEGRATOR_KEYS}
 
 
-def validated_integrators(validation: Path = INTEGRATOR_VALIDATION) -> list[dict]:
+def validated_integrators(target: dict, validation: Path = INTEGRATOR_VALIDATION) -> list[dict]:
     """Integrators other than the protocol's that an ensemble benchmark found to sample the same
-    configurational ensemble (``"matches": true``), read from ``validation``; [] if there is none."""
+    configurational ensemble of ``target`` (a target record) as the protocol's (``"matches": true``
+    and the same target), read from ``validation``; [] if there is none."""
     validation = Path(validation)
     if not validation.exists():
         return []
     record = json.loads(validation.read_text())
-    if not record.get("matches"):
+    if not record.get("matches") or record.get("target") != target:
         return []
     return [integrator(run["settings"]) for run in record["candidate"].values()]
 
@@ -106,10 +107,13 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
     first = next(iter(seen))
     settings, target = runs[first]["settings"], runs[first].get("target")
     protocol = integrator(asdict(MDSettings()))
-    allowed = validated_integrators(validation)
+    allowed = validated_integrators(target, validation) if target is not None else []
     stride = lambda st: st["stride_steps"] * st["timestep_ps"]  # noqa: E731
     for s in seen:
         theirs = runs[s]["settings"]
+        if runs[s].get("target") != target:  # first: one ensemble, whatever the integrators
+            raise TargetMismatch(f"seed {s} was run for another target than seed {first}: "
+                                 f"{runs[s].get('target')} vs {target}")
         if target is None:  # the old ensemble (no target record): one protocol for every run
             if theirs != settings:
                 raise ValueError(f"seed {s} was run with other MD settings than seed {first}")
@@ -118,9 +122,6 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
         elif integrator(theirs) != protocol and integrator(theirs) not in allowed:
             raise ValueError(f"seed {s} was run with the integrator {integrator(theirs)}, neither the protocol's "
                              f"({protocol}) nor validated against it in {validation} (benchmarks/md_integrator_ensemble.py)")
-        if runs[s].get("target") != target:
-            raise TargetMismatch(f"seed {s} was run for another target than seed {first}: "
-                                 f"{runs[s].get('target')} vs {target}")
     stride_ps = settings["stride_steps"] * settings["timestep_ps"]
     if target is None:  # runs made before targets were recorded: the constrained legacy protocol
         system = {"forcefield": list(ala3.FORCEFIELD_FILES), "nonbonded": "NoCutoff",
@@ -142,7 +143,9 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
         "md": {**{k: v for k, v in settings.items() if all(runs[s]["settings"].get(k) == v for s in seen)},
                "integrator": "LangevinMiddleIntegrator", "stride_ps": stride_ps,
                "settings_by_run": {str(s): runs[s]["settings"] for s in sorted(seen)},
-               "integrator_validation": (os.path.relpath(validation, out.parent)
+               # the benchmark result that admitted a non-protocol integrator: where, and which version
+               "integrator_validation": ({"file": os.path.relpath(validation, out.parent),
+                                          "sha256": hashlib.sha256(Path(validation).read_bytes()).hexdigest()}
                                          if any(integrator(runs[s]["settings"]) != protocol for s in seen) else None),
                "platforms": sorted({c.get("platform", "CPU") for s in seen for c in runs[s]["chunks"]}),
                "format": "DCD (float32, Angstrom on disk; loaded as nm)"},

@@ -47,11 +47,18 @@ class MDSettings:
 
 def settings_for(timestep_fs: float = 1.0, hydrogen_mass_amu: float | None = None) -> MDSettings:
     """The protocol's settings with another step and hydrogen mass; frames stay 1 ps apart."""
+    if not (isinstance(timestep_fs, (int, float)) and timestep_fs > 0):
+        raise ValueError(f"the time step must be a positive number of fs, got {timestep_fs!r}")
     stride = 1000.0 / timestep_fs
-    if timestep_fs <= 0 or abs(stride - round(stride)) > 1e-9:
-        raise ValueError(f"--timestep-fs {timestep_fs} must divide the 1 ps frame stride into whole steps")
-    if hydrogen_mass_amu is not None and not 1.0 < hydrogen_mass_amu < 6.0:
-        raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu is outside (1, 6): the heavy partner would lose too much")
+    if abs(stride - round(stride)) > 1e-9:
+        raise ValueError(f"a {timestep_fs} fs step does not divide the 1 ps frame stride into whole steps")
+    if hydrogen_mass_amu is not None:
+        if hydrogen_mass_amu <= 1.008:
+            raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu is not above hydrogen's own 1.008 amu: "
+                             "repartitioning only moves mass onto hydrogens")
+        if hydrogen_mass_amu >= 6.0:
+            raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu would leave a methyl carbon under "
+                             f"{12.011 - 3 * (hydrogen_mass_amu - 1.008):.1f} amu; use less than 6 amu")
     return MDSettings(timestep_ps=timestep_fs * 1e-3, hydrogen_mass_amu=hydrogen_mass_amu, stride_steps=int(round(stride)))
 
 

@@ -1,10 +1,10 @@
 """The target ensemble: one definition of the Boltzmann distribution exp(-U(x)/kT).
 
 MD integrates it, the importance weights target it, and every metric's reference is drawn
-from it, so all of them are to build their OpenMM System here and nowhere else (see
-``shared/design/boltzmann.md``, "One ensemble, everywhere"). MD does so now; the energy scorer
-(``EnergyEvaluator``) still scores the old ensemble and moves here together with the AAA data set
-and the model retrained on it.
+from it, so all of them build their OpenMM System here and nowhere else (see
+``shared/design/boltzmann.md``, "One ensemble, everywhere"). MD does; the scorer
+(``EnergyEvaluator(target=...)``) does, and the pipeline scores with the target its data manifest
+records, so it keeps the old ensemble's scorer only while the shipped data are the old ensemble.
 
 :data:`AAA` is the published tri-alanine protocol of the Boltzmann-generator results we
 compare with (the Rex paper, SBG, FALCON): amber14-all + implicit/obc1, ``CutoffNonPeriodic``
@@ -35,6 +35,15 @@ class TargetMismatch(ValueError):
     """Data, a checkpoint or a system made for a different target than the one in use."""
 
 
+def _differing_keys(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _differences(a: dict, b: dict) -> str:
+    """'key: a vs b; ...' for every key whose values differ."""
+    return "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in _differing_keys(a, b))
+
+
 @dataclass(frozen=True)
 class Target:
     """A Boltzmann target: force field, nonbonded treatment and temperature (no constraints)."""
@@ -51,8 +60,8 @@ class Target:
         return GAS_CONSTANT_KJ_PER_MOL_K * self.temperature_k
 
     def record(self) -> dict:
-        """JSON-ready description, stored in MD progress files and dataset manifests (and, with the
-        retrained model, in checkpoints)."""
+        """JSON-ready description, stored in MD progress files, dataset manifests, training
+        checkpoints and model files."""
         out = asdict(self)
         out["forcefield_files"] = list(self.forcefield_files)
         out["constraints"] = None
@@ -66,9 +75,10 @@ class Target:
             return None
         target = cls(record["name"], tuple(record["forcefield_files"]), record["nonbonded_method"],
                      record["cutoff_nm"], float(record["temperature_k"]))
-        if target.record() != record:
-            raise TargetMismatch(f"target record {record} does not describe a flexible-bond target "
-                                 f"(it reads back as {target.record()})")
+        diff = _differences(record, target.record())
+        if diff:
+            raise TargetMismatch(f"target record of {record.get('name')!r} is inconsistent ({diff}, "
+                                 "recorded vs what its fields define): edited by hand, or not a flexible-bond target")
         return target
 
     def check(self, recorded: dict | None, source: str) -> None:
@@ -80,7 +90,7 @@ class Target:
             raise TargetMismatch(f"{source} records no target; it predates the {self.name} target "
                                  f"({self._describe(self.record())}) and cannot be used with it")
         mine = self.record()
-        diff = sorted(k for k in set(mine) | set(recorded) if mine.get(k) != recorded.get(k))
+        diff = _differing_keys(mine, recorded)
         if diff:
             theirs = ", ".join(f"{k}={recorded.get(k)!r}" for k in diff)
             ours = ", ".join(f"{k}={mine.get(k)!r}" for k in diff)
@@ -135,9 +145,7 @@ def require_same_target(record_a: dict | None, source_a: str, record_b: dict | N
         recorded = record_b if record_a is None else record_a
         raise TargetMismatch(f"{old} records no target (the old ensemble), but {new} is of the "
                              f"{recorded.get('name')} target ({Target._describe(recorded)}); they cannot be used together")
-    diff = sorted(k for k in set(record_a) | set(record_b) if record_a.get(k) != record_b.get(k))
-    raise TargetMismatch(f"{source_a} and {source_b} were made for different targets: "
-                         + "; ".join(f"{k}: {record_a.get(k)!r} vs {record_b.get(k)!r}" for k in diff))
+    raise TargetMismatch(f"{source_a} and {source_b} were made for different targets: {_differences(record_a, record_b)}")
 
 
 #: Below this spread (nm) over frames an X-H bond is rigid: constrained MD keeps X-H lengths to

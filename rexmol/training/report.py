@@ -58,12 +58,11 @@ def training_curve(csv_path: Path, png_path: Path) -> dict:
 
 def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int = 0,
                  manifest=dataset.MANIFEST, training_csv=None, overwrite: bool = False, workers: int = 2) -> dict:
-
     out_dir = Path(out_dir)
     if (out_dir / "report.json").exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already holds report.json; choose another folder or pass overwrite")
+    loaded = load_model_for(model_path, manifest)  # refused before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    loaded = load_model_for(model_path, manifest)
     t0 = time.perf_counter()
     spec = fixed_step_spec(steps)
     x = sample_model(loaded, n, steps, seed)
