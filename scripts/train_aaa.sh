@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the DiT on the AAA data set in the background, one thread, resumable across sessions:
-#   bash scripts/train_aaa.sh [LightningCLI overrides, e.g. --trainer.max_steps 20000]
+#   bash scripts/train_aaa.sh [LightningCLI overrides of a new run, e.g. --trainer.max_steps 20000 --model.max_steps 20000]
 # Resumes from checkpoints/ala3_dit_aaa/last.ckpt when it exists; the run refuses to resume on
 # another data version, config or target (a new run then needs a new checkpoint folder). Commit
 # checkpoints/ala3_dit_aaa/ (last.ckpt and the CSV log) before the session ends. Log: runs/train_aaa.log.

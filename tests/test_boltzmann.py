@@ -20,7 +20,6 @@ from rexmol.metrics import energy_w2
 from rexmol.model import DiT, token_ids
 from rexmol.model.checkpoint import LoadedModel, save_model
 from rexmol.molecules import ala3
-from rexmol.molecules.energies import EnergyEvaluator
 
 
 def same_json(path, result) -> bool:

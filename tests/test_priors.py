@@ -42,6 +42,22 @@ def test_samples_have_the_laplacian_pseudo_inverse_as_covariance_and_bonds_of_va
     assert float(off.abs().max()) < 5 / math.sqrt(3 * n)
 
 
+def test_training_draws_follow_the_same_law_and_the_isotropic_one_is_the_old_training_noise():
+    """sample_like (training noise, in the data's dtype) has the law of sample: the same covariance
+    (alpha L)^+; for the isotropic prior it is, draw for draw, the centred standard normal training
+    always used (so the recipe of the shipped model is unchanged)."""
+    prior = HarmonicPrior(N, EDGES, alpha=4.0)
+    like = torch.zeros(40_000, N, 3, dtype=torch.float64)
+    x = prior.sample_like(like, torch.Generator().manual_seed(5))
+    cov = torch.einsum("bik,bjk->ij", x, x) / (3 * len(x))
+    expected = torch.linalg.pinv(4.0 * prior.laplacian)
+    assert float((cov - expected).abs().max()) < 5 * 2 * float(expected.diagonal().max()) / math.sqrt(3 * len(x))
+    like = torch.zeros(7, 33, 3)
+    old = torch.randn(like.shape, generator=torch.Generator().manual_seed(9))
+    torch.testing.assert_close(MeanFreeNormal(33).sample_like(like, torch.Generator().manual_seed(9)),
+                               old - old.mean(1, keepdim=True), rtol=0, atol=0)
+
+
 def test_harmonic_prior_is_rotation_and_translation_invariant_and_refuses_a_disconnected_graph():
     prior = HarmonicPrior(N, EDGES, alpha=1.7)
     x = prior.sample(4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
@@ -89,7 +105,14 @@ def test_a_harmonic_model_file_keeps_its_prior_and_the_generator_uses_it(tmp_pat
     np.testing.assert_allclose(draw.log_q, expected, rtol=1e-5)
     # a harmonic prior is not the isotropic one: the same conformers have another density
     assert np.abs(MeanFreeNormal(33).log_prob(z).numpy() + 96 * np.log(5.0) - draw.log_q).min() > 1.0
-    # the training noise is drawn from it (bond vectors of variance 1 / alpha per axis)
-    noise = module.prior.sample(4000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    # the training loss draws its noise from it: spy on the prior during module.loss, then check
+    # what it drew (bond vectors of variance 1 / alpha per axis, mean-free)
+    drawn = []
+    sample_like = module.prior.sample_like
+    module.prior.sample_like = lambda like, gen=None: drawn.append(sample_like(like, gen)) or drawn[-1]
+    data = torch.as_tensor(traj.xyz[[0] * 4000], dtype=torch.float64)
+    module.loss(data - data.mean(1, keepdim=True), module.model.double(), generator=torch.Generator().manual_seed(0))
+    (noise,) = drawn
+    assert noise.shape == (4000, 33, 3) and float(noise.mean(1).abs().max()) < 1e-12
     bonds = noise[:, pairs[:, 0]] - noise[:, pairs[:, 1]]
     assert float(bonds.square().mean()) * module.hparams.prior_alpha == pytest.approx(1.0, abs=0.02)

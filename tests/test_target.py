@@ -190,11 +190,12 @@ def test_md_settings_for_another_step_keep_1_ps_frames_and_refuse_bad_values():
 
 
 def test_the_reference_and_its_samples_are_scored_by_the_manifests_target(aaa_manifest):
-    """The switch to AAA is the data's: an AAA manifest makes MDReference (hence judge, the floors
-    and the model report) score with AAA's System and kT; the shipped manifest keeps the old scorer."""
+    """The switch to AAA is the data's: an AAA manifest makes MDReference and judge score with AAA's
+    System and kT; the shipped manifest keeps the old scorer. (The floors and the model report score
+    through MDReference.evaluator, the same scorer; tiny runs are too short for their tau_int.)"""
     import numpy as np
 
-    from rexmol.boltzmann.sampling import MDReference
+    from rexmol.boltzmann.sampling import MDReference, judge
     from rexmol.geometry import centre
     from rexmol.molecules import dataset
     from rexmol.molecules.energies import EnergyEvaluator
@@ -204,6 +205,10 @@ def test_the_reference_and_its_samples_are_scored_by_the_manifests_target(aaa_ma
     frames = centre(dataset.load_split("test", aaa_manifest))
     with EnergyEvaluator(target=AAA) as ev:
         np.testing.assert_allclose(reference.u, ev.reduced(frames), rtol=1e-12)
+        train = centre(dataset.load_split("train", aaa_manifest))[:4]
+        numbers, arrays = judge(train, np.zeros(4), reference, floors=False)  # samples scored by the same target
+        np.testing.assert_allclose(arrays["u"], ev.reduced(train), rtol=1e-6)  # another Context: CPU mixed precision
+    assert numbers["median_u_md_kT"] == pytest.approx(float(np.median(reference.u)))
     assert dataset.manifest_target() is None  # the shipped data: old ensemble until the switch
 
 
@@ -228,9 +233,7 @@ def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, aa
                         callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1)])
     with pytest.raises(FloatingPointError, match="non-finite flow-matching loss .* at step 2"):
         trainer.fit(module, Ala3DataModule(str(aaa_manifest), batch_size=4, val_frames=10))
-    last = torch.load(tmp_path / "last.ckpt", weights_only=False)
-    assert last["global_step"] == 2
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 2  # the last good one
     # and a module whose weights went non-finite refuses to be saved at all
     with torch.no_grad():
         next(module.model.parameters()).fill_(float("inf"))
@@ -287,6 +290,18 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_man
     with pytest.raises(ValueError, match=r"another module config: lr: 0\.001 in the checkpoint, 0\.01 now"):
         fit(manifest, 4, ckpt_path=ckpt, lr=1e-2)
     assert fit(manifest, 4, ckpt_path=ckpt).global_step == 4  # the same run resumes
+    old = torch.load(ckpt, weights_only=False)
+    del old["rexmol_run"]  # a checkpoint written before run records
+    torch.save(old, tmp_path / "old.ckpt")
+    with pytest.raises(ValueError, match="predates run records"):
+        fit(manifest, 4, ckpt_path=tmp_path / "old.ckpt")
+    with pytest.raises(ValueError, match=r"trainer.max_steps 20 runs past the learning-rate schedule"):
+        fit(manifest, 20)
+    # outside fit too (validate), the module scores with its data's target
+    module = FlowMatchingModule(width=16, depth=1, heads=2, max_steps=10, ot_coupling=False)
+    L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False).validate(
+        module, Ala3DataModule(str(manifest), batch_size=4, val_frames=10))
+    assert module.data_target == AAA.record()
     # the AAA model against the shipped manifest (old ensemble, no target): refused before anything is written
     with pytest.raises(TargetMismatch, match=r"data manifest .*dataset\.json records no target .* model .*m\.pt is of the AAA"):
         sample_conformers(model, tmp_path / "out", n=2)

@@ -87,6 +87,11 @@ class MeanFreeNormal(StandardNormal):
         """P x = x minus its centroid over particles (axis -2)."""
         return x - x.mean(dim=-2, keepdim=True)
 
+    def sample_like(self, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw per row of ``like``, in its dtype and on its device (training noise: fast, no
+        float64 detour, so not seed-identical across dtypes the way :meth:`sample` is)."""
+        return self.project(torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device))
+
     def tangent_basis(self, dtype=None, device=None) -> torch.Tensor:
         """Orthonormal basis of the centre-of-mass-free subspace, shaped ((n - 1) k, n, k):
         the Helmert vectors h_j = (1, ..., 1, -j, 0, ..., 0) / sqrt(j (j + 1)), j = 1 .. n - 1
@@ -144,6 +149,12 @@ class HarmonicPrior(MeanFreeNormal):
         eps = torch.randn(int(n), self._modes.shape[1], k, generator=generator, dtype=torch.float64)
         x = torch.einsum("nm,bmk->bnk", self._modes, self._std[:, None] * eps)
         return self.project(x).to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+    def sample_like(self, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(like.shape[0], self._modes.shape[1], like.shape[-1], generator=generator, dtype=like.dtype,
+                          device=like.device)
+        modes, std = self._modes.to(like), self._std.to(like)
+        return torch.einsum("nm,bmk->bnk", modes, std[:, None] * eps)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         self.check(x)

@@ -18,7 +18,9 @@ metrics, the model report and ``rexmol sample`` judge one distribution.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -96,35 +98,51 @@ class FlowMatchingModule(L.LightningModule):
         self._resumed: dict | None = None
 
     # A run's identity travels with every checkpoint: the target of its data, the data manifest's
-    # SHA-256, and the module's and datamodule's hyperparameters. Resuming with any of them changed
-    # is refused, naming what differs (Lightning restores the checkpoint before on_fit_start); the
-    # exported model records the target.
+    # SHA-256, and the module's and datamodule's hyperparameters (the topology by its SHA-256, not its
+    # path, so a checkout elsewhere resumes). Resuming with any of them changed is refused, naming
+    # what differs (Lightning restores the checkpoint before on_fit_start); the exported model
+    # records the target.
     def _identity(self) -> dict:
         dm = self.trainer.datamodule
-        return {"data_sha256": getattr(dm, "manifest_sha256", None),
-                "module": dict(self.hparams), "data": dict(getattr(dm, "hparams", {}))}
+        module = dict(self.hparams)
+        module["topology"] = hashlib.sha256(Path(module["topology"]).read_bytes()).hexdigest()
+        return {"data_sha256": getattr(dm, "manifest_sha256", None), "module": module,
+                "data": dict(getattr(dm, "hparams", {}))}
+
+    def setup(self, stage: str) -> None:
+        # every stage (fit, validate, test, predict) scores with the target of the data it is given
+        dm = self.trainer.datamodule
+        self.data_target = getattr(dm, "target", None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._resumed = {"target": checkpoint.get("rexmol_target"), **checkpoint.get("rexmol_run", {})}
+        self._resumed = {"target": checkpoint.get("rexmol_target"), "run": checkpoint.get("rexmol_run")}
 
     def on_fit_start(self) -> None:
         dm = self.trainer.datamodule
         self.data_target = getattr(dm, "target", None)
+        if self.trainer.max_steps > self.hparams.max_steps:
+            raise ValueError(f"trainer.max_steps {self.trainer.max_steps} runs past the learning-rate schedule "
+                             f"(model.max_steps {self.hparams.max_steps}), whose last steps are at 1% of lr; "
+                             "give both the same length (a longer schedule is a new run)")
         if self._resumed is None:
             return
         manifest = getattr(dm, "hparams", {}).get("manifest", "datamodule")
         require_same_target(self._resumed["target"], "the checkpoint resumed from", self.data_target,
                             f"the data of this run ({manifest})")
+        old = self._resumed["run"]
+        if old is None:
+            raise ValueError("the checkpoint resumed from predates run records (data version and config are "
+                             "not in it), so resuming cannot be checked; start a new run")
         now = self._identity()
-        if self._resumed.get("data_sha256") != now["data_sha256"]:
+        if old["data_sha256"] != now["data_sha256"]:
             raise ValueError(f"the checkpoint resumed from was trained on another version of the data: {manifest} "
-                             f"has SHA-256 {now['data_sha256']}, the checkpoint's data {self._resumed.get('data_sha256')}")
+                             f"has SHA-256 {now['data_sha256']}, the checkpoint's data {old['data_sha256']}")
         for part in ("module", "data"):
-            old, new = self._resumed.get(part, {}), now[part]
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            diff = sorted(k for k in set(old[part]) | set(now[part]) if old[part].get(k) != now[part].get(k))
             if diff:
                 raise ValueError(f"the checkpoint resumed from has another {part} config: "
-                                 + "; ".join(f"{k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now" for k in diff)
+                                 + "; ".join(f"{k}: {old[part].get(k)!r} in the checkpoint, {now[part].get(k)!r} now"
+                                             for k in diff)
                                  + " (start a new run, or resume with the checkpoint's settings)")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -147,7 +165,7 @@ class FlowMatchingModule(L.LightningModule):
         y1 = x_nm * self.hparams.coord_scale
         if rotate:
             y1 = y1 @ random_rotations(y1.shape[0], generator, y1.dtype).to(y1.device).transpose(1, 2)
-        y0 = self.prior.sample(y1.shape[0], generator=generator, dtype=y1.dtype, device=y1.device)
+        y0 = self.prior.sample_like(y1, generator)
         if ot:
             y0 = ot_pair(y0, y1)
         t = training_times(y1.shape[0], generator, y1.dtype, time_power).to(y1.device)
