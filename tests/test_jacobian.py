@@ -193,3 +193,11 @@ def test_non_finite_or_reversed_tangents_are_flagged_per_row():
     assert ok.tolist() == [True, False, False]
     assert float(logdet[0]) == pytest.approx(math.log(4.0)) and bool(torch.isnan(logdet[1]))
     assert float(logdet[2]) == pytest.approx(math.log(3.0)) and float(condition[2]) == pytest.approx(3.0)
+
+
+def test_tangent_rows_per_pass_are_validated():
+    system = _ProjectedField(FlowField(nonlinear), StandardNormal(3))
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="rows must be a positive integer"):
+            TangentSystem(system, rows=bad)
+    assert TangentSystem(system, rows=3).rows == 3

@@ -132,6 +132,8 @@ def test_the_scorer_of_the_target_is_an_independently_built_aaa_system():
         got = ev.energies_kj(frames)
         np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-3)  # CPU platform (mixed precision) vs Reference
         np.testing.assert_allclose(ev.reduced(frames), got / (8.314462618e-3 * 310.0), rtol=1e-12)
+    with EnergyEvaluator(target=AAA, n_workers=2, chunk=4) as pool:  # spawned workers build the same System
+        np.testing.assert_allclose(pool.energies_kj(frames), got, rtol=1e-6)
     with EnergyEvaluator() as old:  # the old ensemble's scorer is another potential (OBC2, no cutoff)
         assert np.abs(old.energies_kj(frames) - got).min() > 1.0
     with pytest.raises(ValueError, match="contradicts the target AAA"):
