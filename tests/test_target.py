@@ -353,3 +353,16 @@ def test_training_likelihood_metrics_are_the_closed_form_on_the_identity_flow(aa
     w = np.exp(log_w - log_w[np.isfinite(log_w)].max())
     assert got["ess_fraction"] == pytest.approx(w.sum() ** 2 / (40 * (w**2).sum()), rel=1e-6)
     assert got["n_folded"] == 0
+
+
+def test_two_processes_never_extend_one_trajectory(tmp_path):
+    """The run's lock is held by whoever runs it; a second runner is refused (and `rexmol simulate`
+    skips to its next seed), and the lock is free again once the first is done."""
+    settings = md.MDSettings(chunk_frames=2, equilibration_ps=0.01, stride_steps=5)
+    (tmp_path / "seed5").mkdir()
+    held = md._lock_run(tmp_path / "seed5")
+    with pytest.raises(md.RunInProgress, match="seed5 is being run by another process"):
+        md.run_trajectory(tmp_path, seed=5, length_ns=0.00001, settings=settings, threads=1, progress=False)
+    held.close()
+    md.run_trajectory(tmp_path, seed=5, length_ns=0.00001, settings=settings, threads=1, progress=False)
+    assert json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"]

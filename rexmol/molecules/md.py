@@ -70,6 +70,24 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class RunInProgress(RuntimeError):
+    """Another process is running this trajectory."""
+
+
+def _lock_run(run_dir: Path):
+    """An exclusive lock on ``run_dir/.lock`` (released when the file is closed or the process ends,
+    also on a crash), so two processes never extend one trajectory."""
+    import fcntl
+
+    fh = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RunInProgress(f"{run_dir} is being run by another process") from None
+    return fh
+
+
 def _platform(name: str | None, threads: int | None):
     import openmm
 
@@ -104,6 +122,7 @@ def run_trajectory(
 
     run_dir = Path(out_dir) / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_run(run_dir)  # held until this process ends: one writer per trajectory
     progress_file = run_dir / "progress.json"
     stride_ps = settings.stride_steps * settings.timestep_ps
     n_frames = int(round(length_ns * 1000.0 / stride_ps))
@@ -160,6 +179,7 @@ def run_trajectory(
                                  "platform": simulation.context.getPlatform().getName()})
         _atomic_write_text(progress_file, json.dumps(record, indent=1))
     bar.close()
+    lock.close()
     return run_dir
 
 
@@ -179,7 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     settings = settings_for(a.timestep_fs, a.hydrogen_mass_amu)
     for seed in a.seeds:
-        run_trajectory(a.out, seed, a.length_ns, settings=settings, platform=a.platform, threads=a.threads)
+        try:
+            run_trajectory(a.out, seed, a.length_ns, settings=settings, platform=a.platform, threads=a.threads)
+        except RunInProgress as err:  # another worker has it: go on with the next seed
+            print(f"skipped seed {seed}: {err}", flush=True)
 
 
 if __name__ == "__main__":
