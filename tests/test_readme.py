@@ -45,6 +45,10 @@ CLAIMS = [
      "| T-W2, 4 torsions (rad) | 0.84 | 0.69 |"),
     ("md_integrator_ensemble.json", lambda j: "matches" if j["matches"] else "does not match", "{}",
      "So HMR at 2 fs matches the 1 fs ensemble"),
+    ("noise_floor_aaa.json", lambda j: j["by_length"][0]["E_W2_kT_median"], "{:.2f}",
+     "E-W2 0.59 kT between single trajectories and 0.23 kT between pairs"),
+    ("noise_floor_aaa.json", lambda j: j["by_length"][1]["E_W2_kT_median"], "{:.2f}",
+     "E-W2 0.59 kT between single trajectories and 0.23 kT between pairs"),
     # (json file, getter, format, README line that quotes it)
     ("boltzmann.json", lambda j: j["rates"][1]["ESS_per_s"], "{:.4f}",
      "0.0020 per second for Rex(dopri5) at the default zeta 0.5"),
