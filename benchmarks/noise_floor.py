@@ -5,7 +5,7 @@ finished trajectories are reference MD of the same ensemble. Two tables:
 
 1. against set length: two disjoint groups of k whole trajectories each (k = 1, 2, ...),
    every frame used for E-W2 (exact 1-D, kT); T-W2 on 2000-frame subsamples (exact OT).
-   Median over random pairings of trajectories.
+   Median over 5 distinct pairings drawn at random (every distinct pairing when there are fewer).
 2. against sample size n (1k, 5k, 10k): n frames subsampled from each of two halves of the
    trajectories, as a generator's n samples would be compared with MD.
 
@@ -16,6 +16,7 @@ finished trajectories are reference MD of the same ensemble. Two tables:
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 from dataclasses import asdict
@@ -30,6 +31,21 @@ from rexmol.molecules import dataset  # noqa: E402
 from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
 from rexmol.molecules.md import MDSettings  # noqa: E402
 from rexmol.molecules.target import AAA  # noqa: E402
+
+
+def disjoint_pairs(seeds: list[int], k: int, repeats: int, rng) -> list[tuple[list[int], list[int]]]:
+    """Pairs of disjoint k-trajectory groups: every distinct one when there are at most ``repeats``
+    (4 runs give only 3 distinct 2-vs-2 splits: random draws would repeat them), else ``repeats``
+    distinct ones at random."""
+    every = []
+    for g1 in itertools.combinations(seeds, k):
+        rest = [s for s in seeds if s not in g1]
+        for g2 in itertools.combinations(rest, k):
+            if (g2, g1) not in every:
+                every.append((g1, g2))
+    if len(every) <= repeats:
+        return [(list(a), list(b)) for a, b in every]
+    return [(list(every[i][0]), list(every[i][1])) for i in rng.choice(len(every), repeats, replace=False)]
 
 
 def main(argv=None):
@@ -67,9 +83,7 @@ def main(argv=None):
     by_length = []
     for k in range(1, len(seeds) // 2 + 1):
         ew, tw = [], []
-        for r in range(args.repeats):
-            perm = rng.permutation(seeds)
-            g1, g2 = perm[:k], perm[k:2 * k]
+        for r, (g1, g2) in enumerate(disjoint_pairs(seeds, k, args.repeats, rng)):
             u1 = np.concatenate([energies[s] for s in g1])
             u2 = np.concatenate([energies[s] for s in g2])
             ew.append(energy_w2(u1, u2).value)
@@ -77,6 +91,7 @@ def main(argv=None):
             t2 = np.concatenate([torsions[s] for s in g2])
             tw.append(torus_w2(t1, t2, n_max=args.tw2_frames, seed=r))
         by_length.append({"trajectories_per_set": k, "ns_per_set": k * 5000 * stride_ns, "frames_per_set": k * 5000,
+                          "pairings": len(ew), "E_W2_kT_all": ew,
                           "E_W2_kT_median": statistics.median(ew), "E_W2_kT_max": max(ew),
                           "T_W2_rad_median": statistics.median(tw), "T_W2_rad_max": max(tw)})
         print(by_length[-1], flush=True)
@@ -103,7 +118,8 @@ def main(argv=None):
     print("\nNoise floor against sample size (n frames from each half of the trajectories):")
     print(table(by_size))
     name = "noise_floor" if target is None else f"noise_floor_{target.name.lower()}"  # the old table keeps its file
-    path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds, "repeats": args.repeats,
+    path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds,
+                             "integrators": {s: dataset.integrator(runs[s]["settings"]) for s in seeds}, "repeats": args.repeats,
                              "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size})
     print(f"\nwrote {path}")
 

@@ -50,6 +50,8 @@ def _simulate(args) -> int:
     argv += ["--timestep-fs", str(args.timestep_fs)]
     if args.hydrogen_mass_amu is not None:
         argv += ["--hydrogen-mass-amu", str(args.hydrogen_mass_amu)]
+    if args.fast_if_validated:
+        argv += ["--fast-if-validated"]
     md.main(argv)
     return 0
 
@@ -231,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--timestep-fs", type=float, default=1.0, help="default 1 fs (the AAA protocol)")
     p.add_argument("--hydrogen-mass-amu", type=float, default=None, help="HMR; default standard masses (the protocol)")
+    p.add_argument("--fast-if-validated", action="store_true",
+                   help="new seeds use HMR 2 fs if benchmarks/results/md_integrator_ensemble.json validates it")
     p.set_defaults(func=_simulate)
 
     sub.add_parser("train", help="train the DiT (LightningCLI; see `rexmol train --help`)", add_help=False)

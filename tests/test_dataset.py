@@ -1,5 +1,6 @@
 """The dataset manifest: splits by trajectory, provenance, and clear errors on damaged files."""
 
+import hashlib
 import json
 import shutil
 from dataclasses import asdict
@@ -115,7 +116,7 @@ def test_runs_of_another_integrator_join_only_when_validated(tmp_path, md_dir):
     assert manifest["md"]["settings_by_run"]["9"]["timestep_ps"] == 0.002
     assert manifest["md"]["settings_by_run"]["1"]["timestep_ps"] == 0.001 and "timestep_ps" not in manifest["md"]
     assert manifest["md"]["integrator_validation"]["file"] == "md_integrator_ensemble.json"
-    assert len(manifest["md"]["integrator_validation"]["sha256"]) == 64
+    assert manifest["md"]["integrator_validation"]["sha256"] == hashlib.sha256(validation.read_bytes()).hexdigest()
     assert dataset.load_split("train", tmp_path / "a.json").shape == (20, 33, 3)
     # a validated integrator with another frame stride is still refused (tau_int and floors count frames)
     odd = md.MDSettings(timestep_ps=0.002, hydrogen_mass_amu=3.0, stride_steps=10, chunk_frames=4, equilibration_ps=0.2)

@@ -7,6 +7,7 @@ the quoted line disappears.
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ def _sweep_row(setting):
     return lambda j: next(r for r in j["rows"] if r["setting"] == setting)
 
 
+HMR_U = "| mean u (kT) | -154.01 | -153.68 | 1.2 (2.3) |"
+HMR_XH = "| mean X-H length (nm) | 0.10683 | 0.10685 | 2.0 (2.3) |"
+
 CLAIMS = [
     ("sampler_sweep_n8.json", lambda j: _sweep_row("princeps_midpoint_16_jac")(j)["cost_per_sample_over_default"],
      "{:.3f}", "(Jacobian; **the new default**) | 32 | 5.13 | 0.215 | 0 |"),
@@ -34,21 +38,32 @@ CLAIMS = [
     ("jacobian_rows.json", lambda j: j["rows"][0]["wall_s_per_draw"], "{:.2f}", "(1.74 against 3.47 s per draw)"),
     ("jacobian_rows.json", lambda j: j["rows"][3]["wall_s_per_draw"], "{:.2f}", "(0.99 against 1.74 s)"),
     ("jacobian_rows.json", lambda j: j["rows"][1]["wall_vs_one_pass"], "{:.2f}", "takes 0.50x the time on one thread"),
-    ("md_integrator_ensemble.json", lambda j: j["means"][0]["z"], "{:.1f}", "| mean u (kT) | -154.01 | -153.68 | 1.2 (2.3) |"),
-    ("md_integrator_ensemble.json", lambda j: j["means"][0]["control max |z|"], "{:.1f}", "| -153.68 | 1.2 (2.3) |"),
-    ("md_integrator_ensemble.json", lambda j: j["means"][1]["z"], "{:.1f}", "| 0.10683 | 0.10685 | 2.0 (2.3) |"),
-    ("md_integrator_ensemble.json", lambda j: j["block_w2"][0]["candidate median"], "{:.2f}",
-     "| E-W2 (kT) | 0.72 | 0.76 | 0.98 |"),
-    ("md_integrator_ensemble.json", lambda j: j["block_w2"][0]["floor median"], "{:.2f}",
-     "| E-W2 (kT) | 0.72 | 0.76 | 0.98 |"),
-    ("md_integrator_ensemble.json", lambda j: j["block_w2"][2]["candidate median"], "{:.2f}",
-     "| T-W2, 4 torsions (rad) | 0.84 | 0.69 |"),
+    # table rows: (..., cell) checks the number in that cell of the row, or (cell, k): the k-th number in it
+    ("md_integrator_ensemble.json", lambda j: j["means"][0]["reference"], "{:.2f}", HMR_U, 2),
+    ("md_integrator_ensemble.json", lambda j: j["means"][0]["candidate"], "{:.2f}", HMR_U, 3),
+    ("md_integrator_ensemble.json", lambda j: j["means"][0]["z"], "{:.1f}", HMR_U, (4, 0)),
+    ("md_integrator_ensemble.json", lambda j: j["means"][0]["control max |z|"], "{:.1f}", HMR_U, (4, 1)),
+    ("md_integrator_ensemble.json", lambda j: j["means"][1]["reference"], "{:.5f}", HMR_XH, 2),
+    ("md_integrator_ensemble.json", lambda j: j["means"][1]["candidate"], "{:.5f}", HMR_XH, 3),
+    ("md_integrator_ensemble.json", lambda j: j["means"][1]["z"], "{:.1f}", HMR_XH, (4, 0)),
+    ("md_integrator_ensemble.json", lambda j: j["means"][1]["control max |z|"], "{:.1f}", HMR_XH, (4, 1)),
+    ("md_integrator_ensemble.json", lambda j: f"{sum(r['z'] ** 2 < 9 for r in j['means'][2:])} of 17", "{}",
+     "| X-H bonds with \\|z\\| < 3 | | 17 of 17 | (15 of 17) |", 5),  # the escaped pipes split cells too
+    ("md_integrator_ensemble.json", lambda j: f"({sum(r['control max |z|'] < 3 for r in j['means'][2:])} of 17)", "{}",
+     "| X-H bonds with \\|z\\| < 3 | | 17 of 17 | (15 of 17) |", 6),
+    *[("md_integrator_ensemble.json", (lambda j, i=i, key=key: j["block_w2"][i][key]), fmt, row, cell)
+      for i, (fmt, row) in enumerate((("{:.2f}", "| E-W2 (kT) | 0.72 | 0.76 | 0.98 |"),
+                                       ("{:.1e}", "| X-H W2 (nm) | 6.8e-5 | 7.4e-5 | 8.1e-5 |"),
+                                       ("{:.2f}", "| T-W2, 4 torsions (rad) | 0.84 | 0.69 | 1.10 |")))
+      for key, cell in (("floor median", 2), ("candidate median", 3), ("floor 84%", 4))],
     ("md_integrator_ensemble.json", lambda j: "matches" if j["matches"] else "does not match", "{}",
      "So HMR at 2 fs matches the 1 fs ensemble"),
-    ("noise_floor_aaa.json", lambda j: j["by_length"][0]["E_W2_kT_median"], "{:.2f}",
-     "E-W2 0.59 kT between single trajectories and 0.23 kT between pairs"),
-    ("noise_floor_aaa.json", lambda j: j["by_length"][1]["E_W2_kT_median"], "{:.2f}",
-     "E-W2 0.59 kT between single trajectories and 0.23 kT between pairs"),
+    ("jacobian_rows.json", lambda j: j["rows"][3]["wall_vs_one_pass"], "{:.2f}", "and 0.57x on two"),
+    ("jacobian_rows.json", lambda j: "bitwise" if j["log_q_max_abs_difference"] == 0 else "not bitwise", "{}",
+     "with bitwise the same log q"),
+    ("noise_floor_aaa.json", lambda j: j["by_length"][0]["E_W2_kT_median"], "{:.2f}", "has a median of 0.43 kT over 5"),
+    ("noise_floor_aaa.json", lambda j: ", ".join(f"{v:.2f}" for v in sorted(j["by_length"][1]["E_W2_kT_all"])), "{}",
+     "splits (0.16, 0.23, 0.49)"),
     # (json file, getter, format, README line that quotes it)
     ("boltzmann.json", lambda j: j["rates"][1]["ESS_per_s"], "{:.4f}",
      "0.0020 per second for Rex(dopri5) at the default zeta 0.5"),
@@ -75,8 +90,15 @@ def readme():
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
-    name, get, fmt, quote = claim
+    name, get, fmt, quote, *where = claim
     value = get(json.loads((RESULTS / name).read_text()))
-    printed = fmt.format(value)
+    printed = fmt.format(value).replace("e-0", "e-")  # 6.8e-05 is written 6.8e-5
     assert quote in readme, f"the README no longer has the line quoting {name}: {quote!r}"
-    assert printed in quote, f"README quotes {quote!r}, but {name} gives {printed}"
+    if not where:
+        assert printed in quote, f"README quotes {quote!r}, but {name} gives {printed}"
+        return
+    cell, k = where[0] if isinstance(where[0], tuple) else (where[0], None)
+    text = quote.split("|")[cell].strip()
+    if k is not None:
+        text = re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)[k]
+    assert text == printed, f"README cell {where[0]} of {quote!r} is {text!r}, but {name} gives {printed}"

@@ -187,8 +187,10 @@ def test_md_settings_for_another_step_keep_1_ps_frames_and_refuse_bad_values():
             md.settings_for(bad)
     with pytest.raises(ValueError, match="not above hydrogen's own"):
         md.settings_for(2.0, 0.5)
-    with pytest.raises(ValueError, match="use less than 6 amu"):
-        md.settings_for(2.0, 6.5)
+    with pytest.raises(ValueError, match="above 4 amu: a methyl carbon would keep 0.04 amu"):
+        md.settings_for(2.0, 5.0)
+    with pytest.raises(ValueError, match="leaves an atom with"):  # the System itself refuses it too
+        AAA.create_system(ala3.load_topology()[0], hydrogen_mass_amu=5.5)
 
 
 def test_the_reference_and_its_samples_are_scored_by_the_manifests_target(aaa_manifest):
@@ -355,7 +357,7 @@ def test_training_likelihood_metrics_are_the_closed_form_on_the_identity_flow(aa
     assert got["n_folded"] == 0
 
 
-def test_two_processes_never_extend_one_trajectory(tmp_path):
+def test_two_processes_never_extend_one_trajectory(tmp_path, capsys):
     """The run's lock is held by whoever runs it; a second runner is refused (and `rexmol simulate`
     skips to its next seed), and the lock is free again once the first is done."""
     settings = md.MDSettings(chunk_frames=2, equilibration_ps=0.01, stride_steps=5)
@@ -363,6 +365,25 @@ def test_two_processes_never_extend_one_trajectory(tmp_path):
     held = md._lock_run(tmp_path / "seed5")
     with pytest.raises(md.RunInProgress, match="seed5 is being run by another process"):
         md.run_trajectory(tmp_path, seed=5, length_ns=0.00001, settings=settings, threads=1, progress=False)
+    md.main(["--out", str(tmp_path), "--seeds", "5"])  # the command line goes on to its next seed
+    assert "skipped seed 5: " in capsys.readouterr().out
     held.close()
     md.run_trajectory(tmp_path, seed=5, length_ns=0.00001, settings=settings, threads=1, progress=False)
     assert json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"]
+
+
+def test_the_fast_integrator_is_used_only_where_validated_and_started_seeds_keep_theirs(tmp_path, capsys):
+    validation = tmp_path / "md_integrator_ensemble.json"
+    fast = md.settings_for(2.0, 3.0)
+    record = {"matches": True, "target": AAA.record(), "candidate": {"201": {"settings": md.asdict(fast)}}}
+    validation.write_text(json.dumps(record))
+    assert md.fast_if_validated(validation=validation) == fast
+    validation.write_text(json.dumps(record | {"matches": False}))
+    assert md.fast_if_validated(validation=validation) == md.MDSettings()
+    assert md.fast_if_validated(validation=tmp_path / "none.json") == md.MDSettings()
+    # a seed started with its own settings resumes with them under --fast-if-validated
+    own = md.MDSettings(chunk_frames=2, equilibration_ps=0.01, stride_steps=5)
+    md.run_trajectory(tmp_path, seed=7, length_ns=0.00001, settings=own, threads=1, progress=False)
+    md.main(["--out", str(tmp_path), "--seeds", "7", "--length-ns", "0.00002", "--fast-if-validated"])
+    resumed = json.loads((tmp_path / "seed7" / "progress.json").read_text())
+    assert resumed["settings"] == md.asdict(own) and len(resumed["chunks"]) == 2

@@ -168,7 +168,10 @@ class MDReference:
             length = min(len(u) for u in u_short)
             tau_e = integrated_time(np.stack([u[:length] for u in u_short]))
             tau_t = max(torsion_integrated_times(list(torsions.values()), self.torsion_names).values())
-            self._floor_pool = {"runs": runs, "torsions": torsions, "tau_E_frames": tau_e, "tau_T_frames": tau_t}
+            md = dataset.load_manifest(self.manifest)["md"]
+            integrators = {seed: dataset.integrator(md.get("settings_by_run", {}).get(str(seed), md)) for seed in runs}
+            self._floor_pool = {"runs": runs, "torsions": torsions, "tau_E_frames": tau_e, "tau_T_frames": tau_t,
+                                "integrators": integrators}
         return self._floor_pool
 
     @staticmethod
@@ -205,7 +208,9 @@ class MDReference:
                 "T_W2_rad": float(np.median([d["T_W2_rad"] for d in draws])),
                 "n": n, "n_E": len(draws[0]["frames_E"]), "n_T": len(draws[0]["frames_T"]), "repeats": repeats,
                 "tau_E_frames": pool["tau_E_frames"], "tau_T_frames": pool["tau_T_frames"],
-                "floor_runs": sorted(pool["runs"]), "draws": draws}
+                "floor_runs": sorted(pool["runs"]), "draws": draws,
+                # the integrators the floor's frames come from (the test set is the protocol's)
+                "floor_integrators": sorted({json.dumps(v, sort_keys=True) for v in pool["integrators"].values()})}
 
 
 def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int = 1, clip_quantile=None,

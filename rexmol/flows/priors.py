@@ -88,9 +88,10 @@ class MeanFreeNormal(StandardNormal):
         return x - x.mean(dim=-2, keepdim=True)
 
     def sample_like(self, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One draw per row of ``like``, in its dtype and on its device (training noise: fast, no
-        float64 detour, so not seed-identical across dtypes the way :meth:`sample` is)."""
-        return self.project(torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device))
+        """One draw per row of ``like``, in its dtype, moved to its device (training noise: no float64
+        detour, so not seed-identical across dtypes the way :meth:`sample` is). Drawn on the CPU, as a
+        CPU ``generator`` (validation's fixed noise) cannot draw on a GPU."""
+        return self.project(torch.randn(like.shape, generator=generator, dtype=like.dtype)).to(like.device)
 
     def tangent_basis(self, dtype=None, device=None) -> torch.Tensor:
         """Orthonormal basis of the centre-of-mass-free subspace, shaped ((n - 1) k, n, k):
@@ -151,10 +152,9 @@ class HarmonicPrior(MeanFreeNormal):
         return self.project(x).to(dtype=dtype or torch.get_default_dtype(), device=device)
 
     def sample_like(self, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        eps = torch.randn(like.shape[0], self._modes.shape[1], like.shape[-1], generator=generator, dtype=like.dtype,
-                          device=like.device)
-        modes, std = self._modes.to(like), self._std.to(like)
-        return torch.einsum("nm,bmk->bnk", modes, std[:, None] * eps)
+        eps = torch.randn(like.shape[0], self._modes.shape[1], like.shape[-1], generator=generator, dtype=like.dtype)
+        modes, std = self._modes.to(like.dtype), self._std.to(like.dtype)
+        return torch.einsum("nm,bmk->bnk", modes, std[:, None] * eps).to(like.device)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         self.check(x)

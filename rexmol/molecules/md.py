@@ -56,10 +56,25 @@ def settings_for(timestep_fs: float = 1.0, hydrogen_mass_amu: float | None = Non
         if hydrogen_mass_amu <= 1.008:
             raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu is not above hydrogen's own 1.008 amu: "
                              "repartitioning only moves mass onto hydrogens")
-        if hydrogen_mass_amu >= 6.0:
-            raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu would leave a methyl carbon under "
-                             f"{12.011 - 3 * (hydrogen_mass_amu - 1.008):.1f} amu; use less than 6 amu")
+        if hydrogen_mass_amu > 4.0:  # a methyl carbon keeps 12.011 - 3 (m_H - 1.008) amu: 3.0 amu at 4 amu
+            raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu is above 4 amu: a methyl carbon would keep "
+                             f"{12.011 - 3 * (hydrogen_mass_amu - 1.008):.2f} amu")
     return MDSettings(timestep_ps=timestep_fs * 1e-3, hydrogen_mass_amu=hydrogen_mass_amu, stride_steps=int(round(stride)))
+
+
+#: The faster integrator the AAA data use once validated (benchmarks/md_integrator_ensemble.py).
+FAST_FS, FAST_H_AMU = 2.0, 3.0
+
+
+def fast_if_validated(target: Target = AAA, validation: Path | None = None) -> MDSettings:
+    """HMR (3 amu) at 2 fs if the ensemble benchmark's results validate exactly that integrator for
+    ``target`` (:func:`rexmol.molecules.dataset.validated_integrators`), else the protocol's settings."""
+    from rexmol.molecules import dataset
+
+    fast = settings_for(FAST_FS, FAST_H_AMU)
+    ok = dataset.integrator(asdict(fast)) in dataset.validated_integrators(
+        target.record(), *(() if validation is None else (validation,)))
+    return fast if ok else MDSettings()
 
 
 def sha256(path: Path) -> str:
@@ -115,14 +130,22 @@ def run_trajectory(
     ``settings.chunk_frames``. Refuses to resume a folder made with other settings or for
     another target.
     """
+    run_dir = Path(out_dir) / f"seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_run(run_dir)  # one writer per trajectory; released on return, on error and at exit
+    try:
+        return _run_locked(run_dir, seed, length_ns, settings, target, platform, threads, progress)
+    finally:
+        lock.close()
+
+
+def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings, target: Target,
+                platform: str | None, threads: int | None, progress: bool) -> Path:
     import mdtraj
     import openmm
     from openmm import unit
     from tqdm import tqdm
 
-    run_dir = Path(out_dir) / f"seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock_run(run_dir)  # held until this process ends: one writer per trajectory
     progress_file = run_dir / "progress.json"
     stride_ps = settings.stride_steps * settings.timestep_ps
     n_frames = int(round(length_ns * 1000.0 / stride_ps))
@@ -132,7 +155,8 @@ def run_trajectory(
         record = json.loads(progress_file.read_text())
         target.check(record.get("target"), str(progress_file))
         if record["settings"] != asdict(settings):
-            raise ValueError(f"{run_dir} was started with other MD settings: {record['settings']}")
+            diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
+            raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
     else:
         record = {"seed": seed, "target": target.record(), "settings": asdict(settings), "chunks": []}
 
@@ -179,7 +203,6 @@ def run_trajectory(
                                  "platform": simulation.context.getPlatform().getName()})
         _atomic_write_text(progress_file, json.dumps(record, indent=1))
     bar.close()
-    lock.close()
     return run_dir
 
 
@@ -196,11 +219,21 @@ def main(argv: list[str] | None = None) -> None:
                    help="integrator step (default 1 fs, the protocol's); frames stay 1 ps apart")
     p.add_argument("--hydrogen-mass-amu", type=float, default=None,
                    help="hydrogen mass repartitioning (default: standard masses, the protocol's)")
+    p.add_argument("--fast-if-validated", action="store_true",
+                   help=f"a new seed runs {FAST_FS:g} fs with {FAST_H_AMU:g} amu hydrogens if the ensemble benchmark "
+                        "validated that integrator for the target, else the protocol's")
     a = p.parse_args(argv)
     settings = settings_for(a.timestep_fs, a.hydrogen_mass_amu)
+    if a.fast_if_validated:
+        settings = fast_if_validated()
+        print(f"new seeds run dt {settings.timestep_ps * 1000:g} fs, hydrogen mass {settings.hydrogen_mass_amu}", flush=True)
     for seed in a.seeds:
+        progress_file = a.out / f"seed{seed}" / "progress.json"
+        own = settings
+        if a.fast_if_validated and progress_file.exists():  # a started seed keeps its integrator
+            own = MDSettings(**json.loads(progress_file.read_text())["settings"])
         try:
-            run_trajectory(a.out, seed, a.length_ns, settings=settings, platform=a.platform, threads=a.threads)
+            run_trajectory(a.out, seed, a.length_ns, settings=own, platform=a.platform, threads=a.threads)
         except RunInProgress as err:  # another worker has it: go on with the next seed
             print(f"skipped seed {seed}: {err}", flush=True)
 

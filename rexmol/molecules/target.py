@@ -118,6 +118,9 @@ class Target:
         if hydrogen_mass_amu is not None:
             kwargs["hydrogenMass"] = hydrogen_mass_amu * unit.amu
         system = app.ForceField(*self.forcefield_files).createSystem(topology, **kwargs)
+        lightest = min(system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(system.getNumParticles()))
+        if lightest <= 0.5:  # OpenMM does not check what repartitioning leaves on the heavy atoms
+            raise ValueError(f"hydrogen mass {hydrogen_mass_amu} amu leaves an atom with {lightest:.2f} amu")
         if system.getNumConstraints():
             raise RuntimeError(f"{self.name}: OpenMM added {system.getNumConstraints()} constraints; "
                                "the target has flexible bonds")

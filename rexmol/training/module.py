@@ -118,8 +118,7 @@ class FlowMatchingModule(L.LightningModule):
         self._resumed = {"target": checkpoint.get("rexmol_target"), "run": checkpoint.get("rexmol_run")}
 
     def on_fit_start(self) -> None:
-        dm = self.trainer.datamodule
-        self.data_target = getattr(dm, "target", None)
+        dm = self.trainer.datamodule  # (setup() has taken data_target from it)
         if self.trainer.max_steps > self.hparams.max_steps:
             raise ValueError(f"trainer.max_steps {self.trainer.max_steps} runs past the learning-rate schedule "
                              f"(model.max_steps {self.hparams.max_steps}), whose last steps are at 1% of lr; "
