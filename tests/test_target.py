@@ -387,3 +387,33 @@ def test_the_fast_integrator_is_used_only_where_validated_and_started_seeds_keep
     md.main(["--out", str(tmp_path), "--seeds", "7", "--length-ns", "0.00002", "--fast-if-validated"])
     resumed = json.loads((tmp_path / "seed7" / "progress.json").read_text())
     assert resumed["settings"] == md.asdict(own) and len(resumed["chunks"]) == 2
+
+
+@pytest.mark.slow
+def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
+    """The switch, rehearsed on the committed AAA runs (train: the validated HMR seed 201, val 103,
+    test 101-102): a short real fit, export, and `rexmol sample` score and judge with AAA's System and
+    kT, with AAA floors; the shipped old-ensemble model is refused against that data."""
+    import lightning as L
+
+    from rexmol.boltzmann.sampling import sample_conformers
+    from rexmol.model.checkpoint import export_lightning_checkpoint
+    from rexmol.molecules import dataset
+    from rexmol.training import FlowMatchingModule
+    from rexmol.training.data import Ala3DataModule
+
+    manifest = tmp_path / "dataset.json"
+    dataset.build_manifest({"train": [201], "val": [103], "test": [101, 102]}, out=manifest)
+    module = FlowMatchingModule(width=32, depth=2, heads=2, max_steps=30, warmup_steps=5, canonical_frame=True)
+    trainer = L.Trainer(max_steps=30, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(module, Ala3DataModule(str(manifest), batch_size=64, val_frames=200))
+    trainer.save_checkpoint(tmp_path / "a.ckpt")
+    model = export_lightning_checkpoint(tmp_path / "a.ckpt", tmp_path / "m.pt")
+    res = sample_conformers(model, tmp_path / "s", n=4, chunk_size=4, manifest=manifest, progress=False, plots=False)
+    assert res["target"] == AAA.record() and "2.5775" in res["units"]["u"]
+    assert res["md_test_frames"] == 10_000 and res["noise_floor_raw"]["n_E"] == 4
+    with pytest.raises(TargetMismatch, match="records no target"):
+        sample_conformers(ala3.TOPOLOGY_PDB.parents[2] / "models" / "ala3_dit.pt", tmp_path / "old", n=2,
+                          manifest=manifest)
+    assert not (tmp_path / "old").exists()
