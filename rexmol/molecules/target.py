@@ -35,13 +35,13 @@ class TargetMismatch(ValueError):
     """Data, a checkpoint or a system made for a different target than the one in use."""
 
 
-def _differing_keys(a: dict, b: dict) -> list[str]:
+def differing_keys(a: dict, b: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
 def _differences(a: dict, b: dict) -> str:
     """'key: a vs b; ...' for every key whose values differ."""
-    return "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in _differing_keys(a, b))
+    return "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in differing_keys(a, b))
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Target:
             raise TargetMismatch(f"{source} records no target; it predates the {self.name} target "
                                  f"({self._describe(self.record())}) and cannot be used with it")
         mine = self.record()
-        diff = _differing_keys(mine, recorded)
+        diff = differing_keys(mine, recorded)
         if diff:
             theirs = ", ".join(f"{k}={recorded.get(k)!r}" for k in diff)
             ours = ", ".join(f"{k}={mine.get(k)!r}" for k in diff)

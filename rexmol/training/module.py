@@ -29,7 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from rexmol.model import DiT, build_prior, frame_atom_ids, harmonic_alpha, token_ids
 from rexmol.molecules import ala3
-from rexmol.molecules.target import Target, require_same_target
+from rexmol.molecules.target import Target, differing_keys, require_same_target
 
 
 def random_rotations(n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
@@ -137,7 +137,7 @@ class FlowMatchingModule(L.LightningModule):
             raise ValueError(f"the checkpoint resumed from was trained on another version of the data: {manifest} "
                              f"has SHA-256 {now['data_sha256']}, the checkpoint's data {old['data_sha256']}")
         for part in ("module", "data"):
-            diff = sorted(k for k in set(old[part]) | set(now[part]) if old[part].get(k) != now[part].get(k))
+            diff = differing_keys(old[part], now[part])
             if diff:
                 raise ValueError(f"the checkpoint resumed from has another {part} config: "
                                  + "; ".join(f"{k}: {old[part].get(k)!r} in the checkpoint, {now[part].get(k)!r} now"
