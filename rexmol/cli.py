@@ -60,7 +60,8 @@ def _dataset(args) -> int:
     from rexmol.molecules import dataset
 
     manifest = dataset.build_manifest({"train": args.train, "val": args.val, "test": args.test}, md_dir=args.md,
-                                      out=args.out, frames_per_run=args.frames_per_run, overwrite=args.overwrite)
+                                      out=args.out, frames_per_run=args.frames_per_run or None,
+                                      overwrite=args.overwrite)
     for name, ns in manifest["split_ns"].items():
         print(f"{name:5s}: {len(manifest['splits'][name]):2d} trajectories, {ns:.1f} ns")
     print(f"wrote {args.out}")
@@ -305,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", type=int, nargs="*", default=[])
     p.add_argument("--md", type=Path, default=Path("data/ala3/md"))
     p.add_argument("--out", type=Path, default=Path("data/ala3/dataset.json"))
-    p.add_argument("--frames-per-run", type=int, default=5000)
+    p.add_argument("--frames-per-run", type=int, default=5000,
+                   help="frames every run must have (default 5000: 5 ns at 1 ps); 0 takes each run's finished "
+                        "chunks, so runs still growing join with what they have")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_dataset)
 

@@ -138,3 +138,24 @@ def test_runs_of_two_targets_are_refused_as_such(tmp_path, md_dir):
     for splits in ({"train": [1, 2], "val": [], "test": [3]}, {"train": [2, 1], "val": [], "test": [3]}):
         with pytest.raises(dataset.TargetMismatch, match="was run for another target"):
             dataset.build_manifest(splits, md_dir=root, out=tmp_path / "m.json", frames_per_run=10)
+
+
+def test_cli_frames_per_run_zero_takes_runs_still_growing(tmp_path, md_dir, capsys):
+    """`rexmol dataset --frames-per-run 0` admits runs of any length with the chunks they have
+    finished (a data set built while MD still grows); a length no run has is refused."""
+    from rexmol import cli
+
+    growing = tmp_path / "md"
+    shutil.copytree(md_dir, growing)
+    progress = growing / "seed2" / "progress.json"
+    record = json.loads(progress.read_text())
+    record["chunks"] = record["chunks"][:2]  # seed 2 as if its last chunk were still running
+    progress.write_text(json.dumps(record))
+    args = ["dataset", "--train", "1", "2", "--test", "3", "--md", str(growing)]
+    assert cli.main(args + ["--frames-per-run", "10", "--out", str(tmp_path / "a.json")]) == 2
+    assert "seeds [2] have no finished run of 10 frames" in capsys.readouterr().err
+    assert cli.main(args + ["--frames-per-run", "0", "--out", str(tmp_path / "b.json")]) == 0
+    manifest = json.loads((tmp_path / "b.json").read_text())
+    assert manifest["runs"]["2"]["frames"] == 8 and len(manifest["runs"]["2"]["chunks"]) == 2
+    assert manifest["runs"]["1"]["frames"] == 10
+    assert dataset.load_split("train", tmp_path / "b.json").shape == (18, 33, 3)
