@@ -29,10 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
-from rexmol.boltzmann.evaluate import paired_bootstrap_e_w2  # noqa: E402
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec  # noqa: E402
 from rexmol.boltzmann.sampling import MDReference, chunk_seed, judge, load_model_for  # noqa: E402
 from rexmol.io import atomic_savez  # noqa: E402
+from rexmol.metrics.bootstrap import ess_count, interval, paired_bootstrap, paired_bootstrap_e_w2  # noqa: E402
 
 DEFAULT = "rex_dopri5_z0.5_adaptive_div"
 
@@ -87,25 +87,6 @@ def draw(gen: BoltzmannGenerator, n: int, chunk: int, seed: int, out: Path, prog
             "wall_s": float(sum(float(p["wall_s"]) for p in parts))}
 
 
-def bootstrap_ess(weights: dict[str, np.ndarray], n_boot: int, seed: int) -> dict[str, np.ndarray]:
-    """Kish ESS (count) of each row over the same resampled draw indices (paired)."""
-    n = len(next(iter(weights.values())))
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    out = {}
-    for key, w in weights.items():
-        vals = np.zeros(n_boot)
-        for b in range(n_boot):
-            wb = w[idx[b]]
-            vals[b] = wb.sum() ** 2 / np.square(wb).sum() if wb.any() else 0.0
-        out[key] = vals
-    return out
-
-
-def interval(v: np.ndarray) -> list[float] | None:
-    v = v[np.isfinite(v)]
-    return [float(np.percentile(v, 16)), float(np.percentile(v, 84))] if len(v) else None
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
@@ -140,7 +121,7 @@ def main(argv=None):
     for key in chosen:
         d = drawn[key]
         t0 = time.process_time()
-        numbers, arrays = judge(d["x"], d["log_q"], reference, floors=False)  # timed: energies and weights only
+        numbers, arrays = judge(d["x"], d["log_q"], reference, floors=False, n_boot=0)  # timed: energies and weights only
         energy_cpu = time.process_time() - t0
         w = arrays["weights"]
         finite = np.isfinite(arrays["log_w"])
@@ -156,7 +137,7 @@ def main(argv=None):
                      "effective_samples_per_cpu_s": ess / cpu})
         weights[key] = w
         boot_in[key] = {"u": arrays["u"], "weights": w}
-    ess_boot = bootstrap_ess(weights, a.boot, a.seed)
+    ess_boot = paired_bootstrap({k: {"weights": w} for k, w in weights.items()}, ess_count, a.boot, a.seed)
     ew2_boot = paired_bootstrap_e_w2(boot_in, reference.u, n_boot=a.boot, seed=a.seed)
     base = rows[chosen.index(DEFAULT)]
     for row in rows:

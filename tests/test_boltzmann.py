@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rexmol
-from rexmol.boltzmann.evaluate import _interval, evaluate, paired_bootstrap_e_w2
+from rexmol.boltzmann.evaluate import evaluate
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.likelihood import likelihood_job
 from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
@@ -17,6 +17,7 @@ from rexmol.boltzmann.sampling import MDReference, chunk_seed, sample_conformers
 from rexmol.demo import GaussianVelocity
 from rexmol.flows import MeanFreeNormal
 from rexmol.metrics import energy_w2
+from rexmol.metrics.bootstrap import interval, paired_bootstrap_e_w2
 from rexmol.model import DiT, token_ids
 from rexmol.model.checkpoint import LoadedModel, save_model
 from rexmol.molecules import ala3
@@ -239,6 +240,13 @@ def test_sample_job_writes_resumes_and_refuses_to_overwrite(zero_model, referenc
     assert len(raw_floor["draws"][0]["frames_E"]) == raw_floor["n_E"] == int(np.isfinite(u).sum())
     n_eff = (w.sum() ** 2 / np.square(w).sum()) if w.any() else 0.0  # Kish ESS as a count, from the saved weights
     assert len(rw_floor["draws"][0]["frames_E"]) == rw_floor["n_E"] == max(1, round(n_eff))
+    # bootstrap intervals over resamples of the saved draws (numpy here, the module's own seeding)
+    boot = res["bootstrap"]
+    idx = np.random.default_rng(boot["seed"]).integers(0, 6, size=(boot["n_boot"], 6))
+    ess = [(w[i].sum() ** 2 / np.square(w[i]).sum()) / 6 if w[i].any() else 0.0 for i in idx]
+    assert boot["ess_fraction_16_84"] == pytest.approx(np.percentile(ess, [16, 84]).tolist())
+    for key in ("E_W2_kT_reweighted_16_84", "T_W2_rad_reweighted_16_84"):
+        assert boot[key][0] <= boot[key][1]
     with pytest.raises(FileExistsError, match="already holds results.json"):
         sample_conformers(zero_model, out, **kw)
     # an interrupted run resumes: delete the results and one chunk, rerun, get the same numbers
@@ -395,7 +403,7 @@ def test_bootstrap_interval_covers_the_known_value():
         x = rng.normal(size=200)
         w = np.exp(0.5 * x)
         boots = paired_bootstrap_e_w2({"a": {"u": x + 1.5, "weights": w / w.sum()}}, ref, n_boot=100, seed=r)
-        lo, hi = _interval(boots["a"])
+        lo, hi = interval(boots["a"])
         hits += lo <= 2.0 <= hi
     assert 54 <= hits <= 82, hits
 

@@ -25,43 +25,13 @@ from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.likelihood import evenly_spaced, nll_summary
 from rexmol.boltzmann.sampling import MDReference, load_model_for, sample_conformers
 from rexmol.io import atomic_write_json
-from rexmol.metrics.distances import energy_w2
+from rexmol.metrics.bootstrap import interval, paired_bootstrap_e_w2
 from rexmol.molecules import dataset
 
 COLUMNS = ["solver", "E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted",
            "floor_at_ess_E_W2_kT", "floor_at_ess_T_W2_rad", "ess_fraction",
            "nll_nats_per_molecule", "roundtrip_log_q_max_abs", "roundtrip_z_max_abs", "nfe_per_solve",
            "sampling_s_per_sample", "E_W2_reweighted_over_torchdiffeq", "E_W2_reweighted_over_torchdiffeq_16_84"]
-
-
-def paired_bootstrap_e_w2(arrays: dict[str, dict], reference_u: np.ndarray, n_boot: int = 200, seed: int = 0
-                          ) -> dict[str, np.ndarray]:
-    """Reweighted E-W2 (kT) of each solver over ``n_boot`` resamples of the draw indices.
-
-    ``arrays[name]`` holds ``u`` (reduced energies) and ``weights`` (normalised importance
-    weights, 0 for discarded draws) of the same n prior draws; every solver sees the same index
-    sets, so ratios between solvers are paired. A resample whose weights are all zero gives NaN."""
-    sizes = {len(a["u"]) for a in arrays.values()}
-    if len(sizes) != 1:
-        raise ValueError(f"paired bootstrap needs the same number of draws per solver, got {sorted(sizes)}")
-    n = sizes.pop()
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    out = {}
-    for name, a in arrays.items():
-        vals = np.full(n_boot, np.nan)
-        for b in range(n_boot):
-            u, w = a["u"][idx[b]], a["weights"][idx[b]]
-            keep = w > 0
-            if keep.any():
-                vals[b] = energy_w2(u[keep], reference_u, w_a=w[keep] / w[keep].sum()).value
-        out[name] = vals
-    return out
-
-
-def _interval(values: np.ndarray) -> list[float] | None:
-    v = values[np.isfinite(values)]
-    return [float(np.percentile(v, 16)), float(np.percentile(v, 84))] if len(v) else None
 
 
 def default_specs(rtol: float = 1e-3, atol: float = 1e-3) -> list[SolverSpec]:
@@ -115,10 +85,10 @@ def _bootstrap_rows(rows: list[dict], specs: list[SolverSpec], out_dir: Path, re
     for row in rows:
         if row["solver"] not in boots:
             continue
-        row["E_W2_kT_reweighted_16_84"] = _interval(boots[row["solver"]])
+        row["E_W2_kT_reweighted_16_84"] = interval(boots[row["solver"]])
         if base is not None and row is not base and base.get("E_W2_kT_reweighted"):
             row["E_W2_reweighted_over_torchdiffeq"] = row["E_W2_kT_reweighted"] / base["E_W2_kT_reweighted"]
-            row["E_W2_reweighted_over_torchdiffeq_16_84"] = _interval(boots[row["solver"]] / boots[base["solver"]])
+            row["E_W2_reweighted_over_torchdiffeq_16_84"] = interval(boots[row["solver"]] / boots[base["solver"]])
 
 
 def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None = None, nll_frames: int = 32,

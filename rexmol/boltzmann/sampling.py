@@ -30,6 +30,7 @@ from rexmol.geometry import centre
 from rexmol.io import atomic_path, atomic_savez, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
 from rexmol.metrics.autocorrelation import integrated_time, torsion_integrated_times
+from rexmol.metrics.bootstrap import ess_fraction, interval, paired_bootstrap, reweighted_energy_w2, reweighted_torus_w2
 from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
@@ -214,12 +215,14 @@ class MDReference:
 
 
 def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int = 1, clip_quantile=None,
-          seed: int = 0, n_max: int = 2000, floors: bool = True) -> tuple[dict, dict]:
+          seed: int = 0, n_max: int = 2000, floors: bool = True, n_boot: int = 200) -> tuple[dict, dict]:
     """Energies, weights and metrics of samples against MD. Returns (numbers, arrays).
 
     With ``floors``, each metric stands beside the MD noise floor at the size it rests on: the
     raw metrics at the number of finite draws, the reweighted ones at the ESS (rounded, at least
-    1), since a reweighted metric rests on about ESS draws, not on n."""
+    1), since a reweighted metric rests on about ESS draws, not on n. With ``n_boot`` > 0, the
+    ESS fraction and the reweighted E-W2 and T-W2 get 16-84% bootstrap intervals over ``n_boot``
+    resamples of the draws (``rexmol.metrics.bootstrap``; weights renormalised per resample)."""
     t0 = time.perf_counter()
     with reference.evaluator(workers) as ev:  # the reference's own target scores the samples
         u = ev.reduced(x, nonfinite="inf")
@@ -244,7 +247,22 @@ def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int
         numbers["noise_floor_raw"] = reference.noise_floor(int(raw_ok.sum()), seed, n_max)
         if numbers["ess"] > 0:
             numbers["noise_floor_reweighted"] = reference.noise_floor(max(1, round(numbers["ess"])), seed, n_max)
-    return numbers, {"u": u, "log_w": rw.log_w, "weights": rw.weights, "torsions": tors}
+    arrays = {"u": u, "log_w": rw.log_w, "weights": rw.weights, "torsions": tors}
+    if n_boot and finite.any():
+        numbers["bootstrap"] = bootstrap_intervals(arrays, reference, n_boot, seed, n_max)
+    return numbers, arrays
+
+
+def bootstrap_intervals(arrays: dict, reference: MDReference, n_boot: int, seed: int, n_max: int = 2000) -> dict:
+    """16-84% intervals of the ESS fraction and the reweighted E-W2 (kT) and T-W2 (rad) over
+    ``n_boot`` resamples of the draws; T-W2 against the same reference subsample as judge's."""
+    one = {"draws": arrays}
+    stats = {"ess_fraction": ess_fraction, "E_W2_kT_reweighted": reweighted_energy_w2(reference.u),
+             "T_W2_rad_reweighted": reweighted_torus_w2(reference.torsions, n_max, seed)}
+    out = {"n_boot": n_boot, "seed": seed, "percentiles": [16, 84]}
+    for name, statistic in stats.items():
+        out[f"{name}_16_84"] = interval(paired_bootstrap(one, statistic, n_boot, seed)["draws"])
+    return out
 
 
 def weight_histogram(log_w: np.ndarray, path) -> Path:
