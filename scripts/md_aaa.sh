@@ -17,7 +17,7 @@ WORKERS=${1:-1}
 TEST=(101 102 103 104)
 REST=(105 106 107 108 109 110 111 112 113 114 115)
 SEEDS=("${TEST[@]}" "${REST[@]}")
-PLATFORM=${REXMOL_MD_PLATFORM:-Reference}
+PLATFORM=${REXMOL_MD_PLATFORM:-CPU}
 mkdir -p runs
 for ((w = 0; w < WORKERS; w++)); do
   script="set -u"

@@ -110,6 +110,36 @@ def test_integrated_autocorrelation_time_of_an_ar1_process():
         integrated_time(np.ones((2, 100)))
 
 
+def test_autocorrelation_pools_runs_of_unequal_length():
+    """Runs still growing count with all their frames: an AR(1) process (tau_int = (1 + a) / (1 - a)
+    = 19 at a = 0.9) split into runs of very unequal lengths gives the same tau_int as equal runs,
+    whereas cutting every run to the shortest (400 frames) would rest on 1/10 of the data. On runs of
+    one length the pooled estimator is the per-run average (the same numbers either way)."""
+    from rexmol.metrics.autocorrelation import autocorrelation, integrated_time, torsion_integrated_times
+
+    rng = np.random.default_rng(1)
+    a, lengths = 0.9, [400, 2_000, 5_000, 20_000, 20_000, 40_000]
+    runs = []
+    for t in lengths:
+        x = np.zeros(t)
+        e = rng.normal(size=t)
+        x[0] = e[0] / np.sqrt(1 - a * a)  # stationary start
+        for i in range(1, t):
+            x[i] = a * x[i - 1] + e[i]
+        runs.append(x)
+    assert integrated_time(runs) == pytest.approx((1 + a) / (1 - a), rel=0.05)
+    equal = np.stack([r[:400] for r in runs])
+    np.testing.assert_allclose(autocorrelation(list(equal)), autocorrelation(equal), rtol=1e-12, atol=1e-12)
+    rho = autocorrelation(runs)
+    assert len(rho) == 40_000 and rho[0] == 1.0
+    # torsions: the cos/sin components of angles theta = x (wrapped), same pooling
+    angles = [np.stack([np.angle(np.exp(1j * r)), np.zeros_like(r) + 0.3 * rng.normal(size=len(r))], 1) for r in runs]
+    taus = torsion_integrated_times(angles, ["slow", "white"])
+    assert taus["slow"] > 3 * taus["white"] and taus["white"] == pytest.approx(1.0, abs=0.2)
+    with pytest.raises(ValueError, match="non-empty"):
+        autocorrelation([np.zeros(0)])
+
+
 def test_torus_w2_with_uniform_weights_is_the_unweighted_distance():
     """The property itself: reweighting a sample set (at most n_max points) by uniform weights is
     no reweighting, so the reference must be measured on the same subsample either way. (The old

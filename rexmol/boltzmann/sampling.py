@@ -166,8 +166,7 @@ class MDReference:
             short = [xyz[:2000] for xyz in list(runs.values())[:3]]
             with self.evaluator() as ev:
                 u_short = [ev.reduced(xyz) for xyz in short]
-            length = min(len(u) for u in u_short)
-            tau_e = integrated_time(np.stack([u[:length] for u in u_short]))
+            tau_e = integrated_time(u_short)  # pooled over runs of any lengths
             tau_t = max(torsion_integrated_times(list(torsions.values()), self.torsion_names).values())
             md = dataset.load_manifest(self.manifest)["md"]
             integrators = {seed: dataset.integrator(md.get("settings_by_run", {}).get(str(seed), md)) for seed in runs}

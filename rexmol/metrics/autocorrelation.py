@@ -5,8 +5,11 @@ For a stationary series f_t with normalised autocorrelation rho(k),
     tau_int = 1 + 2 sum_{k=1}^{W} rho(k)      (in frames),
 
 with Sokal's self-consistent window: the smallest W with W >= c tau_int(W) (c = 5). The
-autocorrelation is estimated by FFT, averaged over independent trajectories of one length (each
-trajectory's own mean removed is a small bias; the shared mean is used instead). A torsion is
+autocorrelation is estimated by FFT, pooled over independent trajectories of any lengths: the
+autocovariance at lag k sums x_t x_{t+k} over every trajectory longer than k and divides by the
+number of such pairs, about the mean of all frames (each trajectory's own mean removed is a small
+bias; the shared mean is used instead). Trajectories still growing thus count with every frame
+they have, instead of cutting all of them to the shortest one's length. A torsion is
 an angle, so it enters as its two smooth components cos and sin; the time of a set of torsions
 is the largest over all components: the slowest observable sets the decorrelation time.
 """
@@ -16,13 +19,25 @@ from __future__ import annotations
 import numpy as np
 
 
-def autocorrelation(series: np.ndarray) -> np.ndarray:
-    """rho(k) for k = 0..T-1 of ``series`` (runs, T), averaged over runs, by zero-padded FFT."""
-    x = np.atleast_2d(np.asarray(series, dtype=np.float64))
-    x = x - x.mean()
-    t = x.shape[1]
-    f = np.fft.rfft(x, n=2 * t, axis=1)
-    acov = np.fft.irfft(f * np.conj(f), axis=1)[:, :t].mean(0) / np.arange(t, 0, -1)
+def autocorrelation(series) -> np.ndarray:
+    """rho(k) for k = 0..T_max-1, pooled over runs: ``series`` is one run (T,), runs of one length
+    (runs, T), or a list of 1-D runs of any lengths (zero-padded FFT per run)."""
+    if isinstance(series, np.ndarray) and series.ndim <= 2:
+        runs = list(np.atleast_2d(series.astype(np.float64)))
+    else:
+        runs = [np.asarray(r, dtype=np.float64).ravel() for r in series]
+    if not runs or min(len(r) for r in runs) == 0:
+        raise ValueError("autocorrelation needs at least one non-empty run")
+    mean = np.concatenate(runs).mean()
+    t_max = max(len(r) for r in runs)
+    lagged = np.zeros(t_max)  # sum over runs of sum_t x_t x_{t+k}
+    pairs = np.zeros(t_max)  # sum over runs of (T_r - k), the number of such products
+    for r in runs:
+        t = len(r)
+        f = np.fft.rfft(r - mean, n=2 * t)
+        lagged[:t] += np.fft.irfft(f * np.conj(f), n=2 * t)[:t]
+        pairs[:t] += np.arange(t, 0, -1)
+    acov = lagged / pairs
     if acov[0] <= 0:
         raise ValueError("the series is constant: its autocorrelation time is undefined")
     return acov / acov[0]
@@ -40,10 +55,11 @@ def integrated_time(series: np.ndarray, c: float = 5.0) -> float:
 
 
 def torsion_integrated_times(torsions_by_run: list[np.ndarray], names: list[str], c: float = 5.0) -> dict[str, float]:
-    """tau_int (frames) of each torsion: the larger of its cos and sin components, over runs of equal length."""
-    length = min(len(t) for t in torsions_by_run)
+    """tau_int (frames) of each torsion: the larger of its cos and sin components, pooled over runs
+    of any lengths."""
     out = {}
     for j, name in enumerate(names):
-        angles = np.stack([t[:length, j] for t in torsions_by_run])
-        out[name] = max(integrated_time(np.cos(angles), c), integrated_time(np.sin(angles), c))
+        angles = [np.asarray(t)[:, j] for t in torsions_by_run]
+        out[name] = max(integrated_time([np.cos(a) for a in angles], c),
+                        integrated_time([np.sin(a) for a in angles], c))
     return out

@@ -114,6 +114,26 @@ def _platform(name: str | None, threads: int | None):
     return platform, props
 
 
+def build_simulation(settings: MDSettings = MDSettings(), target: Target = AAA, platform: str | None = None,
+                     threads: int | None = None, random_seed: int = 0):
+    """The OpenMM Simulation of ``target`` (its System, with hydrogen masses as ``settings`` say)
+    under LangevinMiddle at the target's temperature with ``settings``' friction and step, and the
+    topology's starting positions (nm). Returns (simulation, positions)."""
+    import openmm
+    from openmm import unit
+
+    topology, positions = ala3.load_topology()
+    if (ala3.chirality_volumes(topology, positions) <= 0).any():
+        raise ValueError(f"{ala3.TOPOLOGY_PDB} has a D residue; rebuild it with `rexmol build-system --overwrite`")
+    system = target.create_system(topology, settings.hydrogen_mass_amu)
+    integrator = openmm.LangevinMiddleIntegrator(
+        target.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
+    )
+    integrator.setRandomNumberSeed(random_seed)
+    plat, props = _platform(platform, threads)
+    return openmm.app.Simulation(topology, system, integrator, plat, props), positions
+
+
 def run_trajectory(
     out_dir: Path,
     seed: int,
@@ -142,7 +162,6 @@ def run_trajectory(
 def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings, target: Target,
                 platform: str | None, threads: int | None, progress: bool) -> Path:
     import mdtraj
-    import openmm
     from openmm import unit
     from tqdm import tqdm
 
@@ -160,16 +179,8 @@ def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings
     else:
         record = {"seed": seed, "target": target.record(), "settings": asdict(settings), "chunks": []}
 
-    topology, positions = ala3.load_topology()
-    if (ala3.chirality_volumes(topology, positions) <= 0).any():
-        raise ValueError(f"{ala3.TOPOLOGY_PDB} has a D residue; rebuild it with `rexmol build-system --overwrite`")
-    system = target.create_system(topology, settings.hydrogen_mass_amu)
-    integrator = openmm.LangevinMiddleIntegrator(
-        target.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
-    )
-    integrator.setRandomNumberSeed(seed + 1000 * len(record["chunks"]))
-    plat, props = _platform(platform, threads)
-    simulation = openmm.app.Simulation(topology, system, integrator, plat, props)
+    simulation, positions = build_simulation(settings, target, platform, threads, seed + 1000 * len(record["chunks"]))
+    topology = simulation.topology
     state_file = run_dir / "state.xml"
 
     if record["chunks"] and state_file.exists():
