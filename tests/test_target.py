@@ -294,6 +294,9 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_man
     with pytest.raises(ValueError, match=r"another module config: lr: 0\.001 in the checkpoint, 0\.01 now"):
         fit(manifest, 4, ckpt_path=ckpt, lr=1e-2)
     assert fit(manifest, 4, ckpt_path=ckpt).global_step == 4  # the same run resumes
+    renamed = manifest.parent / "renamed.json"  # ... also from the same data under another name (by SHA-256)
+    renamed.write_bytes(manifest.read_bytes())
+    assert fit(renamed, 4, ckpt_path=ckpt).global_step == 4
     old = torch.load(ckpt, weights_only=False)
     del old["rexmol_run"]  # a checkpoint written before run records
     torch.save(old, tmp_path / "old.ckpt")

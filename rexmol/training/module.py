@@ -98,16 +98,16 @@ class FlowMatchingModule(L.LightningModule):
         self._resumed: dict | None = None
 
     # A run's identity travels with every checkpoint: the target of its data, the data manifest's
-    # SHA-256, and the module's and datamodule's hyperparameters (the topology by its SHA-256, not its
-    # path, so a checkout elsewhere resumes). Resuming with any of them changed is refused, naming
-    # what differs (Lightning restores the checkpoint before on_fit_start); the exported model
-    # records the target.
+    # SHA-256, and the module's and datamodule's hyperparameters (the topology and the manifest by
+    # their SHA-256, not their paths, so a checkout elsewhere or a renamed manifest of the same
+    # content resumes). Resuming with any of them changed is refused, naming what differs
+    # (Lightning restores the checkpoint before on_fit_start); the exported model records the target.
     def _identity(self) -> dict:
         dm = self.trainer.datamodule
         module = dict(self.hparams)
         module["topology"] = hashlib.sha256(Path(module["topology"]).read_bytes()).hexdigest()
-        return {"data_sha256": getattr(dm, "manifest_sha256", None), "module": module,
-                "data": dict(getattr(dm, "hparams", {}))}
+        data = {k: v for k, v in dict(getattr(dm, "hparams", {})).items() if k != "manifest"}  # content: data_sha256
+        return {"data_sha256": getattr(dm, "manifest_sha256", None), "module": module, "data": data}
 
     def setup(self, stage: str) -> None:
         # every stage (fit, validate, test, predict) scores with the target of the data it is given
@@ -136,6 +136,7 @@ class FlowMatchingModule(L.LightningModule):
         if old["data_sha256"] != now["data_sha256"]:
             raise ValueError(f"the checkpoint resumed from was trained on another version of the data: {manifest} "
                              f"has SHA-256 {now['data_sha256']}, the checkpoint's data {old['data_sha256']}")
+        old = {**old, "data": {k: v for k, v in old["data"].items() if k != "manifest"}}  # records before paths were dropped
         for part in ("module", "data"):
             diff = differing_keys(old[part], now[part])
             if diff:
