@@ -166,6 +166,25 @@ def aaa_manifest(tmp_path_factory):
     return manifest
 
 
+def old_ensemble_manifest(manifest, out):
+    """A copy of ``manifest`` as the old ensemble recorded it: no target record (beside it, since
+    a manifest's paths are relative to its folder)."""
+    record = json.loads(manifest.read_text())
+    del record["system"]["target"]
+    out.write_text(json.dumps(record))
+    return out
+
+
+def old_ensemble_model(model, out):
+    """A copy of the model file ``model`` as the old ensemble's models were: no target record."""
+    import torch
+
+    payload = torch.load(model, map_location="cpu", weights_only=True)
+    payload["target"] = None
+    torch.save(payload, out)
+    return out
+
+
 def test_target_records_read_back():
     from rexmol.molecules.target import Target
 
@@ -309,13 +328,15 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_man
     L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False).validate(
         module, Ala3DataModule(str(manifest), batch_size=4, val_frames=10))
     assert module.data_target == AAA.record()
-    # the AAA model against the shipped manifest (old ensemble, no target): refused before anything is written
-    with pytest.raises(TargetMismatch, match=r"data manifest .*dataset\.json records no target .* model .*m\.pt is of the AAA"):
-        sample_conformers(model, tmp_path / "out", n=2)
+    # the AAA model against a manifest of the old ensemble (no target): refused before anything is written
+    old_manifest = old_ensemble_manifest(manifest, manifest.parent / "old_ensemble.json")
+    with pytest.raises(TargetMismatch,
+                       match=r"data manifest .*old_ensemble\.json records no target .* model .*m\.pt is of the AAA"):
+        sample_conformers(model, tmp_path / "out", n=2, manifest=old_manifest)
     assert not (tmp_path / "out").exists()
-    # and the shipped model (old ensemble) against AAA data
-    with pytest.raises(TargetMismatch, match=r"model .*ala3_dit\.pt records no target"):
-        load_model_for(ala3.TOPOLOGY_PDB.parents[2] / "models" / "ala3_dit.pt", manifest)
+    # and a model of the old ensemble against AAA data
+    with pytest.raises(TargetMismatch, match=r"model .*old\.pt records no target"):
+        load_model_for(old_ensemble_model(model, tmp_path / "old.pt"), manifest)
 
 
 def test_training_likelihood_metrics_are_the_closed_form_on_the_identity_flow(aaa_manifest):
@@ -417,6 +438,5 @@ def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
     assert res["target"] == AAA.record() and "2.5775" in res["units"]["u"]
     assert res["md_test_frames"] == 10_000 and res["noise_floor_raw"]["n_E"] == 4
     with pytest.raises(TargetMismatch, match="records no target"):
-        sample_conformers(ala3.TOPOLOGY_PDB.parents[2] / "models" / "ala3_dit.pt", tmp_path / "old", n=2,
-                          manifest=manifest)
+        sample_conformers(old_ensemble_model(model, tmp_path / "old.pt"), tmp_path / "old", n=2, manifest=manifest)
     assert not (tmp_path / "old").exists()
