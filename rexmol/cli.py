@@ -59,6 +59,8 @@ def _simulate(args) -> int:
 def _dataset(args) -> int:
     from rexmol.molecules import dataset
 
+    if args.frames_per_run < 0:
+        raise ValueError(f"--frames-per-run must be >= 0 (0: any length), got {args.frames_per_run}")
     manifest = dataset.build_manifest({"train": args.train, "val": args.val, "test": args.test}, md_dir=args.md,
                                       out=args.out, frames_per_run=args.frames_per_run or None,
                                       overwrite=args.overwrite)
@@ -137,7 +139,8 @@ def _likelihood(args) -> int:
     _threads(args)
     out = args.out or Path("outputs") / time.strftime("likelihood-%Y%m%d-%H%M%S")
     res = likelihood_job(args.model, out, frames=args.frames, n_frames=args.n_frames, spec=_spec(args),
-                         check_samples=args.check_samples, seed=args.seed, overwrite=args.overwrite)
+                         check_samples=args.check_samples, seed=args.seed, overwrite=args.overwrite,
+                         manifest=args.manifest)
     _print_metrics(res, ["solver", "frames", "nll_nats_per_molecule", "nll_sem", "nll_nats_per_dof", "seconds"])
     if "both_directions" in res:
         _print_metrics(res["both_directions"], ["samples", "log_q_gap_max", "log_q_gap_mean"])
@@ -278,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", default="test", help="a split (train/val/test) or a trajectory file (DCD, PDB)")
     p.add_argument("--n-frames", type=int, default=64, help="evenly spaced frames to evaluate")
     p.add_argument("--check-samples", type=int, default=8, help="samples for the both-directions check (0: skip)")
+    p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"), help="the data set of --frames SPLIT")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)

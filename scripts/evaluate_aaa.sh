@@ -13,21 +13,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=${1:-checkpoints/ala3_dit_aaa/last.ckpt}
-MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}
+MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}  # the data the model was trained on (its target is checked)
+# the run's CSV log: the latest CSVLogger version beside the checkpoint (a resumed run adds one)
+CSV=$(ls -d "$(dirname "$CKPT")"/csv/version_*/metrics.csv 2>/dev/null | sort -V | tail -1)
 ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
+if [ -e benchmarks/results/aaa_headline/results.json ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "benchmarks/results/aaa_headline/ holds results; set REXMOL_OVERWRITE=1 to replace them" >&2; exit 1
+fi
+mkdir -p runs
 .venv/bin/rexmol export --ckpt "$CKPT" --out models/ala3_dit.pt "${ow[@]}"
 .venv/bin/rexmol sample --n 1000 --chunk 50 --threads 1 --manifest "$MANIFEST" --out runs/aaa_headline "${ow[@]}" \
   >runs/aaa_headline.log 2>&1 &
 sample=$!
 .venv/bin/rexmol likelihood --frames test --n-frames 1000 --solver princeps --tableau midpoint --steps 16 \
-  --threads 1 --out benchmarks/results/aaa_nll "${ow[@]}" >runs/aaa_nll.log 2>&1 &
+  --threads 1 --manifest "$MANIFEST" --out benchmarks/results/aaa_nll "${ow[@]}" >runs/aaa_nll.log 2>&1 &
 nll=$!
-wait $sample $nll
+wait "$sample" || { echo "rexmol sample failed: see runs/aaa_headline.log" >&2; exit 1; }
+wait "$nll" || { echo "rexmol likelihood failed: see runs/aaa_nll.log" >&2; exit 1; }
 mkdir -p benchmarks/results/aaa_headline
 for f in results.json settings.json arrays.npz ramachandran.png energies.png weights.png; do
   cp runs/aaa_headline/$f benchmarks/results/aaa_headline/$f
 done
 .venv/bin/rexmol model-report --model models/ala3_dit.pt --manifest "$MANIFEST" --out models/ala3_dit_report --n 2000 \
-  --training-csv checkpoints/ala3_dit_aaa/csv/version_0/metrics.csv "${ow[@]}"
+  ${CSV:+--training-csv "$CSV"} "${ow[@]}"
 echo "done: benchmarks/results/aaa_headline/, benchmarks/results/aaa_nll/, models/ala3_dit_report/"

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 configs=(configs/ala3_dit.yaml configs/aaa_run.yaml)
 if [[ ${1:-} == *.yaml ]]; then configs+=("$1"); shift; fi
-ckpt_dir=$(grep -h "dirpath:" "${configs[@]}" | tail -1 | awk '{print $2}')
+ckpt_dir=$(grep -hE "^[[:space:]]*dirpath:" "${configs[@]}" | tail -1 | awk '{print $2}')
 CKPT=$ckpt_dir/last.ckpt
 args=()
 for c in "${configs[@]}"; do args+=(--config "$c"); done

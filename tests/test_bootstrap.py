@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from rexmol.metrics.bootstrap import ess_count, ess_fraction, interval, paired_bootstrap, resample_indices, reweighted_torus_w2
-from rexmol.metrics.distances import torus_w2
 
 
 def test_ess_interval_covers_the_closed_form():
@@ -31,9 +30,14 @@ def test_resamples_are_paired_and_statistics_exact_on_known_sets():
     w2 = np.array([0.5, 0.5, 0.0])
     assert ess_count({"weights": w2}, np.array([0, 2, 2])) == pytest.approx(1.0)
     assert ess_count({"weights": w2}, np.array([2, 2])) == 0.0
-    boots = paired_bootstrap({"a": {"weights": w}, "b": {"weights": w.copy()}}, ess_fraction, 20, 0)
-    np.testing.assert_array_equal(boots["a"], boots["b"])
-    np.testing.assert_allclose(boots["a"], 1.0)
+    # paired: every row is resampled with the same index sets (those of resample_indices)
+    rng = np.random.default_rng(5)
+    wa, wb = rng.exponential(size=10), rng.exponential(size=10) ** 3
+    boots = paired_bootstrap({"a": {"weights": wa / wa.sum()}, "b": {"weights": wb / wb.sum()}}, ess_fraction, 20, 7)
+    for row, wr in (("a", wa), ("b", wb)):
+        want = [wr[i].sum() ** 2 / np.square(wr[i]).sum() / 10 for i in resample_indices(10, 20, seed=7)]
+        np.testing.assert_allclose(boots[row], want, rtol=1e-12)
+    np.testing.assert_allclose(paired_bootstrap({"c": {"weights": w}}, ess_fraction, 20, 0)["c"], 1.0)
     with pytest.raises(ValueError, match="same number of draws"):
         paired_bootstrap({"a": {"weights": w}, "b": {"weights": w[:3]}}, ess_fraction)
     with pytest.raises(ValueError, match="n_boot >= 1"):
@@ -41,18 +45,23 @@ def test_resamples_are_paired_and_statistics_exact_on_known_sets():
     assert interval(np.array([np.nan, np.nan])) is None
 
 
-def test_reweighted_torus_w2_statistic_matches_a_direct_call():
-    """The statistic is torus_w2 of the resampled draws with renormalised weights and the same
-    reference subsample (seeded), so it equals a direct call on the resampled set."""
+def test_reweighted_torus_w2_statistic_resamples_and_renormalises():
+    """A resample is the multiset of its draws: the statistic at indices idx equals the statistic of
+    the materialised set (draws repeated as idx says, weights scaled by any factor) at every index,
+    and a zero-weight draw is as if absent."""
     rng = np.random.default_rng(2)
     tors = rng.uniform(-np.pi, np.pi, size=(40, 2))
     ref = rng.normal(scale=0.5, size=(300, 2))
     w = rng.exponential(size=40)
     w[:5] = 0.0
     w /= w.sum()
+    stat = reweighted_torus_w2(ref, n_max=100, seed=4)
     idx = resample_indices(40, 1, seed=1)[0]
-    got = reweighted_torus_w2(ref, n_max=100, seed=4)({"torsions": tors, "weights": w}, idx)
+    got = stat({"torsions": tors, "weights": w}, idx)
+    materialised = {"torsions": tors[idx], "weights": 7.3 * w[idx]}
+    assert got == pytest.approx(stat(materialised, np.arange(40)), rel=1e-9)
     keep = w[idx] > 0
-    want = torus_w2(tors[idx][keep], ref, w_a=w[idx][keep] / w[idx][keep].sum(), n_max=100, seed=4)
-    assert got == pytest.approx(want, rel=1e-12)
-    assert np.isnan(reweighted_torus_w2(ref)({"torsions": tors, "weights": w}, np.arange(5)))
+    assert got == pytest.approx(stat({"torsions": tors[idx][keep], "weights": w[idx][keep]}, np.arange(keep.sum())),
+                                rel=1e-9)
+    assert got > 0
+    assert np.isnan(stat({"torsions": tors, "weights": w}, np.arange(5)))  # all five weights are zero

@@ -22,10 +22,15 @@ import numpy as np
 def autocorrelation(series) -> np.ndarray:
     """rho(k) for k = 0..T_max-1, pooled over runs: ``series`` is one run (T,), runs of one length
     (runs, T), or a list of 1-D runs of any lengths (zero-padded FFT per run)."""
-    if isinstance(series, np.ndarray) and series.ndim <= 2:
-        runs = list(np.atleast_2d(series.astype(np.float64)))
+    if isinstance(series, (list, tuple)) and len(series) and np.ndim(series[0]) == 1:
+        runs = [np.asarray(r, dtype=np.float64) for r in series]  # runs of any lengths
     else:
-        runs = [np.asarray(r, dtype=np.float64).ravel() for r in series]
+        arr = np.asarray(series, dtype=np.float64)
+        if arr.ndim > 2:
+            raise ValueError(f"a series is (T,) or (runs, T), or a list of 1-D runs; got shape {arr.shape}")
+        runs = list(np.atleast_2d(arr))
+    if any(r.ndim != 1 for r in runs):
+        raise ValueError(f"every run must be 1-D, got shapes {[r.shape for r in runs]}")
     if not runs or min(len(r) for r in runs) == 0:
         raise ValueError("autocorrelation needs at least one non-empty run")
     mean = np.concatenate(runs).mean()

@@ -118,7 +118,8 @@ def build_simulation(settings: MDSettings = MDSettings(), target: Target = AAA, 
                      threads: int | None = None, random_seed: int = 0):
     """The OpenMM Simulation of ``target`` (its System, with hydrogen masses as ``settings`` say)
     under LangevinMiddle at the target's temperature with ``settings``' friction and step, and the
-    topology's starting positions (nm). Returns (simulation, positions)."""
+    topology's starting positions (nm). Returns (simulation, positions). ``random_seed`` seeds the
+    integrator's noise; OpenMM reads 0 as "choose one at random"."""
     import openmm
     from openmm import unit
 

@@ -60,6 +60,12 @@ def training_times(n: int, generator: torch.Generator | None = None, dtype=torch
     return t if power == 1.0 else t ** (1.0 / power)
 
 
+def _without_manifest_path(data_hparams: dict) -> dict:
+    """A datamodule's hyperparameters without the manifest's path: the data are identified by the
+    manifest's SHA-256 (which covers every chunk's checksum), so a renamed copy is the same data."""
+    return {k: v for k, v in data_hparams.items() if k != "manifest"}
+
+
 class FlowMatchingModule(L.LightningModule):
     """DiT velocity field trained by flow matching; ``ema`` holds the averaged weights."""
 
@@ -106,8 +112,8 @@ class FlowMatchingModule(L.LightningModule):
         dm = self.trainer.datamodule
         module = dict(self.hparams)
         module["topology"] = hashlib.sha256(Path(module["topology"]).read_bytes()).hexdigest()
-        data = {k: v for k, v in dict(getattr(dm, "hparams", {})).items() if k != "manifest"}  # content: data_sha256
-        return {"data_sha256": getattr(dm, "manifest_sha256", None), "module": module, "data": data}
+        return {"data_sha256": getattr(dm, "manifest_sha256", None), "module": module,
+                "data": _without_manifest_path(dict(getattr(dm, "hparams", {})))}
 
     def setup(self, stage: str) -> None:
         # every stage (fit, validate, test, predict) scores with the target of the data it is given
@@ -136,7 +142,7 @@ class FlowMatchingModule(L.LightningModule):
         if old["data_sha256"] != now["data_sha256"]:
             raise ValueError(f"the checkpoint resumed from was trained on another version of the data: {manifest} "
                              f"has SHA-256 {now['data_sha256']}, the checkpoint's data {old['data_sha256']}")
-        old = {**old, "data": {k: v for k, v in old["data"].items() if k != "manifest"}}  # records before paths were dropped
+        old = {**old, "data": _without_manifest_path(old["data"])}  # records made before the path was dropped
         for part in ("module", "data"):
             diff = differing_keys(old[part], now[part])
             if diff:
