@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train the DiT on the AAA data set in the background, one thread, resumable across sessions:
+# Train the DiT on the AAA data set in the background, one thread (REXMOL_TRAIN_THREADS=N for more),
+# resumable across sessions:
 #   bash scripts/train_aaa.sh [OVERLAY.yaml] [LightningCLI overrides of a new run]
 # The run is configs/ala3_dit.yaml + configs/aaa_run.yaml (+ OVERLAY, e.g. configs/aaa_harmonic.yaml
 # for an A/B of one lever). It resumes from last.ckpt in the run's checkpoint folder (the last
@@ -17,5 +18,5 @@ for c in "${configs[@]}"; do args+=(--config "$c"); done
 if [ -f "$CKPT" ]; then args+=(--ckpt_path "$CKPT"); fi
 mkdir -p runs
 log=runs/$(basename "$ckpt_dir").log
-OMP_NUM_THREADS=1 nohup .venv/bin/rexmol train "${args[@]}" "$@" >>"$log" 2>&1 &
+OMP_NUM_THREADS=${REXMOL_TRAIN_THREADS:-1} nohup .venv/bin/rexmol train "${args[@]}" "$@" >>"$log" 2>&1 &
 echo "training (pid $!): log $log, checkpoints $ckpt_dir/"
