@@ -18,8 +18,7 @@ def test_aaa_is_the_published_protocol():
 def test_the_md_system_is_the_flexible_obc1_target(tmp_path):
     """What MD integrates: AAA's System (built by md.run_trajectory through the target, which it
     records), with no constraints, OBC1's Born radii, the 2 nm cutoff, and X-H bonds that vibrate.
-    The scorer (EnergyEvaluator) moves to this System with the AAA data set; until then it scores
-    the old ensemble (README)."""
+    The scorer (EnergyEvaluator) scores with this System by default, as the shipped data record."""
     import openmm
     from openmm import unit
 
@@ -134,7 +133,7 @@ def test_the_scorer_of_the_target_is_an_independently_built_aaa_system():
         np.testing.assert_allclose(ev.reduced(frames), got / (8.314462618e-3 * 310.0), rtol=1e-12)
     with EnergyEvaluator(target=AAA, n_workers=2, chunk=4) as pool:  # spawned workers build the same System
         np.testing.assert_allclose(pool.energies_kj(frames), got, rtol=1e-6)
-    with EnergyEvaluator() as old:  # the old ensemble's scorer is another potential (OBC2, no cutoff)
+    with EnergyEvaluator(target=None) as old:  # the old ensemble's scorer is another potential (OBC2, no cutoff)
         assert np.abs(old.energies_kj(frames) - got).min() > 1.0
     with pytest.raises(ValueError, match="contradicts the target AAA"):
         EnergyEvaluator(target=AAA, temperature_k=300.0)
@@ -232,7 +231,7 @@ def test_the_reference_and_its_samples_are_scored_by_the_manifests_target(aaa_ma
         numbers, arrays = judge(train, np.zeros(4), reference, floors=False)  # samples scored by the same target
         np.testing.assert_allclose(arrays["u"], ev.reduced(train), rtol=1e-6)  # another Context: CPU mixed precision
     assert numbers["median_u_md_kT"] == pytest.approx(float(np.median(reference.u)))
-    assert dataset.manifest_target() is None  # the shipped data: old ensemble until the switch
+    assert dataset.manifest_target() == AAA  # the shipped data are the AAA target's
 
 
 def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, aaa_manifest):
@@ -268,7 +267,7 @@ def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, aa
 def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_manifest):
     """A real (tiny) Lightning fit on a manifest of AAA runs: its checkpoint and the exported model
     record AAA; resuming on data of another target is refused; so is judging that model against
-    the shipped data of the old ensemble."""
+    data of the old ensemble, and a model of the old ensemble against AAA data."""
     import lightning as L
 
     import rexmol
@@ -417,7 +416,7 @@ def test_the_fast_integrator_is_used_only_where_validated_and_started_seeds_keep
 def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
     """The switch, rehearsed on the committed AAA runs (train: the validated HMR seed 201, val 103,
     test 101-102): a short real fit, export, and `rexmol sample` score and judge with AAA's System and
-    kT, with AAA floors; the shipped old-ensemble model is refused against that data."""
+    kT, with AAA floors; a model of the old ensemble is refused against that data."""
     import lightning as L
 
     from rexmol.boltzmann.sampling import sample_conformers

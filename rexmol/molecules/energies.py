@@ -1,11 +1,11 @@
 """Batched OpenMM energies of tri-alanine conformations: reduced energies u = U / kT and forces.
 
 Conformations are arrays (n, 33, 3) in nm, in the atom order of ``data/ala3/topology.pdb``.
-``EnergyEvaluator(target=AAA)`` scores with the target's own System and kT (the AAA protocol:
-amber14-all + OBC1, 2.0 nm cutoff, 310 K, kT = 2.5775 kJ/mol), the System MD integrates.
-Without a target it is the old ensemble's scorer, still the default of the shipped pipeline until
-the AAA data set and model replace it: the full unconstrained potential (amber14-all + OBC2, no
-cutoff) at 300 K (kT = 2.4943 kJ/mol), against MD frames that were sampled with rigid X-H bonds.
+``EnergyEvaluator()`` scores with a target's own System and kT, by default :data:`AAA` (the
+published protocol: amber14-all + OBC1, 2.0 nm cutoff, 310 K, kT = 2.5775 kJ/mol), the System MD
+integrates and the shipped data set records. ``target=None`` is the old ensemble's scorer, kept for
+its data in git history: the full unconstrained potential (amber14-all + OBC2, no cutoff) at 300 K
+(kT = 2.4943 kJ/mol), against MD frames that were sampled with rigid X-H bonds.
 
 Non-finite results (an overlap that overflows, an OpenMM exception) come back as +inf, never as
 a crash, so such samples can be given zero weight and counted. Non-finite *coordinates* are bad
@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from rexmol.molecules import ala3
-from rexmol.molecules.target import Target
+from rexmol.molecules.target import AAA, Target
 
 _WORKER: dict = {}
 
@@ -82,7 +82,7 @@ class EnergyEvaluator:
     """
 
     def __init__(self, topology_path=ala3.TOPOLOGY_PDB, temperature_k: float | None = None,
-                 n_workers: int = 1, platform: str = "CPU", chunk: int = 256, target: Target | None = None):
+                 n_workers: int = 1, platform: str = "CPU", chunk: int = 256, target: Target | None = AAA):
         if target is not None and temperature_k is not None and temperature_k != target.temperature_k:
             raise ValueError(f"temperature_k={temperature_k} K contradicts the target {target.name} "
                              f"({target.temperature_k} K); the target fixes kT")

@@ -3,8 +3,9 @@
 MD integrates it, the importance weights target it, and every metric's reference is drawn
 from it, so all of them build their OpenMM System here and nowhere else (see
 ``shared/design/boltzmann.md``, "One ensemble, everywhere"). MD does; the scorer
-(``EnergyEvaluator(target=...)``) does, and the pipeline scores with the target its data manifest
-records, so it keeps the old ensemble's scorer only while the shipped data are the old ensemble.
+(``EnergyEvaluator``, AAA by default) does, and the pipeline scores with the target its data
+manifest records: the shipped data set is AAA's (a manifest that records no target, the old
+ensemble's in git history, is scored by the old potential).
 
 :data:`AAA` is the published tri-alanine protocol of the Boltzmann-generator results we
 compare with (the Rex paper, SBG, FALCON): amber14-all + implicit/obc1, ``CutoffNonPeriodic``
