@@ -21,6 +21,7 @@ from rexmol.metrics.bootstrap import interval, paired_bootstrap_e_w2
 from rexmol.model import DiT, token_ids
 from rexmol.model.checkpoint import LoadedModel, save_model
 from rexmol.molecules import ala3
+from rexmol.molecules.target import AAA
 
 
 def same_json(path, result) -> bool:
@@ -38,7 +39,8 @@ def zero_model(tmp_path_factory):
     q(x) = N(c x; 0, I) c^96 on the mean-free subspace, in closed form."""
     path = tmp_path_factory.mktemp("model") / "zero.pt"
     torch.manual_seed(0)
-    return save_model(DiT(*token_ids(ala3.TOPOLOGY_PDB), width=16, depth=1, heads=2, mlp_ratio=2.0), CONFIG, path)
+    return save_model(DiT(*token_ids(ala3.TOPOLOGY_PDB), width=16, depth=1, heads=2, mlp_ratio=2.0), CONFIG, path,
+                      target=AAA.record())  # a model of the shipped data's target
 
 
 @pytest.fixture(scope="module")

@@ -178,3 +178,24 @@ def test_torus_w2_raw_and_reweighted_share_the_reference_subsample():
     a_small = a[:n_max]
     raw = torus_w2(a_small, b, n_max=n_max, seed=5)
     assert raw == pytest.approx(torus_w2(a_small, b_sub, n_max=None), rel=1e-9)
+
+
+def test_integrated_time_of_a_mode_slower_than_the_runs():
+    """A mode slower than the runs resolve (AR(1) at a = 0.999, tau_int = 1999, in runs of 2,000
+    frames) has no Sokal window: "raise" says so; "bound" gives the estimate at the longest window
+    the runs support (T / c), which lies below the true value; converges() tells which case it is."""
+    from rexmol.metrics.autocorrelation import converges, integrated_time
+
+    rng = np.random.default_rng(3)
+    x = np.zeros((4, 2000))
+    for i in range(1, 2000):
+        x[:, i] = 0.999 * x[:, i - 1] + rng.normal(size=4)
+    assert not converges(x)
+    with pytest.raises(ValueError, match="too short"):
+        integrated_time(x)
+    bound = integrated_time(x, unconverged="bound")
+    assert 1.0 < bound < 1999
+    white = rng.normal(size=(4, 2000))
+    assert converges(white) and integrated_time(white, unconverged="bound") == integrated_time(white)
+    with pytest.raises(ValueError, match="'raise' or 'bound'"):
+        integrated_time(white, unconverged="clip")

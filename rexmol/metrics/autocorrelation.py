@@ -48,23 +48,38 @@ def autocorrelation(series) -> np.ndarray:
     return acov / acov[0]
 
 
-def integrated_time(series: np.ndarray, c: float = 5.0) -> float:
-    """tau_int in frames with Sokal's window (see the module docstring)."""
+def integrated_time(series: np.ndarray, c: float = 5.0, unconverged: str = "raise") -> float:
+    """tau_int in frames with Sokal's window (see the module docstring).
+
+    Where no window W satisfies W >= c tau_int(W) (the runs are too short for the slowest mode),
+    ``unconverged="raise"`` raises; ``"bound"`` returns tau_int at the longest window the runs
+    support, W = T_max / c, a lower bound in practice (the sum is still growing there)."""
+    if unconverged not in ("raise", "bound"):
+        raise ValueError(f"unconverged must be 'raise' or 'bound', got {unconverged!r}")
     rho = autocorrelation(series)
     taus = 1.0 + 2.0 * np.cumsum(rho[1:])
     windows = np.arange(1, len(rho))
     ok = windows >= c * taus
     if not ok.any():
+        if unconverged == "bound":
+            return float(taus[max(0, int(len(rho) / c) - 1)])
         raise ValueError(f"series too short for a reliable estimate (tau_int > {len(rho) / c:.0f} frames)")
     return float(taus[np.argmax(ok)])
 
 
-def torsion_integrated_times(torsions_by_run: list[np.ndarray], names: list[str], c: float = 5.0) -> dict[str, float]:
+def converges(series, c: float = 5.0) -> bool:
+    """Whether Sokal's window exists for ``series`` (see :func:`integrated_time`)."""
+    rho = autocorrelation(series)
+    return bool((np.arange(1, len(rho)) >= c * (1.0 + 2.0 * np.cumsum(rho[1:]))).any())
+
+
+def torsion_integrated_times(torsions_by_run: list[np.ndarray], names: list[str], c: float = 5.0,
+                             unconverged: str = "raise") -> dict[str, float]:
     """tau_int (frames) of each torsion: the larger of its cos and sin components, pooled over runs
-    of any lengths."""
+    of any lengths (``unconverged`` as in :func:`integrated_time`)."""
     out = {}
     for j, name in enumerate(names):
         angles = [np.asarray(t)[:, j] for t in torsions_by_run]
-        out[name] = max(integrated_time([np.cos(a) for a in angles], c),
-                        integrated_time([np.sin(a) for a in angles], c))
+        out[name] = max(integrated_time([np.cos(a) for a in angles], c, unconverged),
+                        integrated_time([np.sin(a) for a in angles], c, unconverged))
     return out
