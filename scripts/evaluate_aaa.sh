@@ -2,13 +2,13 @@
 # The README's AAA results, from the trained run to committed numbers (two cores, about 30 min):
 #   bash scripts/evaluate_aaa.sh [CKPT]
 # 1. export the run's EMA weights to models/ala3_dit.pt (refuses to overwrite unless REXMOL_OVERWRITE=1);
-# 2. in parallel, one thread each:
+# 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 1000 (the default sampler: Princeps(midpoint), 16 steps,
 #      exact Jacobian density) into runs/aaa_headline, its results, settings, arrays (x float32 nm,
 #      log q, u, log w) and plots copied to benchmarks/results/aaa_headline/;
 #    - the test NLL: rexmol likelihood on 1000 evenly spaced test frames, the sampler's 16-step
 #      midpoint grid, exact divergence, into benchmarks/results/aaa_nll/;
-# 3. the model report (2000 unweighted draws) into models/ala3_dit_report/.
+#    - the model report (2000 unweighted draws) into models/ala3_dit_report/.
 # Every step writes atomically and refuses to replace results unless asked (REXMOL_OVERWRITE=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +29,14 @@ sample=$!
 .venv/bin/rexmol likelihood --frames test --n-frames 1000 --solver princeps --tableau midpoint --steps 16 \
   --threads 1 --manifest "$MANIFEST" --out benchmarks/results/aaa_nll "${ow[@]}" >runs/aaa_nll.log 2>&1 &
 nll=$!
+.venv/bin/rexmol model-report --model models/ala3_dit.pt --manifest "$MANIFEST" --out models/ala3_dit_report --n 2000 \
+  ${CSV:+--training-csv "$CSV"} "${ow[@]}" >runs/aaa_report.log 2>&1 &
+report=$!
 wait "$sample" || { echo "rexmol sample failed: see runs/aaa_headline.log" >&2; exit 1; }
 wait "$nll" || { echo "rexmol likelihood failed: see runs/aaa_nll.log" >&2; exit 1; }
+wait "$report" || { echo "rexmol model-report failed: see runs/aaa_report.log" >&2; exit 1; }
 mkdir -p benchmarks/results/aaa_headline
 for f in results.json settings.json arrays.npz ramachandran.png energies.png weights.png; do
   cp runs/aaa_headline/$f benchmarks/results/aaa_headline/$f
 done
-.venv/bin/rexmol model-report --model models/ala3_dit.pt --manifest "$MANIFEST" --out models/ala3_dit_report --n 2000 \
-  ${CSV:+--training-csv "$CSV"} "${ow[@]}"
 echo "done: benchmarks/results/aaa_headline/, benchmarks/results/aaa_nll/, models/ala3_dit_report/"

@@ -27,6 +27,10 @@ def _sweep_row(setting):
 HMR_U = "| mean u (kT) | -153.90 | -153.70 | 1.4 (2.6) |"
 HMR_XH = "| mean X-H length (nm) | 0.10684 | 0.10684 | 1.3 (3.1) |"
 
+AAA_E = "| E-W2 (kT) | 2363.65 | 3.14 [3.58, 7.60] | 0.69 / 5.22 |"
+AAA_T = "| T-W2, 5 backbone torsions (rad) | 0.99 | 2.41 [2.37, 2.52] | 1.13 / 2.34 |"
+HEAD = "aaa_headline/results.json"
+
 CLAIMS = [
     ("sampler_sweep_n8.json", lambda j: _sweep_row("princeps_midpoint_16_jac")(j)["cost_per_sample_over_default"],
      "{:.3f}", "(Jacobian; **the new default**) | 32 | 5.13 | 0.215 | 0 |"),
@@ -64,6 +68,19 @@ CLAIMS = [
     ("noise_floor_aaa.json", lambda j: j["by_length"][0]["E_W2_kT_median"], "{:.2f}", "has a median of 0.43 kT over 5"),
     ("noise_floor_aaa.json", lambda j: ", ".join(f"{v:.2f}" for v in sorted(j["by_length"][1]["E_W2_kT_all"])), "{}",
      "splits (0.16, 0.23, 0.49)"),
+    (HEAD, lambda j: j["E_W2_kT"], "{:.2f}", AAA_E, 2),
+    (HEAD, lambda j: j["E_W2_kT_reweighted"], "{:.2f}", AAA_E, (3, 0)),
+    (HEAD, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][0], "{:.2f}", AAA_E, (3, 1)),
+    (HEAD, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][1], "{:.2f}", AAA_E, (3, 2)),
+    (HEAD, lambda j: j["noise_floor_raw"]["E_W2_kT"], "{:.2f}", AAA_E, (4, 0)),
+    (HEAD, lambda j: j["noise_floor_reweighted"]["E_W2_kT"], "{:.2f}", AAA_E, (4, 1)),
+    (HEAD, lambda j: j["T_W2_rad"], "{:.2f}", AAA_T, 2),
+    (HEAD, lambda j: j["T_W2_rad_reweighted"], "{:.2f}", AAA_T, (3, 0)),
+    (HEAD, lambda j: j["noise_floor_raw"]["T_W2_rad"], "{:.2f}", AAA_T, (4, 0)),
+    (HEAD, lambda j: j["noise_floor_reweighted"]["T_W2_rad"], "{:.2f}", AAA_T, (4, 1)),
+    (HEAD, lambda j: 100 * j["ess_fraction"], "{:.2f}", "| ESS | | 3.1 of 300 (1.03%)"),
+    (HEAD, lambda j: j["n"], "{}", "| AAA model, n = 300 draws |"),
+    ("aaa_nll/likelihood.json", lambda j: j["nll_nats_per_molecule"], "{:.1f}", "**Test NLL: -349.1 nats per molecule**"),
     # (json file, getter, format, README line that quotes it)
     ("boltzmann.json", lambda j: j["rates"][1]["ESS_per_s"], "{:.4f}",
      "0.0020 per second for Rex(dopri5) at the default zeta 0.5"),
