@@ -29,7 +29,7 @@ from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
 from rexmol.geometry import centre
 from rexmol.io import atomic_path, atomic_savez, atomic_write_json
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
-from rexmol.metrics.autocorrelation import converges, integrated_time, torsion_integrated_times
+from rexmol.metrics.autocorrelation import integrated_time, torsion_times_and_convergence
 from rexmol.metrics.bootstrap import ess_fraction, interval, paired_bootstrap, reweighted_energy_w2, reweighted_torus_w2
 from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
 from rexmol.molecules import ala3, dataset
@@ -169,10 +169,9 @@ class MDReference:
             tau_e = integrated_time(u_short)  # pooled over runs of any lengths
             # The slowest mode (residue 2's visits to the left-handed basin, ns long) can outlast what
             # 5 ns runs resolve; then tau_T is the estimate at the longest window (a lower bound), flagged.
-            tau_t = max(torsion_integrated_times(list(torsions.values()), self.torsion_names,
-                                                 unconverged="bound").values())
-            tau_t_converged = all(converges([f(t[:, j]) for t in torsions.values()])
-                                  for j in range(len(self.torsion_names)) for f in (np.cos, np.sin))
+            times = torsion_times_and_convergence(list(torsions.values()), self.torsion_names)
+            tau_t = max(tau for tau, _ in times.values())
+            tau_t_converged = all(ok for _, ok in times.values())
             md = dataset.load_manifest(self.manifest)["md"]
             integrators = {seed: dataset.integrator(md.get("settings_by_run", {}).get(str(seed), md)) for seed in runs}
             self._floor_pool = {"runs": runs, "torsions": torsions, "tau_E_frames": tau_e, "tau_T_frames": tau_t,

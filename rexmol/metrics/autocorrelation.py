@@ -48,6 +48,17 @@ def autocorrelation(series) -> np.ndarray:
     return acov / acov[0]
 
 
+def sokal_time(rho: np.ndarray, c: float = 5.0) -> tuple[float, bool]:
+    """(tau_int, converged) from an autocorrelation ``rho``: tau_int at Sokal's window (the smallest
+    W with W >= c tau_int(W)), or, where there is none, at the longest window rho supports
+    (W = len(rho) / c), flagged as not converged."""
+    taus = 1.0 + 2.0 * np.cumsum(rho[1:])
+    ok = np.arange(1, len(rho)) >= c * taus
+    if ok.any():
+        return float(taus[np.argmax(ok)]), True
+    return float(taus[max(0, int(len(rho) / c) - 1)]), False
+
+
 def integrated_time(series: np.ndarray, c: float = 5.0, unconverged: str = "raise") -> float:
     """tau_int in frames with Sokal's window (see the module docstring).
 
@@ -57,29 +68,36 @@ def integrated_time(series: np.ndarray, c: float = 5.0, unconverged: str = "rais
     if unconverged not in ("raise", "bound"):
         raise ValueError(f"unconverged must be 'raise' or 'bound', got {unconverged!r}")
     rho = autocorrelation(series)
-    taus = 1.0 + 2.0 * np.cumsum(rho[1:])
-    windows = np.arange(1, len(rho))
-    ok = windows >= c * taus
-    if not ok.any():
-        if unconverged == "bound":
-            return float(taus[max(0, int(len(rho) / c) - 1)])
+    tau, converged = sokal_time(rho, c)
+    if not converged and unconverged == "raise":
         raise ValueError(f"series too short for a reliable estimate (tau_int > {len(rho) / c:.0f} frames)")
-    return float(taus[np.argmax(ok)])
+    return tau
 
 
 def converges(series, c: float = 5.0) -> bool:
     """Whether Sokal's window exists for ``series`` (see :func:`integrated_time`)."""
-    rho = autocorrelation(series)
-    return bool((np.arange(1, len(rho)) >= c * (1.0 + 2.0 * np.cumsum(rho[1:]))).any())
+    return sokal_time(autocorrelation(series), c)[1]
 
 
 def torsion_integrated_times(torsions_by_run: list[np.ndarray], names: list[str], c: float = 5.0,
                              unconverged: str = "raise") -> dict[str, float]:
     """tau_int (frames) of each torsion: the larger of its cos and sin components, pooled over runs
     of any lengths (``unconverged`` as in :func:`integrated_time`)."""
+    return {name: tau for name, (tau, _) in torsion_times_and_convergence(torsions_by_run, names, c, unconverged).items()}
+
+
+def torsion_times_and_convergence(torsions_by_run: list[np.ndarray], names: list[str], c: float = 5.0,
+                                  unconverged: str = "bound") -> dict[str, tuple[float, bool]]:
+    """(tau_int, converged) of each torsion, one autocorrelation per component: tau_int the larger
+    of its cos and sin components' (at the longest window where one has no Sokal window, or raising
+    with ``unconverged="raise"``), converged whether both components have one."""
+    if unconverged not in ("raise", "bound"):
+        raise ValueError(f"unconverged must be 'raise' or 'bound', got {unconverged!r}")
     out = {}
     for j, name in enumerate(names):
         angles = [np.asarray(t)[:, j] for t in torsions_by_run]
-        out[name] = max(integrated_time([np.cos(a) for a in angles], c, unconverged),
-                        integrated_time([np.sin(a) for a in angles], c, unconverged))
+        parts = [sokal_time(autocorrelation([f(a) for a in angles]), c) for f in (np.cos, np.sin)]
+        if unconverged == "raise" and not all(ok for _, ok in parts):
+            raise ValueError(f"torsion {name}: series too short for a reliable estimate of tau_int")
+        out[name] = (max(tau for tau, _ in parts), all(ok for _, ok in parts))
     return out
