@@ -8,6 +8,9 @@ finished trajectories are reference MD of the same ensemble. Two tables:
    Median over 5 distinct pairings drawn at random (every distinct pairing when there are fewer).
 2. against sample size n (1k, 5k, 10k): n frames subsampled from each of two halves of the
    trajectories, as a generator's n samples would be compared with MD.
+3. of the test set itself (AAA only): every frame of the manifest's test split against each of
+   several disjoint groups of as many other whole trajectories (none of them test runs), and
+   against all the other runs together: the floor of any E-W2 measured against that test set.
 
     python benchmarks/noise_floor.py [--md data/ala3/md] [--repeats 5] [--workers 2]   # AAA runs: results/noise_floor_aaa.json
     python benchmarks/noise_floor.py --old-ensemble                                    # results/noise_floor.json
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import statistics
 import sys
 from dataclasses import asdict
@@ -36,16 +40,29 @@ from rexmol.molecules.target import AAA  # noqa: E402
 def disjoint_pairs(seeds: list[int], k: int, repeats: int, rng) -> list[tuple[list[int], list[int]]]:
     """Pairs of disjoint k-trajectory groups: every distinct one when there are at most ``repeats``
     (4 runs give only 3 distinct 2-vs-2 splits: random draws would repeat them), else ``repeats``
-    distinct ones at random."""
-    every = []
-    for g1 in itertools.combinations(seeds, k):
-        rest = [s for s in seeds if s not in g1]
-        for g2 in itertools.combinations(rest, k):
-            if (g2, g1) not in every:
-                every.append((g1, g2))
-    if len(every) <= repeats:
-        return [(list(a), list(b)) for a, b in every]
-    return [(list(every[i][0]), list(every[i][1])) for i in rng.choice(len(every), repeats, replace=False)]
+    distinct ones at random. The unordered pairs number C(n, k) C(n - k, k) / 2 (450,450 for
+    k = 4 of 15 runs), so they are counted, not listed, and drawn by rejection when there are many."""
+    n_pairs = math.comb(len(seeds), k) * math.comb(len(seeds) - k, k) // 2
+    if n_pairs <= max(repeats, 64):
+        every, seen = [], set()
+        for g1 in itertools.combinations(seeds, k):
+            rest = [s for s in seeds if s not in g1]
+            for g2 in itertools.combinations(rest, k):
+                if (g2, g1) not in seen:
+                    seen.add((g1, g2))
+                    every.append((g1, g2))
+        if len(every) <= repeats:
+            return [(list(a), list(b)) for a, b in every]
+        return [(list(every[i][0]), list(every[i][1])) for i in rng.choice(len(every), repeats, replace=False)]
+    drawn, seen = [], set()
+    while len(drawn) < repeats:
+        perm = [int(s) for s in rng.permutation(seeds)]
+        g1, g2 = tuple(sorted(perm[:k])), tuple(sorted(perm[k:2 * k]))
+        key = frozenset((g1, g2))
+        if key not in seen:
+            seen.add(key)
+            drawn.append((list(g1), list(g2)))
+    return drawn
 
 
 def main(argv=None):
@@ -54,6 +71,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tw2-frames", type=int, default=2000)
+    p.add_argument("--manifest", type=Path, default=dataset.MANIFEST, help="whose test split section 3 measures")
     p.add_argument("--old-ensemble", action="store_true",
                    help="the runs that record no target (constrained MD of the old ensemble), old scorer")
     args = p.parse_args(argv)
@@ -96,6 +114,30 @@ def main(argv=None):
                           "T_W2_rad_median": statistics.median(tw), "T_W2_rad_max": max(tw)})
         print(by_length[-1], flush=True)
 
+    test_set = None
+    if target is not None:
+        test = sorted(dataset.load_manifest(args.manifest)["splits"]["test"])
+        others = [s for s in seeds if s not in test]
+        if not set(test) <= set(seeds):
+            raise SystemExit(f"the test runs {test} of {args.manifest} are not all finished runs of {target.name}")
+        k = len(test)
+        order = list(rng.permutation(others))  # disjoint groups: every other run is used at most once
+        groups = [sorted(int(s) for s in order[i:i + k]) for i in range(0, len(order) - k + 1, k)]
+        u_test = np.concatenate([energies[s] for s in test])
+        t_test = np.concatenate([torsions[s] for s in test])
+        rows = []
+        for r, g in enumerate(groups):
+            rows.append({"against": g, "E_W2_kT": energy_w2(u_test, np.concatenate([energies[s] for s in g])).value,
+                         "T_W2_rad": torus_w2(t_test, np.concatenate([torsions[s] for s in g]),
+                                              n_max=args.tw2_frames, seed=r)})
+        u_rest = np.concatenate([energies[s] for s in others])
+        rest = {"against": others, "frames": len(u_rest), "E_W2_kT": energy_w2(u_test, u_rest).value,
+                "mean_u_difference_kT": float(u_rest.mean() - u_test.mean())}
+        test_set = {"test_seeds": test, "frames": len(u_test), "groups": rows, "against_all_others": rest,
+                    "E_W2_kT_median": statistics.median(r["E_W2_kT"] for r in rows) if rows else None,
+                    "E_W2_kT_max": max((r["E_W2_kT"] for r in rows), default=None)}
+        print("test set:", test_set, flush=True)
+
     by_size = []
     half = len(seeds) // 2
     for n in (1000, 5000, 10000):
@@ -117,10 +159,19 @@ def main(argv=None):
     print(table(by_length))
     print("\nNoise floor against sample size (n frames from each half of the trajectories):")
     print(table(by_size))
+    if test_set is not None:
+        print(f"\nTest set {test_set['test_seeds']} ({test_set['frames']} frames) against disjoint groups of "
+              f"{len(test_set['test_seeds'])} other runs:")
+        print(table([{"against": " ".join(map(str, r["against"])), "E_W2_kT": r["E_W2_kT"], "T_W2_rad": r["T_W2_rad"]}
+                     for r in test_set["groups"]]))
+        rest = test_set["against_all_others"]
+        print(f"against all {len(rest['against'])} other runs ({rest['frames']} frames): E-W2 {rest['E_W2_kT']:.3f} kT, "
+              f"mean u {rest['mean_u_difference_kT']:+.3f} kT")
     name = "noise_floor" if target is None else f"noise_floor_{target.name.lower()}"  # the old table keeps its file
     path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds,
                              "integrators": {s: dataset.integrator(runs[s]["settings"]) for s in seeds}, "repeats": args.repeats,
-                             "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size})
+                             "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size,
+                             "test_set": test_set})
     print(f"\nwrote {path}")
 
 
