@@ -147,3 +147,27 @@ def test_energy_bad_input_and_non_finite_results(conformations):
     clash = conformations[:1].copy()
     clash[0, 1] = clash[0, 0]  # two atoms on top of each other
     assert np.isposinf(ev.reduced(clash)[0])
+
+
+def test_energy_terms_sum_to_u_and_the_bond_term_is_its_closed_form(conformations):
+    import openmm
+
+    from rexmol.molecules.energies import energy_terms
+    from rexmol.molecules.target import AAA
+
+    x = conformations[:8]
+    terms = energy_terms(x)
+    assert {"HarmonicBondForce", "HarmonicAngleForce", "PeriodicTorsionForce", "NonbondedForce",
+            "CustomGBForce"} <= set(terms)
+    np.testing.assert_allclose(sum(terms.values()), EnergyEvaluator().reduced(x), rtol=1e-6, atol=1e-5)
+    # the bond term from the force's own parameters: sum over bonds of k/2 (r - r0)^2, in kT
+    topology, _ = ala3.load_topology()
+    system = AAA.create_system(topology)  # held: its forces are views into it
+    bonds = next(f for f in system.getForces() if isinstance(f, openmm.HarmonicBondForce))
+    expected = np.zeros(len(x))
+    for b in range(bonds.getNumBonds()):
+        i, j, r0, k = bonds.getBondParameters(b)
+        r = np.linalg.norm(x[:, i] - x[:, j], axis=-1)
+        expected += 0.5 * k.value_in_unit(k.unit) * (r - r0.value_in_unit(r0.unit)) ** 2
+    np.testing.assert_allclose(terms["HarmonicBondForce"], expected / AAA.kT, rtol=1e-5)
+    assert (terms["HarmonicBondForce"] > 0).all()

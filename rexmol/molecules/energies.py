@@ -71,6 +71,23 @@ def _worker_run(args):
     return _evaluate(_WORKER["context"], xyz, want_forces)
 
 
+def _conformations(xyz, nonfinite: str) -> np.ndarray:
+    """Conformations as float64 (n, 33, 3) nm; wrong shapes raise, NaN/inf rows raise unless nonfinite="inf"."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if xyz.ndim == 2:
+        xyz = xyz[None]
+    if xyz.ndim != 3 or xyz.shape[1:] != (ala3.N_ATOMS, 3):
+        raise ValueError(f"conformations must have shape (n, {ala3.N_ATOMS}, 3) in nm, got {xyz.shape}")
+    if nonfinite not in ("raise", "inf"):
+        raise ValueError(f"nonfinite must be 'raise' or 'inf', got {nonfinite!r}")
+    bad = ~np.isfinite(xyz).reshape(len(xyz), -1).all(1)
+    if nonfinite == "raise" and bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"{bad.sum()} of {len(xyz)} conformations have NaN/inf coordinates (rows {rows[:10].tolist()}"
+                         f"{' ...' if len(rows) > 10 else ''}); pass nonfinite='inf' to score them as +inf")
+    return xyz
+
+
 class EnergyEvaluator:
     """Reduced energies and forces of conformations (nm) under a target's potential.
 
@@ -106,19 +123,7 @@ class EnergyEvaluator:
             self._pool = None
 
     def _check(self, xyz, nonfinite: str) -> np.ndarray:
-        xyz = np.asarray(xyz, dtype=np.float64)
-        if xyz.ndim == 2:
-            xyz = xyz[None]
-        if xyz.ndim != 3 or xyz.shape[1:] != (ala3.N_ATOMS, 3):
-            raise ValueError(f"conformations must have shape (n, {ala3.N_ATOMS}, 3) in nm, got {xyz.shape}")
-        if nonfinite not in ("raise", "inf"):
-            raise ValueError(f"nonfinite must be 'raise' or 'inf', got {nonfinite!r}")
-        bad = ~np.isfinite(xyz).reshape(len(xyz), -1).all(1)
-        if nonfinite == "raise" and bad.any():
-            rows = np.flatnonzero(bad)
-            raise ValueError(f"{bad.sum()} of {len(xyz)} conformations have NaN/inf coordinates (rows {rows[:10].tolist()}"
-                             f"{' ...' if len(rows) > 10 else ''}); pass nonfinite='inf' to score them as +inf")
-        return xyz
+        return _conformations(xyz, nonfinite)
 
     def _run(self, xyz: np.ndarray, want_forces: bool):
         if self.n_workers <= 1 or len(xyz) <= self.chunk:
@@ -145,3 +150,38 @@ class EnergyEvaluator:
     def forces(self, xyz, nonfinite: str = "raise") -> tuple[np.ndarray, np.ndarray]:
         """(U in kJ/mol, forces -dU/dx in kJ/mol/nm, shape (n, 33, 3); NaN rows where U is not finite)."""
         return self._run(self._check(xyz, nonfinite), True)
+
+
+def energy_terms(xyz, target: Target = AAA, topology_path=ala3.TOPOLOGY_PDB, platform: str = "CPU") -> dict[str, np.ndarray]:
+    """The reduced energy split by force: u_f = U_f / kT for each Force f of the target's System, in
+    the System's order, keyed by the Force's class name (``HarmonicBondForce``, ``NonbondedForce``,
+    ``CustomGBForce`` (OBC1), ...). Each force gets a force group of its own, so sum_f u_f = u.
+    Conformations (n, 33, 3) in nm; one Context, one thread (a diagnostic: where do a model's
+    energies differ from MD's?). Non-finite coordinates raise; a term OpenMM cannot evaluate is +inf."""
+    import openmm
+    from openmm import unit
+
+    xyz = _conformations(xyz, "raise")
+    topology, _ = ala3.load_topology(topology_path)
+    system = target.create_system(topology)
+    names = []
+    for group, force in enumerate(system.getForces()):
+        if group > 31:
+            raise ValueError(f"{system.getNumForces()} forces: OpenMM has 32 force groups")
+        force.setForceGroup(group)
+        names.append(type(force).__name__)
+    if len(set(names)) != len(names):
+        raise ValueError(f"forces of the same class cannot be told apart by name: {names}")
+    plat = openmm.Platform.getPlatformByName(platform)
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), plat, {"Threads": "1"} if platform == "CPU" else {})
+    out = np.empty((len(names), len(xyz)))
+    for i, x in enumerate(xyz):
+        context.setPositions(x)
+        for group in range(len(names)):
+            try:
+                e = context.getState(getEnergy=True, groups={group}).getPotentialEnergy()
+                out[group, i] = e.value_in_unit(unit.kilojoule_per_mole)
+            except openmm.OpenMMException:
+                out[group, i] = np.inf
+    out[~np.isfinite(out)] = np.inf
+    return {name: out[g] / target.kT for g, name in enumerate(names)}
