@@ -3,12 +3,13 @@
 Reads a finished ``rexmol sample`` run (its ``arrays.npz``: x in nm, u, log q, log w) and scores
 its conformers and ``--md-frames`` evenly spaced test frames of the data manifest force by force
 (``rexmol.molecules.energies.energy_terms``: bonds, angles, torsions, nonbonded (LJ and Coulomb,
-1-4 pairs included), OBC1). For each term: MD's mean and standard deviation, the samples' median
-and mean, the median excess (samples' median minus MD's, kT), the self-normalised reweighted mean,
-and the rank (Spearman) correlation of the term with log w over the draws (ranks, because a few
-clashes carry most of the variance). Then the spread of log w = -u - log q:
-its standard deviation over all draws and over the draws below the 95th percentile of u (a lognormal
-weight of standard deviation s has ESS fraction exp(-s^2); 10% needs s of about 1.5 nats).
+1-4 pairs included), OBC1). Over the draws with a finite weight and energy, for each term: MD's
+mean and standard deviation, the samples' median and mean, the median excess (samples' median
+minus MD's, kT), the self-normalised reweighted mean, and the rank (Spearman) correlation of the
+term with log w (ranks, because a few clashes carry most of the variance). Then the spread of
+log w = -u - log q: its standard deviation over those draws and over the ones below the 95th
+percentile of u (a lognormal weight of standard deviation s has ESS fraction exp(-s^2); 10% needs
+s of about 1.5 nats).
 Writes results/energy_terms.json (and energy_terms.png, one histogram per term).
 
     python benchmarks/energy_terms.py --run benchmarks/results/aaa_headline [--md-frames 2000]
@@ -54,26 +55,29 @@ def main(argv=None):
     md = dataset.load_split("test", args.manifest)
     md = md[np.linspace(0, len(md) - 1, min(args.md_frames, len(md))).round().astype(int)]
 
-    gen_terms, md_terms = energy_terms(x, target), energy_terms(md, target)
-    finite = np.isfinite(log_w)
-    w = np.where(finite, np.exp(log_w - log_w[finite].max()), 0.0)
+    gen_terms = energy_terms(x, target, nonfinite="inf")
+    md_terms = energy_terms(md, target)
+    # one set of draws for every column: finite energy and weight (a D residue or a fold has log w = -inf)
+    finite = np.isfinite(log_w) & np.isfinite(u)
+    if finite.sum() < 2:
+        raise SystemExit(f"{args.run}: {finite.sum()} of {len(u)} draws have a finite weight and energy")
+    w = np.exp(log_w[finite] - log_w[finite].max())
     w /= w.sum()
     rows = []
     for name in gen_terms:
-        g, m = gen_terms[name], md_terms[name]
+        g, m = gen_terms[name][finite], md_terms[name]
         if not np.any(m):
             continue  # CMMotionRemover: no energy
-        ok = finite & np.isfinite(g)
         rows.append({"term": name, "md_mean_kT": float(m.mean()), "md_std_kT": float(m.std()),
-                     "samples_median_kT": float(np.median(g)), "samples_mean_kT": float(g[np.isfinite(g)].mean()),
+                     "samples_median_kT": float(np.median(g)), "samples_mean_kT": float(g.mean()),
                      "median_excess_kT": float(np.median(g) - np.median(m)),
-                     "reweighted_mean_kT": float((w[ok] * g[ok]).sum() / w[ok].sum()),
-                     "rank_corr_with_log_w": float(spearmanr(g[ok], log_w[ok]).statistic)})
-    central = finite & (u < np.percentile(u[np.isfinite(u)], 95))
+                     "reweighted_mean_kT": float((w * g).sum()),
+                     "rank_corr_with_log_w": float(spearmanr(g, log_w[finite]).statistic)})
+    central = finite & (u < np.percentile(u[finite], 95))
     spread = {"log_w_std_nats": float(log_w[finite].std()), "log_w_std_nats_below_u95": float(log_w[central].std()),
               "u_std_kT_below_u95": float(u[central].std()), "log_q_std_nats_below_u95": float(log_q[central].std()),
               "rank_corr_u_log_q_below_u95": float(spearmanr(u[central], log_q[central]).statistic),
-              "draws": int(len(u)), "draws_below_u95": int(central.sum())}
+              "draws": int(len(u)), "draws_finite": int(finite.sum()), "draws_below_u95": int(central.sum())}
     print(f"{len(x)} draws of {args.run} against {len(md)} test frames of {args.manifest} (u = U/kT, kT at "
           f"{target.temperature_k} K):")
     print(table(rows, floatfmt="{:.2f}"))
@@ -82,15 +86,16 @@ def main(argv=None):
     from rexmol.metrics.plots import _pyplot, _save
 
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3))
-    for ax, row in zip(axes, rows):
-        g, m = gen_terms[row["term"]], md_terms[row["term"]]
-        lo, hi = np.percentile(m, 0.5), np.percentile(np.concatenate([m, g[np.isfinite(g)]]), 99)
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3), squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        g, m = gen_terms[row["term"]][finite], md_terms[row["term"]]
+        both = np.concatenate([m, g])
+        lo, hi = np.percentile(both, 0.5), np.percentile(both, 99)
         ax.hist(m, bins=50, range=(lo, hi), density=True, histtype="step", label="MD test")
-        ax.hist(g[np.isfinite(g)], bins=50, range=(lo, hi), density=True, histtype="step", label="samples, raw")
+        ax.hist(g, bins=50, range=(lo, hi), density=True, histtype="step", label="samples, raw")
         ax.set_title(row["term"].replace("Force", ""), fontsize=9)
         ax.set_xlabel("u_f (kT)")
-    axes[0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7)
     png = _save(fig, RESULTS / "energy_terms.png")
     path = write_json("energy_terms", {"description": __doc__, "run": str(args.run), "manifest": str(args.manifest),
                                        "md_frames": len(md), "target": target_record, "terms": rows,

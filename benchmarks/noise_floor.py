@@ -10,7 +10,8 @@ finished trajectories are reference MD of the same ensemble. Two tables:
    trajectories, as a generator's n samples would be compared with MD.
 3. of the test set itself (AAA only): every frame of the manifest's test split against each of
    several disjoint groups of as many other whole trajectories (none of them test runs), and
-   against all the other runs together: the floor of any E-W2 measured against that test set.
+   against all the other runs together, each split into the offset of the mean u and the
+   centred E-W2, with the integrators on each side (an offset may be an integrator's bias).
 
     python benchmarks/noise_floor.py [--md data/ala3/md] [--repeats 5] [--workers 2]   # AAA runs: results/noise_floor_aaa.json
     python benchmarks/noise_floor.py --old-ensemble                                    # results/noise_floor.json
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import statistics
 import sys
@@ -43,7 +45,7 @@ def disjoint_pairs(seeds: list[int], k: int, repeats: int, rng) -> list[tuple[li
     distinct ones at random. The unordered pairs number C(n, k) C(n - k, k) / 2 (450,450 for
     k = 4 of 15 runs), so they are counted, not listed, and drawn by rejection when there are many."""
     n_pairs = math.comb(len(seeds), k) * math.comb(len(seeds) - k, k) // 2
-    if n_pairs <= max(repeats, 64):
+    if n_pairs <= max(2 * repeats, 64):  # few, or most of them wanted: list them
         every, seen = [], set()
         for g1 in itertools.combinations(seeds, k):
             rest = [s for s in seeds if s not in g1]
@@ -54,15 +56,19 @@ def disjoint_pairs(seeds: list[int], k: int, repeats: int, rng) -> list[tuple[li
         if len(every) <= repeats:
             return [(list(a), list(b)) for a, b in every]
         return [(list(every[i][0]), list(every[i][1])) for i in rng.choice(len(every), repeats, replace=False)]
+    # at most half of n_pairs wanted: each draw is new with probability >= 1/2
     drawn, seen = [], set()
-    while len(drawn) < repeats:
+    for _ in range(100 * repeats + 1000):
         perm = [int(s) for s in rng.permutation(seeds)]
         g1, g2 = tuple(sorted(perm[:k])), tuple(sorted(perm[k:2 * k]))
         key = frozenset((g1, g2))
         if key not in seen:
             seen.add(key)
             drawn.append((list(g1), list(g2)))
-    return drawn
+            if len(drawn) == repeats:
+                return drawn
+    raise RuntimeError(f"drew {len(drawn)} distinct pairings of {k} of {len(seeds)} runs, wanted {repeats} "
+                       f"of {n_pairs}: the count is wrong")
 
 
 def main(argv=None):
@@ -75,6 +81,8 @@ def main(argv=None):
     p.add_argument("--old-ensemble", action="store_true",
                    help="the runs that record no target (constrained MD of the old ensemble), old scorer")
     args = p.parse_args(argv)
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
     # one ensemble: the runs of one target only, scored by that target's System, and of the protocol's
     # integrator or one an ensemble benchmark validated (the same gate as the data manifest's)
     target = None if args.old_ensemble else AAA
@@ -121,21 +129,31 @@ def main(argv=None):
         if not set(test) <= set(seeds):
             raise SystemExit(f"the test runs {test} of {args.manifest} are not all finished runs of {target.name}")
         k = len(test)
-        order = list(rng.permutation(others))  # disjoint groups: every other run is used at most once
+        rng_test = np.random.default_rng(1)  # its own stream: the other sections do not depend on this one
+        order = list(rng_test.permutation(others))  # disjoint groups: every other run is used at most once
         groups = [sorted(int(s) for s in order[i:i + k]) for i in range(0, len(order) - k + 1, k)]
         u_test = np.concatenate([energies[s] for s in test])
         t_test = np.concatenate([torsions[s] for s in test])
-        rows = []
-        for r, g in enumerate(groups):
-            rows.append({"against": g, "E_W2_kT": energy_w2(u_test, np.concatenate([energies[s] for s in g])).value,
-                         "T_W2_rad": torus_w2(t_test, np.concatenate([torsions[s] for s in g]),
-                                              n_max=args.tw2_frames, seed=r)})
-        u_rest = np.concatenate([energies[s] for s in others])
-        rest = {"against": others, "frames": len(u_rest), "E_W2_kT": energy_w2(u_test, u_rest).value,
-                "mean_u_difference_kT": float(u_rest.mean() - u_test.mean())}
-        test_set = {"test_seeds": test, "frames": len(u_test), "groups": rows, "against_all_others": rest,
-                    "E_W2_kT_median": statistics.median(r["E_W2_kT"] for r in rows) if rows else None,
-                    "E_W2_kT_max": max((r["E_W2_kT"] for r in rows), default=None)}
+
+        def against(group: list[int], seed: int) -> dict:
+            # W2^2 of 1-D distributions = (difference of means)^2 + W2^2 of the centred ones: the two
+            # parts tell an offset (an integrator's bias, or a slow mode) from a difference in shape
+            u = np.concatenate([energies[s] for s in group])
+            return {"against": group, "frames": len(u),
+                    "integrators": sorted({json.dumps(dataset.integrator(runs[s]["settings"]), sort_keys=True)
+                                           for s in group}),
+                    "E_W2_kT": energy_w2(u_test, u).value,
+                    "mean_u_others_minus_test_kT": float(u.mean() - u_test.mean()),
+                    "E_W2_kT_centred": energy_w2(u_test - u_test.mean(), u - u.mean()).value,
+                    "T_W2_rad": torus_w2(t_test, np.concatenate([torsions[s] for s in group]),
+                                         n_max=args.tw2_frames, seed=seed)}
+
+        test_set = {"test_seeds": test, "frames": len(u_test),
+                    "test_integrators": sorted({json.dumps(dataset.integrator(runs[s]["settings"]), sort_keys=True)
+                                                for s in test}),
+                    "groups": [against(g, r) for r, g in enumerate(groups)],
+                    "unused_in_groups": sorted(set(others) - {s for g in groups for s in g}),
+                    "against_all_others": against(others, len(groups))}
         print("test set:", test_set, flush=True)
 
     by_size = []
@@ -162,11 +180,11 @@ def main(argv=None):
     if test_set is not None:
         print(f"\nTest set {test_set['test_seeds']} ({test_set['frames']} frames) against disjoint groups of "
               f"{len(test_set['test_seeds'])} other runs:")
-        print(table([{"against": " ".join(map(str, r["against"])), "E_W2_kT": r["E_W2_kT"], "T_W2_rad": r["T_W2_rad"]}
-                     for r in test_set["groups"]]))
-        rest = test_set["against_all_others"]
-        print(f"against all {len(rest['against'])} other runs ({rest['frames']} frames): E-W2 {rest['E_W2_kT']:.3f} kT, "
-              f"mean u {rest['mean_u_difference_kT']:+.3f} kT")
+        print(table([{"against": " ".join(map(str, r["against"])) if r is not test_set["against_all_others"]
+                      else f"all {len(r['against'])} others", "E_W2_kT": r["E_W2_kT"],
+                      "mean_u_others_minus_test_kT": r["mean_u_others_minus_test_kT"],
+                      "E_W2_kT_centred": r["E_W2_kT_centred"], "T_W2_rad": r["T_W2_rad"]}
+                     for r in [*test_set["groups"], test_set["against_all_others"]]]))
     name = "noise_floor" if target is None else f"noise_floor_{target.name.lower()}"  # the old table keeps its file
     path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds,
                              "integrators": {s: dataset.integrator(runs[s]["settings"]) for s in seeds}, "repeats": args.repeats,

@@ -151,6 +151,7 @@ def test_energy_bad_input_and_non_finite_results(conformations):
 
 def test_energy_terms_sum_to_u_and_the_bond_term_is_its_closed_form(conformations):
     import openmm
+    from openmm import unit
 
     from rexmol.molecules.energies import energy_terms
     from rexmol.molecules.target import AAA
@@ -168,6 +169,12 @@ def test_energy_terms_sum_to_u_and_the_bond_term_is_its_closed_form(conformation
     for b in range(bonds.getNumBonds()):
         i, j, r0, k = bonds.getBondParameters(b)
         r = np.linalg.norm(x[:, i] - x[:, j], axis=-1)
-        expected += 0.5 * k.value_in_unit(k.unit) * (r - r0.value_in_unit(r0.unit)) ** 2
+        k_kj_nm2 = k.value_in_unit(unit.kilojoule_per_mole / unit.nanometer ** 2)
+        expected += 0.5 * k_kj_nm2 * (r - r0.value_in_unit(unit.nanometer)) ** 2
     np.testing.assert_allclose(terms["HarmonicBondForce"], expected / AAA.kT, rtol=1e-5)
-    assert (terms["HarmonicBondForce"] > 0).all()
+    bad = x[:2].copy()
+    bad[1, 3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN/inf coordinates"):
+        energy_terms(bad)
+    scored = energy_terms(bad, nonfinite="inf")
+    assert all(np.isinf(v[1]) and np.isfinite(v[0]) for v in scored.values())

@@ -152,16 +152,19 @@ class EnergyEvaluator:
         return self._run(self._check(xyz, nonfinite), True)
 
 
-def energy_terms(xyz, target: Target = AAA, topology_path=ala3.TOPOLOGY_PDB, platform: str = "CPU") -> dict[str, np.ndarray]:
+def energy_terms(xyz, target: Target = AAA, topology_path=ala3.TOPOLOGY_PDB, platform: str = "CPU",
+                 nonfinite: str = "raise") -> dict[str, np.ndarray]:
     """The reduced energy split by force: u_f = U_f / kT for each Force f of the target's System, in
     the System's order, keyed by the Force's class name (``HarmonicBondForce``, ``NonbondedForce``,
     ``CustomGBForce`` (OBC1), ...). Each force gets a force group of its own, so sum_f u_f = u.
     Conformations (n, 33, 3) in nm; one Context, one thread (a diagnostic: where do a model's
-    energies differ from MD's?). Non-finite coordinates raise; a term OpenMM cannot evaluate is +inf."""
+    energies differ from MD's?). Rows with non-finite coordinates raise, or with ``nonfinite="inf"``
+    get +inf in every term; a term OpenMM cannot evaluate, or evaluates to NaN or -inf, is +inf
+    (as in :class:`EnergyEvaluator`)."""
     import openmm
     from openmm import unit
 
-    xyz = _conformations(xyz, "raise")
+    xyz = _conformations(xyz, nonfinite)
     topology, _ = ala3.load_topology(topology_path)
     system = target.create_system(topology)
     names = []
@@ -174,14 +177,16 @@ def energy_terms(xyz, target: Target = AAA, topology_path=ala3.TOPOLOGY_PDB, pla
         raise ValueError(f"forces of the same class cannot be told apart by name: {names}")
     plat = openmm.Platform.getPlatformByName(platform)
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), plat, {"Threads": "1"} if platform == "CPU" else {})
-    out = np.empty((len(names), len(xyz)))
+    out = np.full((len(names), len(xyz)), np.inf)
     for i, x in enumerate(xyz):
+        if not np.isfinite(x).all():
+            continue
         context.setPositions(x)
         for group in range(len(names)):
             try:
                 e = context.getState(getEnergy=True, groups={group}).getPotentialEnergy()
                 out[group, i] = e.value_in_unit(unit.kilojoule_per_mole)
             except openmm.OpenMMException:
-                out[group, i] = np.inf
+                pass
     out[~np.isfinite(out)] = np.inf
     return {name: out[g] / target.kT for g, name in enumerate(names)}
