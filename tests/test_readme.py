@@ -49,8 +49,8 @@ def _sweep_row(setting):
 HMR_U = "| mean u (kT) | -153.90 | -153.70 | 1.4 (2.6) |"
 HMR_XH = "| mean X-H length (nm) | 0.10684 | 0.10684 | 1.3 (3.1) |"
 
-AAA_E = "| E-W2 (kT) | 2363.65 | 3.14 [3.58, 7.60] | 0.69 / 5.22 |"
-AAA_T = "| T-W2, 5 backbone torsions (rad) | 0.99 | 2.41 [2.37, 2.52] | 1.13 / 2.34 |"
+AAA_E = "| E-W2 (kT) | 2122864.83 | 6.31 [5.84, 7.78] | 0.38 / 3.99 |"
+AAA_T = "| T-W2, 5 backbone torsions (rad) | 0.90 | 2.09 [1.91, 2.38] | 1.22 / 1.96 |"
 HEAD = "aaa_headline/results.json"
 AAA_TEST_FLOOR_ROWS = ["| 109, 110, 112, 201 (20 ns, HMR) | 0.16 | +0.04 | 0.16 |",
                        "| 105, 106, 107, 113 (20 ns, HMR) | 0.51 | +0.49 | 0.16 |",
@@ -115,8 +115,8 @@ CLAIMS = [
     (HEAD, lambda j: j["T_W2_rad_reweighted"], "{:.2f}", AAA_T, (3, 0)),
     (HEAD, lambda j: j["noise_floor_raw"]["T_W2_rad"], "{:.2f}", AAA_T, (4, 0)),
     (HEAD, lambda j: j["noise_floor_reweighted"]["T_W2_rad"], "{:.2f}", AAA_T, (4, 1)),
-    (HEAD, lambda j: 100 * j["ess_fraction"], "{:.2f}", "| ESS | | 3.1 of 300 (1.03%)"),
-    (HEAD, lambda j: j["n"], "{}", "| AAA model, n = 300 draws |"),
+    (HEAD, lambda j: 100 * j["ess_fraction"], "{:.2f}", "| ESS | | 3.5 of 1000 (0.35%)"),
+    (HEAD, lambda j: j["n"], "{}", "| AAA model, n = 1000 draws |"),
     ("aaa_nll/likelihood.json", lambda j: j["nll_nats_per_molecule"], "{:.1f}", "**Test NLL: -348.6 nats per molecule**"),
     ("aaa_nll/likelihood.json", lambda j: j["nll_sem"], "{:.1f}", "**Test NLL: -348.6 nats per molecule** (SE 0.2;"),
     ("aaa_nll/likelihood.json", lambda j: j["frames"], "{}", "1000 evenly spaced test frames"),
