@@ -46,13 +46,9 @@ def disjoint_pairs(seeds: list[int], k: int, repeats: int, rng) -> list[tuple[li
     k = 4 of 15 runs), so they are counted, not listed, and drawn by rejection when there are many."""
     n_pairs = math.comb(len(seeds), k) * math.comb(len(seeds) - k, k) // 2
     if n_pairs <= max(2 * repeats, 64):  # few, or most of them wanted: list them
-        every, seen = [], set()
-        for g1 in itertools.combinations(seeds, k):
-            rest = [s for s in seeds if s not in g1]
-            for g2 in itertools.combinations(rest, k):
-                if (g2, g1) not in seen:
-                    seen.add((g1, g2))
-                    every.append((g1, g2))
+        # each unordered pair once: disjoint groups differ, so exactly one order has g1 < g2
+        every = [(g1, g2) for g1 in itertools.combinations(seeds, k)
+                 for g2 in itertools.combinations([s for s in seeds if s not in g1], k) if g1 < g2]
         if len(every) <= repeats:
             return [(list(a), list(b)) for a, b in every]
         return [(list(every[i][0]), list(every[i][1])) for i in rng.choice(len(every), repeats, replace=False)]
@@ -135,22 +131,22 @@ def main(argv=None):
         u_test = np.concatenate([energies[s] for s in test])
         t_test = np.concatenate([torsions[s] for s in test])
 
+        def integrators_of(group: list[int]) -> list[str]:
+            return sorted({json.dumps(dataset.integrator(runs[s]["settings"]), sort_keys=True) for s in group})
+
         def against(group: list[int], seed: int) -> dict:
             # W2^2 of 1-D distributions = (difference of means)^2 + W2^2 of the centred ones: the two
             # parts tell an offset (an integrator's bias, or a slow mode) from a difference in shape
             u = np.concatenate([energies[s] for s in group])
             return {"against": group, "frames": len(u),
-                    "integrators": sorted({json.dumps(dataset.integrator(runs[s]["settings"]), sort_keys=True)
-                                           for s in group}),
+                    "integrators": integrators_of(group),
                     "E_W2_kT": energy_w2(u_test, u).value,
                     "mean_u_others_minus_test_kT": float(u.mean() - u_test.mean()),
                     "E_W2_kT_centred": energy_w2(u_test - u_test.mean(), u - u.mean()).value,
                     "T_W2_rad": torus_w2(t_test, np.concatenate([torsions[s] for s in group]),
                                          n_max=args.tw2_frames, seed=seed)}
 
-        test_set = {"test_seeds": test, "frames": len(u_test),
-                    "test_integrators": sorted({json.dumps(dataset.integrator(runs[s]["settings"]), sort_keys=True)
-                                                for s in test}),
+        test_set = {"test_seeds": test, "frames": len(u_test), "test_integrators": integrators_of(test),
                     "groups": [against(g, r) for r, g in enumerate(groups)],
                     "unused_in_groups": sorted(set(others) - {s for g in groups for s in g}),
                     "against_all_others": against(others, len(groups))}

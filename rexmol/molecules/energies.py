@@ -30,10 +30,16 @@ _WORKER: dict = {}
 
 
 def _make_context(topology_path: str, platform: str, target: Target | None = None):
-    import openmm
 
     topology, _ = ala3.load_topology(topology_path)
     system = ala3.create_system(topology) if target is None else target.create_system(topology)
+    return _context_for(system, platform)
+
+
+def _context_for(system, platform: str):
+    """A Context for evaluating ``system`` (one thread on the CPU platform)."""
+    import openmm
+
     plat = openmm.Platform.getPlatformByName(platform)
     props = {"Threads": "1"} if platform == "CPU" else {}
     return openmm.Context(system, openmm.VerletIntegrator(0.001), plat, props)
@@ -175,8 +181,7 @@ def energy_terms(xyz, target: Target = AAA, topology_path=ala3.TOPOLOGY_PDB, pla
         names.append(type(force).__name__)
     if len(set(names)) != len(names):
         raise ValueError(f"forces of the same class cannot be told apart by name: {names}")
-    plat = openmm.Platform.getPlatformByName(platform)
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), plat, {"Threads": "1"} if platform == "CPU" else {})
+    context = _context_for(system, platform)
     out = np.full((len(names), len(xyz)), np.inf)
     for i, x in enumerate(xyz):
         if not np.isfinite(x).all():
