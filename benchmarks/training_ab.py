@@ -12,11 +12,21 @@
    16-84% bootstrap interval treat frames as independent: evenly spaced frames of a few long runs
    are correlated through slow conformational changes, so they are lower bounds on the real
    uncertainty.
+3. ``--samples NAME=DIR`` (``rexmol sample`` output folders, the first one the baseline): the two
+   models' draws from the same noise (checked: same n, seed, chunk size and solver settings), so
+   statistics of the draws are paired by the noise that produced them. Per model: the Kish ESS
+   and the mean and median of log w = -u - log q. The mean of log w is -KL(q || p) + log Z, and
+   log Z is the target's, the same for both models, so the paired difference of mean log w is
+   KL_base - KL_model in nats (positive is better), an estimate far less noisy than an ESS of a
+   few draws; the median is shown beside it because a few clashing draws (u of 10^6 kT) dominate
+   the mean. The ESS ratio and both differences come with 16-84% intervals over the same
+   bootstrap resamples of the draws.
 
 Writes results/training_ab.json.
 
     python benchmarks/training_ab.py --runs checkpoints/ala3_dit_aaa checkpoints/ala3_dit_aaa_harmonic \
-        [--nll shipped=runs/nll_val_shipped harmonic=runs/nll_val_harmonic]
+        [--nll shipped=runs/nll_val_shipped harmonic=runs/nll_val_harmonic] \
+        [--samples shipped=benchmarks/results/aaa_headline time2=runs/aaa_time2_headline]
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
+from rexmol.metrics.bootstrap import ess_fraction, interval, resample_indices  # noqa: E402
 
 CHECKS = ("val/nll_nats", "val/ess_fraction", "val/n_folded")
 
@@ -84,15 +95,76 @@ def paired_nll_difference(base: dict, other: dict, n_boot: int = 2000, seed: int
             "nll_nats": float(-other["log_q"][finite].mean())}
 
 
+#: settings.json entries that must agree for two sample folders to share their noise draws
+SAMPLE_SETTINGS = ("n", "chunk_size", "seed", "solver", "clip_quantile")
+
+
+def read_samples(out_dir: Path) -> dict:
+    """Settings and arrays (log q, u, log w, weights) of one ``rexmol sample`` output folder."""
+    settings_path, arrays_path = Path(out_dir) / "settings.json", Path(out_dir) / "arrays.npz"
+    for f in (settings_path, arrays_path):
+        if not f.is_file():
+            raise SystemExit(f"{f} does not exist: --samples takes rexmol sample output folders")
+    arrays = np.load(arrays_path)
+    return {"settings": json.loads(settings_path.read_text()),
+            **{k: arrays[k].astype(np.float64) for k in ("log_q", "u", "log_w", "weights")}}
+
+
+def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """ESS of each, ESS_other / ESS_base, and the paired differences (other - base) of the mean and
+    median log w, each with a 16-84% interval over the same bootstrap resamples of the draws."""
+    for key in SAMPLE_SETTINGS:
+        if base["settings"].get(key) != other["settings"].get(key):
+            raise SystemExit(f"the sample runs differ in {key!r}: {base['settings'].get(key)!r} against "
+                             f"{other['settings'].get(key)!r}; a paired comparison needs the same noise and solver")
+    idx = resample_indices(len(base["weights"]), n_boot, seed)
+    everything = np.arange(len(base["weights"]))
+
+    def log_w_stats(a, i):
+        lw = a["log_w"][i]
+        lw = lw[np.isfinite(lw)]
+        return (float(lw.mean()), float(np.median(lw))) if lw.size else (np.nan, np.nan)
+
+    ess = {name: ess_fraction(a, everything) for name, a in (("base", base), ("other", other))}
+    boot_ess = np.array([[ess_fraction(base, i), ess_fraction(other, i)] for i in idx])
+    boot_lw = np.array([[*log_w_stats(base, i), *log_w_stats(other, i)] for i in idx])
+    (mean_b, med_b), (mean_o, med_o) = log_w_stats(base, everything), log_w_stats(other, everything)
+    finite = np.isfinite(base["log_w"]) & np.isfinite(other["log_w"])
+    return {"n": int(len(base["weights"])), "n_nonfinite_log_w": [int((~np.isfinite(a["log_w"])).sum())
+                                                                   for a in (base, other)],
+            "ess_fraction_base": ess["base"], "ess_fraction": ess["other"],
+            "ess_ratio": ess["other"] / ess["base"],
+            "ess_ratio_interval_16_84": interval(boot_ess[:, 1] / boot_ess[:, 0]),
+            "mean_log_w_base": mean_b, "mean_log_w": mean_o,
+            "mean_log_w_difference_nats": mean_o - mean_b,
+            "mean_log_w_difference_interval_16_84": interval(boot_lw[:, 2] - boot_lw[:, 0]),
+            "median_log_w_difference_nats": med_o - med_b,
+            "median_log_w_difference_interval_16_84": interval(boot_lw[:, 3] - boot_lw[:, 1]),
+            "per_draw_log_w_difference_median": float(np.median(other["log_w"][finite] - base["log_w"][finite])),
+            "bootstrap": {"resamples": n_boot, "seed": seed}}
+
+
+def _named_dirs(items: list[str], flag: str) -> list[tuple[str, str]]:
+    named = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"{flag} takes NAME=DIR, got {item!r}")
+        named.append((name, path))
+    return named
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=Path, nargs="*", default=[], help="checkpoint folders; the first is the baseline")
     p.add_argument("--nll", nargs="*", default=[], metavar="NAME=DIR",
                    help="rexmol likelihood output folders on the same frames; the first is the baseline")
+    p.add_argument("--samples", nargs="*", default=[], metavar="NAME=DIR",
+                   help="rexmol sample output folders from the same noise; the first is the baseline")
     args = p.parse_args(argv)
-    if not args.runs and not args.nll:
-        raise SystemExit("nothing to compare: give --runs and/or --nll")
-    payload: dict = {"runs": {}, "paired_nll": {}}
+    if not args.runs and not args.nll and not args.samples:
+        raise SystemExit("nothing to compare: give --runs, --nll and/or --samples")
+    payload: dict = {"runs": {}, "paired_nll": {}, "paired_samples": {}}
 
     if args.runs:
         rows = []
@@ -108,12 +180,7 @@ def main(argv=None):
         print(table(rows, ["run", "step", *CHECKS, "val/fm_loss"], floatfmt="{:.4g}"))
 
     if args.nll:
-        named = []
-        for item in args.nll:
-            name, sep, path = item.partition("=")
-            if not sep or not name or not path:
-                raise SystemExit(f"--nll takes NAME=DIR, got {item!r}")
-            named.append((name, read_likelihood(Path(path)), path))
+        named = [(name, read_likelihood(Path(path)), path) for name, path in _named_dirs(args.nll, "--nll")]
         base_name, base, _ = named[0]
         rows = [{"model": base_name, "nll_nats": float(-base["log_q"][np.isfinite(base["log_q"])].mean()),
                  "minus_baseline": 0.0}]
@@ -126,6 +193,23 @@ def main(argv=None):
         print(f"\nPaired NLL (nats per molecule; {base['meta'].get('frames')} frames of "
               f"{base['meta'].get('frames_from')}, {base['meta'].get('solver')}); negative is better:")
         print(table(rows, ["model", "nll_nats", "minus_baseline", "se", "interval_16_84", "frames"], floatfmt="{:.2f}"))
+    if args.samples:
+        named = [(name, read_samples(Path(path)), path) for name, path in _named_dirs(args.samples, "--samples")]
+        base_name, base, base_path = named[0]
+        rows = []
+        for name, other, path in named[1:]:
+            d = paired_sample_comparison(base, other)
+            payload["paired_samples"][name] = {"dir": path, "baseline": base_name, "baseline_dir": base_path, **d}
+            rows.append({"model": name, "ess_base": f"{100 * d['ess_fraction_base']:.2f}%",
+                         "ess": f"{100 * d['ess_fraction']:.2f}%",
+                         "ess_ratio": "{:.2f} [{:.2f}, {:.2f}]".format(d["ess_ratio"], *d["ess_ratio_interval_16_84"]),
+                         "mean_log_w_diff": "{:.1f} [{:.1f}, {:.1f}]".format(
+                             d["mean_log_w_difference_nats"], *d["mean_log_w_difference_interval_16_84"]),
+                         "median_log_w_diff": "{:.2f} [{:.2f}, {:.2f}]".format(
+                             d["median_log_w_difference_nats"], *d["median_log_w_difference_interval_16_84"])})
+        print(f"\nPaired draws against {base_name} (same noise; n = {len(base['weights'])}; log w differences in "
+              "nats, model minus baseline, positive is better; 16-84% bootstrap intervals):")
+        print(table(rows, ["model", "ess_base", "ess", "ess_ratio", "mean_log_w_diff", "median_log_w_diff"]))
     print(f"wrote {write_json('training_ab', payload)}")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.noise_floor import disjoint_pairs
-from benchmarks.training_ab import paired_nll_difference, read_likelihood
+from benchmarks.training_ab import paired_nll_difference, paired_sample_comparison, read_likelihood, read_samples
 
 
 def brute_force_pairings(seeds, k):
@@ -61,3 +61,47 @@ def test_paired_nll_difference_is_the_mean_per_frame_difference_and_refuses_othe
     coarse = read_likelihood(_likelihood_dir(tmp_path / "d", x, base, solver="Princeps(midpoint), 8 steps"))
     with pytest.raises(SystemExit, match="different solvers"):
         paired_nll_difference(a, coarse)
+
+
+def _samples_dir(path, log_w, seed=0):
+    """A rexmol sample folder's settings and arrays; u is made up, log q = -u - log w."""
+    path.mkdir()
+    (path / "settings.json").write_text(json.dumps({"model": str(path), "n": len(log_w), "chunk_size": 50,
+                                                    "seed": seed, "solver": {"steps": 16}, "clip_quantile": None}))
+    u = np.linspace(-160.0, -140.0, len(log_w))
+    finite = np.isfinite(log_w)
+    w = np.zeros_like(log_w)
+    w[finite] = np.exp(log_w[finite] - log_w[finite].max())
+    np.savez(path / "arrays.npz", log_q=-u - log_w, u=u, log_w=log_w, weights=w / w.sum())
+    return path
+
+
+def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_path):
+    rng = np.random.default_rng(5)
+    base_lw = rng.normal(0.0, 3.0, size=500)
+    base_lw[7] = -np.inf  # a draw with an infinite energy: weight 0, left out of the log w statistics
+    base = read_samples(_samples_dir(tmp_path / "a", base_lw))
+    # A constant shift of log w (another log Z) leaves the ESS and moves mean and median by it
+    shifted = read_samples(_samples_dir(tmp_path / "b", base_lw + 2.5))
+    d = paired_sample_comparison(base, shifted, n_boot=300)
+    assert d["ess_ratio"] == pytest.approx(1.0, rel=1e-9)
+    assert d["mean_log_w_difference_nats"] == pytest.approx(2.5, abs=1e-9)
+    assert d["median_log_w_difference_nats"] == pytest.approx(2.5, abs=1e-9)
+    assert d["mean_log_w_difference_interval_16_84"] == pytest.approx([2.5, 2.5], abs=1e-9)
+    assert d["n_nonfinite_log_w"] == [1, 1]
+    # Halving the spread of log w raises the ESS; against Kish's formula written out here
+    narrow_lw = 0.5 * base_lw
+    narrow = read_samples(_samples_dir(tmp_path / "c", narrow_lw))
+    d = paired_sample_comparison(base, narrow, n_boot=300)
+
+    def kish(lw):
+        w = np.exp(lw[np.isfinite(lw)] - lw[np.isfinite(lw)].max())
+        return w.sum() ** 2 / (len(lw) * (w ** 2).sum())
+    assert d["ess_fraction_base"] == pytest.approx(kish(base_lw), rel=1e-9)
+    assert d["ess_fraction"] == pytest.approx(kish(narrow_lw), rel=1e-9)
+    assert d["ess_ratio"] > 1.0 and d["ess_ratio_interval_16_84"][0] > 1.0
+    finite = base_lw[np.isfinite(base_lw)]
+    assert d["mean_log_w_difference_nats"] == pytest.approx(-0.5 * finite.mean(), abs=1e-9)
+    other_noise = read_samples(_samples_dir(tmp_path / "d", base_lw, seed=1))
+    with pytest.raises(SystemExit, match="differ in 'seed'"):
+        paired_sample_comparison(base, other_noise)
