@@ -61,6 +61,26 @@ AAA_FLOOR_ROWS = {1: "| 1 trajectory, 5 ns | 0.32 [0.21, 0.29, 0.32, 0.90, 1.04]
                   4: "| 4 trajectories, 20 ns (the test set's size) | 0.33 [0.10, 0.19, 0.33, 0.38, 0.42] | 0.87 |",
                   7: "| 7 trajectories, 35 ns | 0.19 [0.14, 0.18, 0.19, 0.23, 0.37] | 0.71 |"}
 
+AB = "training_ab.json"
+AB_ROWS = {"checkpoints/ala3_dit_aaa": "| shipped: uniform t (`aaa_run.yaml`) | -335.5 | -345.7 | -350.4 |",
+           "checkpoints/ala3_dit_aaa_harmonic":
+               "| harmonic prior (`aaa_harmonic.yaml`, stopped at 9,250) | -316.2 | -324.9 | |",
+           "checkpoints/ala3_dit_aaa_time2": "| t ~ Beta(2, 1) (`aaa_time2.yaml`) | -340.8 | -348.4 | -352.0 |",
+           "checkpoints/ala3_dit_aaa_time3": "| t ~ Beta(3, 1) (`aaa_time3.yaml`) | -341.8 | -348.8 | -351.7 |",
+           "checkpoints/ala3_dit_aaa_w96":
+               "| t ~ Beta(2, 1), width 96, 711k parameters (`aaa_w96.yaml`) | -344.6 | | |"}
+AB_STEPS = ("3779", "7559", "11339")
+
+
+def _ab_check(run, step):
+    """val/nll_nats of one run at one step, or "" where the run has no check there (an empty cell)."""
+    return lambda j: j["runs"][run]["checks"].get(step, {}).get("val/nll_nats", "")
+
+
+def _fmt_or_empty(v):
+    return "" if v == "" else f"{v:.1f}"
+
+
 CLAIMS = [
     ("sampler_sweep_n8.json", lambda j: _sweep_row("princeps_midpoint_16_jac")(j)["cost_per_sample_over_default"],
      "{:.3f}", "(Jacobian; **the new default**) | 32 | 5.13 | 0.215 | 0 |"),
@@ -120,6 +140,21 @@ CLAIMS = [
     ("aaa_nll/likelihood.json", lambda j: j["nll_nats_per_molecule"], "{:.1f}", "**Test NLL: -348.6 nats per molecule**"),
     ("aaa_nll/likelihood.json", lambda j: j["nll_sem"], "{:.1f}", "**Test NLL: -348.6 nats per molecule** (SE 0.2;"),
     ("aaa_nll/likelihood.json", lambda j: j["frames"], "{}", "1000 evenly spaced test frames"),
+    *[(AB, (lambda j, r=run, st=step: _fmt_or_empty(_ab_check(r, st)(j))), "{}", row, cell)
+      for run, row in AB_ROWS.items() for cell, step in enumerate(AB_STEPS, start=2)],
+    (AB, lambda j: j["paired_nll"]["time2"]["nll_difference_nats"], "{:.2f}", "**-1.51 nats per molecule** (SE 0.06"),
+    (AB, lambda j: j["paired_nll"]["time2"]["se_nats"], "{:.2f}", "**-1.51 nats per molecule** (SE 0.06"),
+    (AB, lambda j: j["paired_nll"]["time2"]["nll_nats"], "{:.2f}", "test NLL -350.13\n  against -348.62"),
+    (AB, lambda j: j["paired_nll"]["time2"]["nll_base_nats"], "{:.2f}", "against -348.62; `rexmol likelihood"),
+    (AB, lambda j: 100 * j["paired_samples"]["time2"]["ess_fraction"], "{:.2f}", "ESS **0.22%**"),
+    (AB, lambda j: 100 * j["paired_samples"]["time2"]["ess_fraction_base"], "{:.2f}", "against 0.35%, a ratio"),
+    (AB, lambda j: j["paired_samples"]["time2"]["ess_ratio"], "{:.2f}", "a ratio of 0.63 [0.34, 1.36]"),
+    *[(AB, (lambda j, k=k: j["paired_samples"]["time2"]["ess_ratio_interval_16_84"][k]), "{:.2f}",
+       "a ratio of 0.63 [0.34, 1.36]") for k in (0, 1)],
+    (AB, lambda j: j["paired_samples"]["time2"]["median_log_w_difference_nats"], "{:.2f}",
+     "rises by 0.62 nats [0.33, 0.88]"),
+    *[(AB, (lambda j, k=k: j["paired_samples"]["time2"]["median_log_w_difference_interval_16_84"][k]), "{:.2f}",
+       "rises by 0.62 nats [0.33, 0.88]") for k in (0, 1)],
     # (json file, getter, format, README line that quotes it)
     ("boltzmann.json", lambda j: j["rates"][1]["ESS_per_s"], "{:.4f}",
      "0.0020 per second for Rex(dopri5) at the default zeta 0.5"),
