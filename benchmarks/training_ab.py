@@ -77,12 +77,15 @@ def read_likelihood(out_dir: Path) -> dict:
     return {"meta": meta, "log_q": arrays["log_q"].astype(np.float64), "x": arrays["x"]}
 
 
-def paired_nll_difference(base: dict, other: dict, n_boot: int = 2000, seed: int = 0) -> dict:
-    """mean_i [-log q_other(x_i) + log q_base(x_i)] with its SE and a 16-84% bootstrap interval."""
+def paired_nll_difference(base: dict, other: dict, n_boot: int = 2000, seed: int = 0, same: str = "solver") -> dict:
+    """mean_i [-log q_other(x_i) + log q_base(x_i)] with its SE and a 16-84% bootstrap interval.
+
+    ``same`` names what the two runs must share besides the frames: the solver (an A/B of models)
+    or the model (a comparison of solvers, benchmarks/nll_solver_gap.py)."""
     if base["x"].shape != other["x"].shape or not np.array_equal(base["x"], other["x"]):
         raise SystemExit("the two likelihood runs are not of the same frames: rerun with the same --frames/--n-frames")
-    if base["meta"].get("solver") != other["meta"].get("solver"):
-        raise SystemExit(f"different solvers: {base['meta'].get('solver')!r} against {other['meta'].get('solver')!r}")
+    if base["meta"].get(same) != other["meta"].get(same):
+        raise SystemExit(f"different {same}s: {base['meta'].get(same)!r} against {other['meta'].get(same)!r}")
     finite = np.isfinite(base["log_q"]) & np.isfinite(other["log_q"])
     diff = base["log_q"][finite] - other["log_q"][finite]  # NLL_other - NLL_base
     rng = np.random.default_rng(seed)
@@ -144,7 +147,7 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
             "bootstrap": {"resamples": n_boot, "seed": seed}}
 
 
-def _named_dirs(items: list[str], flag: str) -> list[tuple[str, str]]:
+def named_dirs(items: list[str], flag: str) -> list[tuple[str, str]]:
     named = []
     for item in items:
         name, sep, path = item.partition("=")
@@ -180,7 +183,7 @@ def main(argv=None):
         print(table(rows, ["run", "step", *CHECKS, "val/fm_loss"], floatfmt="{:.4g}"))
 
     if args.nll:
-        named = [(name, read_likelihood(Path(path)), path) for name, path in _named_dirs(args.nll, "--nll")]
+        named = [(name, read_likelihood(Path(path)), path) for name, path in named_dirs(args.nll, "--nll")]
         base_name, base, _ = named[0]
         rows = [{"model": base_name, "nll_nats": float(-base["log_q"][np.isfinite(base["log_q"])].mean()),
                  "minus_baseline": 0.0}]
@@ -194,7 +197,7 @@ def main(argv=None):
               f"{base['meta'].get('frames_from')}, {base['meta'].get('solver')}); negative is better:")
         print(table(rows, ["model", "nll_nats", "minus_baseline", "se", "interval_16_84", "frames"], floatfmt="{:.2f}"))
     if args.samples:
-        named = [(name, read_samples(Path(path)), path) for name, path in _named_dirs(args.samples, "--samples")]
+        named = [(name, read_samples(Path(path)), path) for name, path in named_dirs(args.samples, "--samples")]
         base_name, base, base_path = named[0]
         rows = []
         for name, other, path in named[1:]:

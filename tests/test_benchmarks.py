@@ -36,9 +36,10 @@ def test_disjoint_pairs_are_disjoint_distinct_and_all_of_them_when_few(n_seeds, 
         assert len(pairs) == repeats
 
 
-def _likelihood_dir(path, x, log_q, solver="Princeps(midpoint), 16 steps"):
+def _likelihood_dir(path, x, log_q, solver="Princeps(midpoint), 16 steps", model="models/ala3_dit.pt"):
     path.mkdir()
-    (path / "likelihood.json").write_text(json.dumps({"solver": solver, "frames": len(log_q), "frames_from": "val"}))
+    (path / "likelihood.json").write_text(json.dumps({"solver": solver, "frames": len(log_q), "frames_from": "val",
+                                                      "model": model}))
     np.savez(path / "log_q.npz", x=x, log_q=log_q)
     return path
 
@@ -61,6 +62,11 @@ def test_paired_nll_difference_is_the_mean_per_frame_difference_and_refuses_othe
     coarse = read_likelihood(_likelihood_dir(tmp_path / "d", x, base, solver="Princeps(midpoint), 8 steps"))
     with pytest.raises(SystemExit, match="different solvers"):
         paired_nll_difference(a, coarse)
+    # a comparison of solvers (benchmarks/nll_solver_gap.py) pairs one model's runs instead
+    assert paired_nll_difference(a, coarse, same="model")["nll_difference_nats"] == 0.0
+    other_model = read_likelihood(_likelihood_dir(tmp_path / "e", x, base, model="runs/other.pt"))
+    with pytest.raises(SystemExit, match="different models"):
+        paired_nll_difference(a, other_model, same="model")
 
 
 def _samples_dir(path, log_w, seed=0):
