@@ -68,7 +68,7 @@ AB_ROWS = {"checkpoints/ala3_dit_aaa": "| shipped: uniform t (`aaa_run.yaml`) | 
            "checkpoints/ala3_dit_aaa_time2": "| t ~ Beta(2, 1) (`aaa_time2.yaml`) | -340.8 | -348.4 | -352.0 |",
            "checkpoints/ala3_dit_aaa_time3": "| t ~ Beta(3, 1) (`aaa_time3.yaml`) | -341.8 | -348.8 | -351.7 |",
            "checkpoints/ala3_dit_aaa_w96":
-               "| t ~ Beta(2, 1), width 96, 711k parameters (`aaa_w96.yaml`) | -344.6 | | |"}
+               "| t ~ Beta(2, 1), width 96, 711k parameters (`aaa_w96.yaml`) | -344.6 | -350.8 | -353.9 |"}
 AB_STEPS = ("3779", "7559", "11339")
 
 
