@@ -44,6 +44,15 @@ def name(spec: SolverSpec) -> str:
     return f"{solver}_{grid}_{'jac' if spec.density == 'jacobian' else 'div'}"
 
 
+def rex_base_setting(key: str) -> str | None:
+    """The Princeps setting a Rex setting couples (same tableau, grid and density), e.g.
+    ``rex_midpoint_z0.5_16_jac`` -> ``princeps_midpoint_16_jac``; None for a non-Rex setting."""
+    parts = key.split("_")
+    if parts[0] != "rex" or not parts[2].startswith("z"):
+        return None
+    return "_".join(["princeps", parts[1], *parts[3:]])
+
+
 def settings() -> dict[str, SolverSpec]:
     jac = dict(density="jacobian")
     specs = [
@@ -157,6 +166,19 @@ def main(argv=None):
             row["cost_per_sample_over_default"] = row["cpu_s_per_sample"] / base["cpu_s_per_sample"]
             row["eff_per_cpu_s_over_default"] = (row["effective_samples_per_cpu_s"]
                                                  / base["effective_samples_per_cpu_s"])
+    # Rex against its non-reversible base solver at equal settings (same tableau, grid and density)
+    rex_vs_base = {}
+    for key in chosen:
+        base_key = rex_base_setting(key)
+        if base_key in chosen:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = ew2_boot[key] / ew2_boot[base_key]
+                ess_ratio = ess_boot[key] / ess_boot[base_key]
+            r, b = rows[chosen.index(key)], rows[chosen.index(base_key)]
+            rex_vs_base[key] = {"base": base_key,
+                                "E_W2_reweighted_ratio": r["E_W2_kT_reweighted"] / b["E_W2_kT_reweighted"],
+                                "E_W2_reweighted_ratio_16_84": interval(ratio),
+                                "ess_ratio": r["ess"] / b["ess"], "ess_ratio_16_84": interval(ess_ratio)}
     # the divergence integral as the density of fixed-grid samples (same grid => same x)
     integral_error = {}
     for key in chosen:
@@ -171,11 +193,16 @@ def main(argv=None):
             "E_W2_kT", "E_W2_kT_reweighted", "E_W2_kT_reweighted_16_84", "T_W2_rad_reweighted",
             "effective_samples_per_cpu_s", "cost_per_sample_over_default", "eff_per_cpu_s_over_default"]
     print(table(rows, cols))
+    for key, v in rex_vs_base.items():
+        print(f"{key} against {v['base']}: reweighted E-W2 ratio {v['E_W2_reweighted_ratio']:.3f} "
+              "[{:.3f}, {:.3f}], ESS ratio {:.3f} [{:.3f}, {:.3f}]".format(
+                  *v["E_W2_reweighted_ratio_16_84"], v["ess_ratio"], *v["ess_ratio_16_84"]))
     for key, v in integral_error.items():
         print(f"divergence integral vs exact discrete density ({key}): {v}")
     best = max(rows, key=lambda r: r["effective_samples_per_cpu_s"])
     result = {"model": str(a.model), "n": a.n, "seed": a.seed, "threads": a.threads, "rows": rows,
-              "integral_vs_jacobian": integral_error, "best_effective_per_cpu_s": best["setting"],
+              "integral_vs_jacobian": integral_error, "rex_vs_base_solver": rex_vs_base,
+              "best_effective_per_cpu_s": best["setting"],
               "md_test_frames": len(reference.u),
               "units": {"E_W2": "kT", "T_W2": "rad (4 backbone torsions)", "cpu_s": "process CPU seconds"},
               "notes": "reweighted metrics rest on about ESS draws; intervals are paired bootstrap 16-84%"}

@@ -111,3 +111,19 @@ def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_pat
     other_noise = read_samples(_samples_dir(tmp_path / "d", base_lw, seed=1))
     with pytest.raises(SystemExit, match="differ in 'seed'"):
         paired_sample_comparison(base, other_noise)
+
+
+def test_rex_rows_pair_with_the_princeps_row_of_the_same_tableau_grid_and_density():
+    from benchmarks.sampler_sweep import rex_base_setting, settings
+
+    keys = set(settings())
+    assert rex_base_setting("rex_midpoint_z0.5_16_jac") == "princeps_midpoint_16_jac"
+    assert rex_base_setting("rex_midpoint_z0.999_8_jac") == "princeps_midpoint_8_jac"
+    assert rex_base_setting("princeps_midpoint_16_jac") is None
+    assert rex_base_setting("torchdiffeq_dopri5_adaptive_div") is None
+    for key in keys:  # every fixed-grid Rex row of the sweep has its base row in the sweep
+        base = rex_base_setting(key)
+        if base is not None and "adaptive" not in key:
+            assert base in keys, (key, base)
+            assert settings()[base].steps == settings()[key].steps
+            assert settings()[base].tableau == settings()[key].tableau
