@@ -164,6 +164,8 @@ CLAIMS = [
        "log w rises by **2.23 nats** [1.94, 2.51]") for k in (0, 1)],
     (AB, lambda j: 100 * j["paired_samples"]["w96"]["ess_fraction"], "{:.2f}", "the ESS is **0.10%** against 0.35%"),
     (AB, lambda j: j["paired_samples"]["w96"]["ess_ratio"], "{:.2f}", "against 0.35% (ratio 0.30"),
+    *[(AB, (lambda j, k=k: j["paired_samples"]["w96"]["ess_ratio_interval_16_84"][k]), "{:.2f}",
+       "[0.22, 2.35]): one draw") for k in (0, 1)],
     ("nll_solver_gap.json", lambda j: j["reference"]["nll_nats"], "{:.1f}", "rtol = atol = 1e-5 gives **-328.0** (SE 1.2;"),
     ("nll_solver_gap.json", lambda j: j["rows"][0]["max_abs_per_frame_nats"], "{:.2f}",
      "1e-4 moves no\n  frame by more than 0.15 nats"),
