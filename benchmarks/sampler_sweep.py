@@ -20,6 +20,7 @@ results/sampler_sweep.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -45,12 +46,18 @@ def name(spec: SolverSpec) -> str:
 
 
 def rex_base_setting(key: str) -> str | None:
-    """The Princeps setting a Rex setting couples (same tableau, grid and density), e.g.
-    ``rex_midpoint_z0.5_16_jac`` -> ``princeps_midpoint_16_jac``; None for a non-Rex setting."""
-    parts = key.split("_")
-    if parts[0] != "rex" or not parts[2].startswith("z") or "adaptive" in parts:
-        return None  # adaptive Rex has no Princeps row: its grid is its own
-    return "_".join(["princeps", parts[1], *parts[3:]])
+    """The Princeps setting a fixed-grid Rex setting couples (the same spec with the solver
+    swapped: same tableau, grid and density), e.g. ``rex_midpoint_z0.5_16_jac`` ->
+    ``princeps_midpoint_16_jac``; None for a non-Rex or adaptive setting or an unknown key."""
+    spec = settings().get(key)
+    if spec is None or spec.solver != "rex" or spec.steps is None:
+        return None
+    return name(dataclasses.replace(spec, solver="princeps"))
+
+
+def _ratio(x, y):
+    """x / y, or None where a row has no finite weight (judge reports None there, not raises)."""
+    return x / y if x is not None and y else None
 
 
 def settings() -> dict[str, SolverSpec]:
@@ -175,13 +182,10 @@ def main(argv=None):
                 ratio = ew2_boot[key] / ew2_boot[base_key]
                 ess_ratio = ess_boot[key] / ess_boot[base_key]
             r, b = rows[chosen.index(key)], rows[chosen.index(base_key)]
-
-            def over(x, y):  # None where a row has no finite weight (judge reports None, not raises)
-                return x / y if x is not None and y else None
             rex_vs_base[key] = {"base": base_key,
-                                "E_W2_reweighted_ratio": over(r["E_W2_kT_reweighted"], b["E_W2_kT_reweighted"]),
+                                "E_W2_reweighted_ratio": _ratio(r["E_W2_kT_reweighted"], b["E_W2_kT_reweighted"]),
                                 "E_W2_reweighted_ratio_16_84": interval(ratio),
-                                "ess_ratio": over(r["ess"], b["ess"]), "ess_ratio_16_84": interval(ess_ratio)}
+                                "ess_ratio": _ratio(r["ess"], b["ess"]), "ess_ratio_16_84": interval(ess_ratio)}
     # the divergence integral as the density of fixed-grid samples (same grid => same x)
     integral_error = {}
     for key in chosen:
