@@ -338,6 +338,57 @@ def test_checkpoints_and_models_carry_the_target_of_their_data(tmp_path, aaa_man
         load_model_for(old_ensemble_model(model, tmp_path / "old.pt"), manifest)
 
 
+def test_a_warm_start_takes_the_weights_of_its_checkpoint_and_refuses_another_network(tmp_path, aaa_manifest):
+    """``model.init_from``: a new run (fresh optimiser, schedule and step count) starts from the
+    weights of another run's checkpoint, compared here with the tensors read back from the file;
+    another width, another target or a missing file are refused, naming what differs."""
+    import lightning as L
+    import torch
+
+    from rexmol.training import FlowMatchingModule
+    from rexmol.training.data import Ala3DataModule
+
+    def fit(manifest_path, steps, width=16, lr=1e-3, init_from=None):
+        module = FlowMatchingModule(width=width, depth=1, heads=2, max_steps=10, warmup_steps=1, ot_coupling=False,
+                                    lr=lr, init_from=init_from and str(init_from))
+        trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                            limit_val_batches=0)
+        trainer.fit(module, Ala3DataModule(str(manifest_path), batch_size=4, val_frames=10))
+        return trainer, module
+
+    first = tmp_path / "first.ckpt"
+    fit(aaa_manifest, 3)[0].save_checkpoint(first)
+    saved = torch.load(first, weights_only=False)["state_dict"]
+    # lr ~ 0: one AdamW step moves a weight by ~lr, so the weights are the checkpoint's
+    trainer, module = fit(aaa_manifest, 1, lr=1e-12, init_from=first)
+    assert trainer.global_step == 1  # a new run: its own step count and schedule
+    got = module.state_dict()
+    for name, value in saved.items():
+        if name.startswith("model.") and value.is_floating_point():
+            assert torch.allclose(got[name], value, atol=1e-9), name
+    assert int(got["ema.n_averaged"]) == int(saved["ema.n_averaged"]) + 1  # the average continues
+    # ... and a fresh start is not close to them (the check above can fail)
+    fresh = fit(aaa_manifest, 1, lr=1e-12)[1].state_dict()
+    assert not torch.allclose(fresh["model.atom_emb.weight"], saved["model.atom_emb.weight"], atol=1e-3)
+    second = tmp_path / "second.ckpt"
+    trainer.save_checkpoint(second)
+    import hashlib
+
+    assert torch.load(second, weights_only=False)["rexmol_run"]["init_from_sha256"] == \
+        hashlib.sha256(first.read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match=r"first\.ckpt is another network or flow: width: 16 there, 24 here"):
+        fit(aaa_manifest, 1, width=24, init_from=first)
+    other = aaa_manifest.parent / "other_target.json"
+    record = json.loads(aaa_manifest.read_text())
+    record["system"]["target"]["temperature_k"] = 300.0
+    other.write_text(json.dumps(record))
+    with pytest.raises(TargetMismatch, match=r"warm-started from .*first\.ckpt.*temperature_k: 310\.0 vs 300\.0"):
+        fit(other, 1, init_from=first)
+    with pytest.raises(FileNotFoundError, match=r"init_from: checkpoint .*missing\.ckpt not found"):
+        fit(aaa_manifest, 1, init_from=tmp_path / "missing.ckpt")
+
+
 def test_training_likelihood_metrics_are_the_closed_form_on_the_identity_flow(aaa_manifest):
     """A fresh module's EMA DiT is the zero field (adaLN-Zero), so the flow is the identity map and
     q(x) = N(c x; 0, I) c^96 on the mean-free subspace in closed form (c = coord_scale): the logged

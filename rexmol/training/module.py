@@ -76,7 +76,7 @@ class FlowMatchingModule(L.LightningModule):
                  topology: str = str(ala3.TOPOLOGY_PDB), canonical_frame: bool = False,
                  likelihood_every_n_epochs: int = 0, likelihood_frames: int = 32, ess_samples: int = 64,
                  likelihood_steps: int = 16, time_power: float = 1.0, prior: str = "isotropic",
-                 prior_alpha: float | None = None):
+                 prior_alpha: float | None = None, init_from: str | None = None):
         super().__init__()
         if not (isinstance(time_power, (int, float)) and math.isfinite(time_power) and time_power > 0):
             raise ValueError(f"time_power must be a positive number, got {time_power!r}")
@@ -102,6 +102,7 @@ class FlowMatchingModule(L.LightningModule):
         self._val_reference = None
         self.data_target: dict | None = None  # the target of the data it is fitted to, saved in checkpoints
         self._resumed: dict | None = None
+        self._init_sha256: str | None = None  # SHA-256 of the ``init_from`` checkpoint, saved in checkpoints
 
     # A run's identity travels with every checkpoint: the target of its data, the data manifest's
     # SHA-256, and the module's and datamodule's hyperparameters (the topology and the manifest by
@@ -122,6 +123,36 @@ class FlowMatchingModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed = {"target": checkpoint.get("rexmol_target"), "run": checkpoint.get("rexmol_run")}
+        self._init_sha256 = (checkpoint.get("rexmol_run") or {}).get("init_from_sha256")
+
+    #: hyperparameters that fix the network and the flow's end points: a warm start needs them equal
+    WARM_START_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale", "canonical_frame", "topology",
+                       "prior", "prior_alpha")
+
+    def _warm_start(self, path: str) -> None:
+        """Start a new run from the weights (and EMA weights) of another run's checkpoint, with a
+        fresh optimiser and learning-rate schedule: a second cosine cycle continues training where
+        the first one annealed to 1% of lr. The checkpoint must be of the same target, network and
+        flow (``WARM_START_KEYS``); the data, recipe and schedule may differ."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model.init_from: checkpoint {path} not found")
+        blob = path.read_bytes()
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        run = ckpt.get("rexmol_run")
+        if run is None or "state_dict" not in ckpt:
+            raise ValueError(f"model.init_from: {path} is not a rexmol training checkpoint with a run record")
+        manifest = getattr(self.trainer.datamodule, "hparams", {}).get("manifest", "datamodule")
+        require_same_target(ckpt.get("rexmol_target"), f"the checkpoint warm-started from ({path})", self.data_target,
+                            f"the data of this run ({manifest})")
+        now = self._identity()["module"]
+        diff = differing_keys({k: run["module"].get(k) for k in self.WARM_START_KEYS},
+                              {k: now.get(k) for k in self.WARM_START_KEYS})
+        if diff:
+            raise ValueError(f"model.init_from: {path} is another network or flow: "
+                             + "; ".join(f"{k}: {run['module'].get(k)!r} there, {now.get(k)!r} here" for k in diff))
+        self.load_state_dict(ckpt["state_dict"])
+        self._init_sha256 = hashlib.sha256(blob).hexdigest()
 
     def on_fit_start(self) -> None:
         dm = self.trainer.datamodule  # (setup() has taken data_target from it)
@@ -129,7 +160,9 @@ class FlowMatchingModule(L.LightningModule):
             raise ValueError(f"trainer.max_steps {self.trainer.max_steps} runs past the learning-rate schedule "
                              f"(model.max_steps {self.hparams.max_steps}), whose last steps are at 1% of lr; "
                              "give both the same length (a longer schedule is a new run)")
-        if self._resumed is None:
+        if self._resumed is None:  # a new run; resumed runs carry their warm start in their weights
+            if self.hparams.init_from:
+                self._warm_start(self.hparams.init_from)
             return
         manifest = getattr(dm, "hparams", {}).get("manifest", "datamodule")
         require_same_target(self._resumed["target"], "the checkpoint resumed from", self.data_target,
@@ -157,7 +190,7 @@ class FlowMatchingModule(L.LightningModule):
             raise FloatingPointError(f"refusing to save a checkpoint at step {self.global_step}: non-finite weights "
                                      f"in {bad[:3]}{' ...' if len(bad) > 3 else ''}")
         checkpoint["rexmol_target"] = self.data_target
-        checkpoint["rexmol_run"] = self._identity()
+        checkpoint["rexmol_run"] = {**self._identity(), "init_from_sha256": self._init_sha256}
 
     # y = coord_scale * x: the network sees (and predicts velocities of) scaled coordinates.
     def loss(self, x_nm: torch.Tensor, model: torch.nn.Module, generator: torch.Generator | None = None,
