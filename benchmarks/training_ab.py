@@ -77,13 +77,33 @@ def read_likelihood(out_dir: Path) -> dict:
     return {"meta": meta, "log_q": arrays["log_q"].astype(np.float64), "x": arrays["x"]}
 
 
+def matching_rows(base_x: np.ndarray, other_x: np.ndarray, atol_nm: float = 1e-6) -> np.ndarray | None:
+    """For each frame of ``other_x`` the index of the same frame in ``base_x`` (every coordinate
+    within ``atol_nm``: a re-centred float32 copy differs in the last bit), or None if one has none."""
+    if base_x.shape[1:] != other_x.shape[1:] or len(other_x) > len(base_x):
+        return None
+    a, b = base_x.reshape(len(base_x), -1), other_x.reshape(len(other_x), -1)
+    if a.shape == b.shape and np.abs(a - b).max(initial=0.0) <= atol_nm:
+        return np.arange(len(a))
+    rows = np.empty(len(b), dtype=int)
+    for i, frame in enumerate(b):
+        dev = np.abs(a - frame).max(axis=1)
+        rows[i] = int(dev.argmin())
+        if dev[rows[i]] > atol_nm:
+            return None
+    return rows
+
+
 def paired_nll_difference(base: dict, other: dict, n_boot: int = 2000, seed: int = 0, same: str = "solver") -> dict:
     """mean_i [-log q_other(x_i) + log q_base(x_i)] with its SE and a 16-84% bootstrap interval.
 
     ``same`` names what the two runs must share besides the frames: the solver (an A/B of models)
     or the model (a comparison of solvers, benchmarks/nll_solver_gap.py)."""
-    if base["x"].shape != other["x"].shape or not np.array_equal(base["x"], other["x"]):
-        raise SystemExit("the two likelihood runs are not of the same frames: rerun with the same --frames/--n-frames")
+    rows = matching_rows(base["x"], other["x"])
+    if rows is None:
+        raise SystemExit("the frames of the second likelihood run are not frames of the first: rerun with the same "
+                         "--frames/--n-frames, or --frames <first run>/log_q.npz for a subset of its frames")
+    base = {**base, "log_q": base["log_q"][rows], "x": base["x"][rows]}  # a subset: pair on its frames
     if base["meta"].get(same) != other["meta"].get(same):
         raise SystemExit(f"different {same}s: {base['meta'].get(same)!r} against {other['meta'].get(same)!r}")
     finite = np.isfinite(base["log_q"]) & np.isfinite(other["log_q"])

@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("likelihood", help="exact NLL of MD frames; agreement of both directions")
     p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
-    p.add_argument("--frames", default="test", help="a split (train/val/test) or a trajectory file (DCD, PDB)")
+    p.add_argument("--frames", default="test",
+                   help="a split (train/val/test), a trajectory file (DCD, PDB), or an earlier run's .npz (its x)")
     p.add_argument("--n-frames", type=int, default=64, help="evenly spaced frames to evaluate")
     p.add_argument("--check-samples", type=int, default=8, help="samples for the both-directions check (0: skip)")
     p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"), help="the data set of --frames SPLIT")

@@ -56,9 +56,16 @@ def test_paired_nll_difference_is_the_mean_per_frame_difference_and_refuses_othe
     assert d["se_nats"] == pytest.approx(shift.std(ddof=1) / 20.0, rel=1e-9)
     assert d["interval_16_84"][0] < d["nll_difference_nats"] < d["interval_16_84"][1]
     assert d["nll_nats"] - d["nll_base_nats"] == pytest.approx(d["nll_difference_nats"])
-    other = read_likelihood(_likelihood_dir(tmp_path / "c", x[::-1].copy(), base))
-    with pytest.raises(SystemExit, match="not of the same frames"):
+    other = read_likelihood(_likelihood_dir(tmp_path / "c", x + np.float32(1e-3), base))
+    with pytest.raises(SystemExit, match="not frames of the first"):
         paired_nll_difference(a, other)
+    # a subset of the frames, reordered and re-centred in float32 (last-bit noise), pairs frame by frame
+    rows = rng.permutation(400)[:150]
+    jittered = (x[rows].astype(np.float64) + rng.uniform(-1e-7, 1e-7, size=(150, 33, 3))).astype(np.float32)
+    subset = read_likelihood(_likelihood_dir(tmp_path / "f", jittered, base[rows] + shift[rows]))
+    d = paired_nll_difference(a, subset)
+    assert d["frames"] == 150 and d["nll_difference_nats"] == pytest.approx(-shift[rows].mean(), abs=1e-9)
+    assert d["nll_base_nats"] == pytest.approx(-base[rows].mean())
     coarse = read_likelihood(_likelihood_dir(tmp_path / "d", x, base, solver="Princeps(midpoint), 8 steps"))
     with pytest.raises(SystemExit, match="different solvers"):
         paired_nll_difference(a, coarse)

@@ -328,6 +328,15 @@ def test_likelihood_job_on_a_trajectory_file(zero_model, tmp_path):
     mdtraj.load(str(ala3.TOPOLOGY_PDB)).atom_slice(range(30)).save_pdb(str(pdb))
     with pytest.raises(ValueError, match="has 30 atoms"):
         likelihood_job(zero_model, tmp_path / "lik2", frames=pdb, progress=False)
+    # the frames of an earlier run again (its log_q.npz), every other one: the same log q, frame by frame
+    again = likelihood_job(zero_model, tmp_path / "lik3", frames=tmp_path / "lik" / "log_q.npz", n_frames=3,
+                           spec=SolverSpec(steps=2), check_samples=0, progress=False)
+    first, subset = np.load(tmp_path / "lik" / "log_q.npz"), np.load(tmp_path / "lik3" / "log_q.npz")
+    assert again["frames"] == 3 and np.abs(subset["x"] - first["x"][[0, 2, 4]]).max() < 1e-6
+    assert subset["log_q"] == pytest.approx(first["log_q"][[0, 2, 4]], abs=1e-4)
+    np.savez(tmp_path / "bad.npz", x=x[:, :30])
+    with pytest.raises(ValueError, match=r"bad\.npz: x has shape \(5, 30, 3\)"):
+        likelihood_job(zero_model, tmp_path / "lik4", frames=tmp_path / "bad.npz", progress=False)
 
 
 def quantile_w2(u_a, w_a, u_b):

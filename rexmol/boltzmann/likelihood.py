@@ -24,12 +24,22 @@ from rexmol.molecules import ala3, dataset
 
 
 def load_conformations(frames, topology=ala3.TOPOLOGY_PDB, manifest=dataset.MANIFEST) -> np.ndarray:
-    """(n, 33, 3) nm, centred: a split name ('test', 'val', 'train') or a trajectory file mdtraj reads."""
+    """(n, 33, 3) nm, centred: a split name ('test', 'val', 'train'), a trajectory file mdtraj reads,
+    or the ``x`` array of an ``.npz`` a rexmol job wrote (a likelihood run's ``log_q.npz``, a sample
+    run's ``arrays.npz``): the same frames again, e.g. a subset of an earlier run's for a paired A/B."""
     if str(frames) in ("train", "val", "test"):
         return centre(dataset.load_split(str(frames), manifest))
     path = Path(frames)
     if not path.exists():
         raise FileNotFoundError(f"trajectory {path} not found")
+    if path.suffix == ".npz":
+        with np.load(path) as arrays:
+            if "x" not in arrays:
+                raise ValueError(f"{path} holds no array 'x' of conformations (it has {sorted(arrays)})")
+            x = np.asarray(arrays["x"], dtype=np.float64)
+        if x.ndim != 3 or x.shape[1:] != (ala3.N_ATOMS, 3):
+            raise ValueError(f"{path}: x has shape {x.shape}; the model's topology needs (n, {ala3.N_ATOMS}, 3) in nm")
+        return centre(x)
     import mdtraj
 
     traj = mdtraj.load(str(path), top=str(topology)) if path.suffix != ".pdb" else mdtraj.load(str(path))
