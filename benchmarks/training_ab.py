@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics.bootstrap import ess_fraction, interval, resample_indices  # noqa: E402
 
-CHECKS = ("val/nll_nats", "val/ess_fraction", "val/n_folded")
+CHECKS = ("val/nll_nats", "val/ess_fraction", "val/n_folded", "val/log_w_median", "val/log_w_spread")
 
 
 def read_run_log(run_dir: Path) -> dict:

@@ -282,7 +282,12 @@ class FlowMatchingModule(L.LightningModule):
           across checkpoints (the grid's own error is part of it, the same for every checkpoint);
         - ``ess_fraction``: Kish ESS / n of ``ess_samples`` draws (fixed seed) of the sampler
           ``rexmol sample`` uses (Princeps(midpoint), ``likelihood_steps`` steps, the exact Jacobian
-          density), weighted against the data's target; ``n_folded`` its draws with a folded map."""
+          density), weighted against the data's target; ``n_folded`` its draws with a folded map;
+        - ``log_w_median`` and ``log_w_spread`` (half the 16-84% range) of the finite log w = -u - log q
+          of those draws: the ESS of a few dozen draws is decided by one or two of them, these are
+          not. The draws come from the same noise at every check, and log w = log Z - log(q/p) with
+          log Z the target's, so a rising median means q is closer to p on typical draws; for
+          normally distributed log w the ESS fraction is exp(-spread^2)."""
         from rexmol.boltzmann.generator import SolverSpec, generator_for_model
         from rexmol.boltzmann.reweighting import importance_weights
         from rexmol.molecules.energies import EnergyEvaluator
@@ -303,8 +308,10 @@ class FlowMatchingModule(L.LightningModule):
         with EnergyEvaluator(self.hparams.topology, target=Target.from_record(self.data_target)) as ev:
             u = ev.reduced(draw.x, nonfinite="inf")
         weights = importance_weights(u, draw.log_q, (ala3.chirality_volumes(None, draw.x) > 0).all(axis=1))
+        finite = weights.log_w[np.isfinite(weights.log_w)]
+        lo, median, hi = np.percentile(finite, [16, 50, 84]) if finite.size else (np.nan,) * 3
         return {"nll_nats": float(-np.mean(log_q)), "ess_fraction": float(weights.ess_fraction),
-                "n_folded": float(weights.n_folded)}
+                "n_folded": float(weights.n_folded), "log_w_median": float(median), "log_w_spread": float((hi - lo) / 2)}
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
