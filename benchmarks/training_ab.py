@@ -8,7 +8,9 @@
    time-sampling levers; not across priors, whose paths differ).
 2. ``--nll NAME=DIR`` (``rexmol likelihood`` output folders, the first one the baseline): the
    paired difference of per-frame NLL, model minus baseline, in nats per molecule, on the same
-   frames (checked: equal coordinates and the same solver). Negative is better. The SE and the
+   frames (checked: the same solver, and each frame's coordinates equal to a baseline frame's, so
+   a run on a subset of the baseline's frames, ``rexmol likelihood --frames BASE/log_q.npz
+   --n-frames K``, pairs on that subset). Negative is better. The SE and the
    16-84% bootstrap interval treat frames as independent: evenly spaced frames of a few long runs
    are correlated through slow conformational changes, so they are lower bounds on the real
    uncertainty.
@@ -133,13 +135,17 @@ def read_samples(out_dir: Path) -> dict:
             **{k: arrays[k].astype(np.float64) for k in ("log_q", "u", "log_w", "weights")}}
 
 
-def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: int = 0, same: str = "solver") -> dict:
     """ESS of each, ESS_other / ESS_base, and the paired differences (other - base) of the mean and
-    median log w, each with a 16-84% interval over the same bootstrap resamples of the draws."""
-    for key in SAMPLE_SETTINGS:
+    median log w, each with a 16-84% interval over the same bootstrap resamples of the draws.
+
+    ``same`` names what the two runs share besides their noise: the solver (an A/B of models) or
+    the model (``"model_sha256"``: an A/B of samplers, benchmarks/sampler_ab.py)."""
+    keys = [k for k in SAMPLE_SETTINGS if k != "solver"] + [same]
+    for key in keys:
         if base["settings"].get(key) != other["settings"].get(key):
             raise SystemExit(f"the sample runs differ in {key!r}: {base['settings'].get(key)!r} against "
-                             f"{other['settings'].get(key)!r}; a paired comparison needs the same noise and solver")
+                             f"{other['settings'].get(key)!r}; a paired comparison needs the same noise and {same}")
     idx = resample_indices(len(base["weights"]), n_boot, seed)
     everything = np.arange(len(base["weights"]))
 

@@ -76,11 +76,12 @@ def test_paired_nll_difference_is_the_mean_per_frame_difference_and_refuses_othe
         paired_nll_difference(a, other_model, same="model")
 
 
-def _samples_dir(path, log_w, seed=0):
+def _samples_dir(path, log_w, seed=0, solver=None, model_sha256="aa"):
     """A rexmol sample folder's settings and arrays; u is made up, log q = -u - log w."""
     path.mkdir()
-    (path / "settings.json").write_text(json.dumps({"model": str(path), "n": len(log_w), "chunk_size": 50,
-                                                    "seed": seed, "solver": {"steps": 16}, "clip_quantile": None}))
+    (path / "settings.json").write_text(json.dumps({"model": str(path), "model_sha256": model_sha256, "n": len(log_w),
+                                                    "chunk_size": 50, "seed": seed, "solver": solver or {"steps": 16},
+                                                    "clip_quantile": None}))
     u = np.linspace(-160.0, -140.0, len(log_w))
     finite = np.isfinite(log_w)
     w = np.zeros_like(log_w)
@@ -118,6 +119,28 @@ def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_pat
     other_noise = read_samples(_samples_dir(tmp_path / "d", base_lw, seed=1))
     with pytest.raises(SystemExit, match="differ in 'seed'"):
         paired_sample_comparison(base, other_noise)
+    # models are compared on one solver, samplers on one model
+    other_grid = read_samples(_samples_dir(tmp_path / "e", narrow_lw, solver={"steps": 16, "grid": "logsnr"}))
+    with pytest.raises(SystemExit, match="differ in 'solver'"):
+        paired_sample_comparison(base, other_grid)
+    assert paired_sample_comparison(base, other_grid, n_boot=50, same="model_sha256")["ess_ratio"] == \
+        pytest.approx(kish(narrow_lw) / kish(base_lw), rel=1e-9)
+    other_model = read_samples(_samples_dir(tmp_path / "f", narrow_lw, model_sha256="bb"))
+    with pytest.raises(SystemExit, match="differ in 'model_sha256'"):
+        paired_sample_comparison(base, other_model, same="model_sha256")
+
+
+def test_sampler_ab_pairs_samplers_of_one_model(tmp_path):
+    from benchmarks import sampler_ab
+
+    rng = np.random.default_rng(8)
+    lw = rng.normal(0.0, 2.0, size=200)
+    a = _samples_dir(tmp_path / "a", lw)
+    b = _samples_dir(tmp_path / "b", 0.5 * lw + 1.0, solver={"steps": 16, "grid": "logsnr"})
+    sampler_ab.main([f"uniform={a}", f"logsnr={b}", "--boot", "50", "--out-dir", str(tmp_path)])
+    d = json.loads((tmp_path / "sampler_ab.json").read_text())["paired"]["logsnr"]
+    assert d["median_log_w_difference_nats"] == pytest.approx(np.median(0.5 * lw + 1.0) - np.median(lw), abs=1e-9)
+    assert d["solver"] == {"steps": 16, "grid": "logsnr"}
 
 
 def test_rex_rows_pair_with_the_princeps_row_of_the_same_tableau_grid_and_density():

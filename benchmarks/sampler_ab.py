@@ -1,0 +1,53 @@
+"""A/B of samplers on one model: ``rexmol sample`` runs from the same noise, paired draw by draw.
+
+    python benchmarks/sampler_ab.py uniform=benchmarks/results/aaa_headline \
+        logsnr=benchmarks/results/aaa_logsnr_headline
+
+The first folder is the baseline. Each other folder must hold draws of the same model (its
+SHA-256), n, seed and chunk size, so draw i of every folder comes from the same prior draw; the
+solver settings differ (that is the comparison). Per sampler: the Kish ESS with its ratio to the
+baseline's, and the paired differences of the mean and median of log w = -u - log q (nats;
+log Z is the target's, the same for every row, so a higher median means q is closer to p on
+typical draws), each with a 16-84% interval over the same bootstrap resamples of the draws
+(``benchmarks/training_ab.py``'s ``paired_sample_comparison``). Writes results/sampler_ab.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks.common import RESULTS, table, write_json
+from benchmarks.training_ab import named_dirs, paired_sample_comparison, read_samples
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("samples", nargs="+", metavar="NAME=DIR", help="rexmol sample folders; the first is the baseline")
+    p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--json-name", default="sampler_ab")
+    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
+    args = p.parse_args(argv)
+    named = [(name, read_samples(Path(path)), path) for name, path in named_dirs(args.samples, "samples")]
+    if len(named) < 2:
+        raise SystemExit("give a baseline folder and at least one more")
+    base_name, base, base_path = named[0]
+    payload = {"baseline": base_name, "baseline_dir": base_path, "baseline_solver": base["settings"].get("solver"),
+               "model_sha256": base["settings"].get("model_sha256"), "paired": {}}
+    rows = []
+    for name, other, path in named[1:]:
+        d = paired_sample_comparison(base, other, n_boot=args.boot, same="model_sha256")
+        payload["paired"][name] = {"dir": path, "solver": other["settings"].get("solver"), **d}
+        rows.append({"sampler": name, "ess_base": f"{100 * d['ess_fraction_base']:.2f}%",
+                     "ess": f"{100 * d['ess_fraction']:.2f}%",
+                     "ess_ratio": "{:.2f} [{:.2f}, {:.2f}]".format(d["ess_ratio"], *d["ess_ratio_interval_16_84"]),
+                     "median_log_w_diff": "{:.2f} [{:.2f}, {:.2f}]".format(
+                         d["median_log_w_difference_nats"], *d["median_log_w_difference_interval_16_84"])})
+    print(f"Paired draws of one model against {base_name} (same noise; n = {len(base['weights'])}; "
+          "16-84% bootstrap intervals; log w differences in nats, positive is better):")
+    print(table(rows, ["sampler", "ess_base", "ess", "ess_ratio", "median_log_w_diff"]))
+    print(f"wrote {write_json(args.json_name, payload, args.out_dir)}")
+
+
+if __name__ == "__main__":
+    main()
