@@ -199,8 +199,8 @@ def _sample_spec(args):
     chosen = [k for k in ("solver", "tableau", "steps", "density", "rtol", "atol") if getattr(args, k) is not None]
     if args.adaptive:
         return SolverSpec("rex", "dopri5", 0.5, 1e-3, 1e-3, None)
-    if not chosen and args.grid == "uniform":
-        return SolverSpec(**SAMPLE_DEFAULT, coupling=args.zeta)
+    if not chosen:  # the default sampler, on the grid asked for (--grid logsnr: the same 16 steps placed by log-SNR)
+        return SolverSpec(**{**SAMPLE_DEFAULT, "grid": args.grid}, coupling=args.zeta)
     return SolverSpec(args.solver or "rex", args.tableau or "dopri5", args.zeta, args.rtol or 1e-3,
                       args.atol or args.rtol or 1e-3, args.steps, grid=args.grid,
                       density=args.density or "divergence")

@@ -9,6 +9,7 @@ from rexmol import cli
 
 @pytest.mark.parametrize("argv, label", [
     ([], "Princeps(midpoint), 16 steps, Jacobian log-det"),
+    (["--grid", "logsnr"], "Princeps(midpoint), 16 logsnr steps, Jacobian log-det"),
     (["--adaptive"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
     (["--adaptive", "--zeta", "0.9", "--grid", "logsnr"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
     (["--solver", "torchdiffeq"], "torchdiffeq dopri5, rtol=atol=0.001"),
