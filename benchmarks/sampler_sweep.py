@@ -107,6 +107,31 @@ def draw(gen: BoltzmannGenerator, n: int, chunk: int, seed: int, out: Path, prog
             "wall_s": float(sum(float(p["wall_s"]) for p in parts))}
 
 
+def markdown_rows(result: dict) -> list[str]:
+    """The README's table rows of a sweep's JSON: setting, NFE, CPU-s per draw and its ratio to the
+    default, ESS of n [16-84%], ESS ratio to the default [16-84%], reweighted E-W2 and T-W2, folded
+    draws, effective samples per CPU-s over the default's. ``tests/test_readme.py`` checks that the
+    README holds exactly these lines."""
+    def span(v):
+        return "[{:.2f}, {:.2f}]".format(*v) if v else ""
+
+    lines = []
+    for r in result["rows"]:
+        default = r["setting"] == DEFAULT
+        cells = [r["label"], f"{r['nfe_per_sample']:.0f}", f"{r['cpu_s_per_sample']:.2f}",
+                 "1" if default else f"{r['cost_per_sample_over_default']:.2f}",
+                 f"{r['ess']:.2f} {span(r['ess_16_84'])}",
+                 "1" if default else f"{r['ess'] / _default_ess(result):.2f} {span(r.get('ess_over_default_16_84'))}",
+                 f"{r['E_W2_kT_reweighted']:.2f}", f"{r['T_W2_rad_reweighted']:.2f}", str(r["n_folded"]),
+                 "1" if default else f"{r['eff_per_cpu_s_over_default']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _default_ess(result: dict) -> float:
+    return next(r["ess"] for r in result["rows"] if r["setting"] == DEFAULT)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
@@ -214,6 +239,8 @@ def main(argv=None):
               "notes": "reweighted metrics rest on about ESS draws; intervals are paired bootstrap 16-84%"}
     write_json(a.json_name, result)
     print(f"most effective samples per CPU-second: {best['setting']}")
+    if DEFAULT in {r["setting"] for r in rows}:
+        print("\nREADME rows:\n" + "\n".join(markdown_rows(result)))
 
 
 if __name__ == "__main__":

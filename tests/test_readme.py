@@ -193,6 +193,36 @@ CLAIMS = [
 ]
 
 
+SWEEP_AAA = "sampler_sweep_aaa_n100.json"
+_REX16 = lambda j: j["rex_vs_base_solver"]["rex_midpoint_z0.5_16_jac"]  # noqa: E731
+CLAIMS += [
+    (SWEEP_AAA, lambda j: "{:.2f} [{:.2f}, {:.2f}]".format(_REX16(j)["E_W2_reweighted_ratio"],
+                                                          *_REX16(j)["E_W2_reweighted_ratio_16_84"]), "{}",
+     "gives a reweighted E-W2 ratio of 0.99 [0.96, 1.02] and an ESS ratio of 1.02"),
+    (SWEEP_AAA, lambda j: _REX16(j)["ess_ratio"], "{:.2f}", "and an ESS ratio of 1.02, at twice"),
+    (SWEEP_AAA, lambda j: ", ".join(f"{_sweep_row(k)(j)['ess']:.2f}" for k in
+                                    ("princeps_midpoint_16_jac", "princeps_midpoint_32_jac")), "{}",
+     "64 midpoint steps give an ESS of 2.28, 2.83 and 3.17 of 100"),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16logsnr_jac")(j)["ess"], "{:.2f}", "log-SNR (dense at both"
+     " ends: the first step is 0.0024, the last 0.0014) give **6.90**"),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16logsnr_jac")(j)["cost_per_sample_over_default"], "{:.2f}",
+     "4.13 for the adaptive old default at **0.39x** its CPU per draw"),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16logsnr_jac")(j)["eff_per_cpu_s_over_default"], "{:.2f}",
+     "CPU-second of the sweep, 4.26x the old default's"),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_8_jac")(j)["n_folded"], "{}", "8 midpoint steps fold 48 of"),
+]
+
+
+def test_readme_aaa_sweep_table_is_the_json(readme):
+    """Every row of the README's AAA sweep table is the one benchmarks/sampler_sweep.py prints from the JSON."""
+    from benchmarks.sampler_sweep import markdown_rows
+
+    rows = markdown_rows(json.loads((RESULTS / SWEEP_AAA).read_text()))
+    assert len(rows) == 9
+    for row in rows:
+        assert row in readme, f"the README's AAA sweep table lacks {row!r}"
+
+
 @pytest.fixture(scope="module")
 def readme():
     return (ROOT / "README.md").read_text()
