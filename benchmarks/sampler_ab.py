@@ -32,6 +32,15 @@ def main(argv=None):
     if len(named) < 2:
         raise SystemExit("give a baseline folder and at least one more")
     base_name, base, base_path = named[0]
+    names = [name for name, _, _ in named]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"each folder needs its own NAME, got {names}")
+    for _, samples, path in named:
+        if not samples["settings"].get("model_sha256"):
+            raise SystemExit(f"{path} records no model_sha256, so it cannot be paired as the same model")
+    for name, samples, path in named[1:]:
+        if samples["settings"].get("solver") == base["settings"].get("solver"):
+            raise SystemExit(f"{name} ({path}) has the baseline's solver settings: nothing to compare")
     payload = {"baseline": base_name, "baseline_dir": base_path, "baseline_solver": base["settings"].get("solver"),
                "model_sha256": base["settings"].get("model_sha256"), "paired": {}}
     rows = []

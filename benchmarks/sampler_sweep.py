@@ -231,11 +231,13 @@ def main(argv=None):
     for key, v in integral_error.items():
         print(f"divergence integral vs exact discrete density ({key}): {v}")
     best = max(rows, key=lambda r: r["effective_samples_per_cpu_s"])
-    result = {"model": str(a.model), "n": a.n, "seed": a.seed, "threads": a.threads, "rows": rows,
+    result = {"model": str(a.model), "n": a.n, "seed": a.seed, "threads": a.threads, "bootstrap_resamples": a.boot,
+              "rows": rows,
               "integral_vs_jacobian": integral_error, "rex_vs_base_solver": rex_vs_base,
               "best_effective_per_cpu_s": best["setting"],
               "md_test_frames": len(reference.u),
-              "units": {"E_W2": "kT", "T_W2": "rad (4 backbone torsions)", "cpu_s": "process CPU seconds"},
+              "units": {"E_W2": "kT", "T_W2": "rad (5 backbone torsions: psi1, phi2, psi2, phi3, psi3)",
+                        "cpu_s": "process CPU seconds"},
               "notes": "reweighted metrics rest on about ESS draws; intervals are paired bootstrap 16-84%"}
     write_json(a.json_name, result)
     print(f"most effective samples per CPU-second: {best['setting']}")

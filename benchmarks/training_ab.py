@@ -85,13 +85,14 @@ def matching_rows(base_x: np.ndarray, other_x: np.ndarray, atol_nm: float = 1e-6
     if base_x.shape[1:] != other_x.shape[1:] or len(other_x) > len(base_x):
         return None
     a, b = base_x.reshape(len(base_x), -1), other_x.reshape(len(other_x), -1)
-    if a.shape == b.shape and np.abs(a - b).max(initial=0.0) <= atol_nm:
+    if a.shape == b.shape and np.abs(a - b).max(initial=0.0) <= atol_nm:  # (False with any NaN)
         return np.arange(len(a))
     rows = np.empty(len(b), dtype=int)
     for i, frame in enumerate(b):
         dev = np.abs(a - frame).max(axis=1)
+        dev = np.where(np.isnan(dev), np.inf, dev)  # a NaN frame matches nothing
         rows[i] = int(dev.argmin())
-        if dev[rows[i]] > atol_nm:
+        if not dev[rows[i]] <= atol_nm:
             return None
     return rows
 

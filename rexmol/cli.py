@@ -192,15 +192,18 @@ SAMPLE_DEFAULT = {"solver": "princeps", "tableau": "midpoint", "steps": 16, "den
 
 
 def _sample_spec(args):
-    """The sampling spec: the new default when no solver option was given, the old adaptive default
-    with --adaptive, otherwise the options given with the old defaults filling the rest."""
+    """The sampling spec: the default sampler when no solver was named (fixed-grid options given,
+    --tableau, --steps, --grid, --density, replace its own: ``--grid logsnr`` is the same 16 midpoint
+    steps placed by log-SNR), the old adaptive default with --adaptive, otherwise (--solver, --rtol or
+    --atol given) the options given with the old defaults, adaptive Rex(dopri5), filling the rest."""
     from rexmol.boltzmann.generator import SolverSpec
 
-    chosen = [k for k in ("solver", "tableau", "steps", "density", "rtol", "atol") if getattr(args, k) is not None]
+    chosen = [k for k in ("solver", "rtol", "atol") if getattr(args, k) is not None]
     if args.adaptive:
         return SolverSpec("rex", "dopri5", 0.5, 1e-3, 1e-3, None)
-    if not chosen:  # the default sampler, on the grid asked for (--grid logsnr: the same 16 steps placed by log-SNR)
-        return SolverSpec(**{**SAMPLE_DEFAULT, "grid": args.grid}, coupling=args.zeta)
+    if not chosen:
+        given = {k: getattr(args, k) for k in ("tableau", "steps", "density") if getattr(args, k) is not None}
+        return SolverSpec(**{**SAMPLE_DEFAULT, **given, "grid": args.grid}, coupling=args.zeta)
     return SolverSpec(args.solver or "rex", args.tableau or "dopri5", args.zeta, args.rtol or 1e-3,
                       args.atol or args.rtol or 1e-3, args.steps, grid=args.grid,
                       density=args.density or "divergence")

@@ -16,7 +16,10 @@ from rexmol import cli
     (["--rtol", "1e-4"], "Rex(dopri5, zeta=0.5), rtol=atol=0.0001"),
     (["--solver", "princeps", "--tableau", "rk4", "--steps", "8", "--grid", "logsnr"],
      "Princeps(rk4), 8 logsnr steps"),
-    (["--steps", "8", "--density", "jacobian"], "Rex(dopri5, zeta=0.5), 8 steps, Jacobian log-det"),
+    (["--steps", "8", "--density", "jacobian"], "Princeps(midpoint), 8 steps, Jacobian log-det"),
+    (["--steps", "32", "--grid", "logsnr"], "Princeps(midpoint), 32 logsnr steps, Jacobian log-det"),
+    (["--tableau", "rk4", "--steps", "8", "--density", "divergence"], "Princeps(rk4), 8 steps"),
+    (["--solver", "rex", "--steps", "8", "--density", "jacobian"], "Rex(dopri5, zeta=0.5), 8 steps, Jacobian log-det"),
 ])
 def test_sample_solver_options(argv, label):
     p = argparse.ArgumentParser()

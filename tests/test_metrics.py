@@ -199,3 +199,21 @@ def test_integrated_time_of_a_mode_slower_than_the_runs():
     assert converges(white) and integrated_time(white, unconverged="bound") == integrated_time(white)
     with pytest.raises(ValueError, match="'raise' or 'bound'"):
         integrated_time(white, unconverged="clip")
+
+
+def test_log_w_quantiles_count_weightless_draws_as_the_lowest():
+    from rexmol.metrics.weights import log_w_quantiles
+
+    # 100 draws: log w = 0, 1, ..., 99; the empirical 16%, 50% and 84% quantiles are 15, 49 and 83
+    lw = np.arange(100.0)
+    assert log_w_quantiles(lw) == {"log_w_median": 49.0, "log_w_spread": 34.0}
+    # dropping the 10 best draws (weight 0) moves every quantile down by 10 draws: never up
+    worse = lw.copy()
+    worse[90:] = -np.inf
+    worse[95] = np.nan
+    assert log_w_quantiles(worse) == {"log_w_median": 39.0, "log_w_spread": 34.0}
+    # more than 16% weightless: the spread is infinite, the median still a sample value
+    worse[:20] = -np.inf
+    assert log_w_quantiles(worse) == {"log_w_median": 39.0, "log_w_spread": np.inf}
+    with pytest.raises(ValueError, match="no log-weights"):
+        log_w_quantiles([])

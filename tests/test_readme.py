@@ -200,16 +200,22 @@ CLAIMS += [
                                                           *_REX16(j)["E_W2_reweighted_ratio_16_84"]), "{}",
      "gives a reweighted E-W2 ratio of 0.99 [0.96, 1.02] and an ESS ratio of 1.02"),
     (SWEEP_AAA, lambda j: _REX16(j)["ess_ratio"], "{:.2f}", "and an ESS ratio of 1.02, at twice"),
-    (SWEEP_AAA, lambda j: ", ".join(f"{_sweep_row(k)(j)['ess']:.2f}" for k in
-                                    ("princeps_midpoint_16_jac", "princeps_midpoint_32_jac")), "{}",
+    (SWEEP_AAA, lambda j: "{:.2f}, {:.2f} and {:.2f}".format(*(_sweep_row(k)(j)["ess"] for k in (
+        "princeps_midpoint_16_jac", "princeps_midpoint_32_jac", "princeps_midpoint_64_jac"))), "{}",
      "64 midpoint steps give an ESS of 2.28, 2.83 and 3.17 of 100"),
-    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16logsnr_jac")(j)["ess"], "{:.2f}", "log-SNR (dense at both"
-     " ends: the first step is 0.0024, the last 0.0014) give **6.90**"),
+    (SWEEP_AAA, lambda j: "{:.2f}, {:.2f}".format(*_sweep_row("princeps_midpoint_16logsnr_jac")(j)["ess_16_84"]), "{}",
+     "intervals overlap widely (log-SNR [5.30, 9.22], 64 uniform steps [3.03, 10.23], quadratic"),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16quadratic_jac")(j)["ess"], "{:.2f}",
+     "grid (dense at the data end only) gives 3.18, which"),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_8_jac")(j)["E_W2_kT_reweighted"], "{:.1f}",
+     "5-8 kT except 8 midpoint steps (10.3 kT; they fold 48 of 100 draws) and 8 RK4 steps (51 kT)."),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16logsnr_jac")(j)["ess"], "{:.2f}",
+     "0.0014) give **6.90**, against 4.13"),
     (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16logsnr_jac")(j)["cost_per_sample_over_default"], "{:.2f}",
      "4.13 for the adaptive old default at **0.39x** its CPU per draw"),
     (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_16logsnr_jac")(j)["eff_per_cpu_s_over_default"], "{:.2f}",
      "CPU-second of the sweep, 4.26x the old default's"),
-    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_8_jac")(j)["n_folded"], "{}", "8 midpoint steps fold 48 of"),
+    (SWEEP_AAA, lambda j: _sweep_row("princeps_midpoint_8_jac")(j)["n_folded"], "{}", "(10.3 kT; they fold 48 of 100"),
 ]
 
 

@@ -429,9 +429,8 @@ def test_training_likelihood_metrics_are_the_closed_form_on_the_identity_flow(aa
     w = np.exp(log_w - log_w[np.isfinite(log_w)].max())
     assert got["ess_fraction"] == pytest.approx(w.sum() ** 2 / (40 * (w**2).sum()), rel=1e-6)
     assert got["n_folded"] == 0
-    finite = log_w[np.isfinite(log_w)]
-    assert got["log_w_median"] == pytest.approx(np.median(finite), rel=1e-6)  # u of noise is huge
-    assert got["log_w_spread"] == pytest.approx((np.quantile(finite, 0.84) - np.quantile(finite, 0.16)) / 2, rel=1e-6)
+    # most noise draws have weight 0 (D residues), and a draw of weight 0 counts as the lowest
+    assert (~np.isfinite(log_w)).mean() > 0.5 and got["log_w_median"] == -np.inf
 
 
 def test_two_processes_never_extend_one_trajectory(tmp_path, capsys):

@@ -19,6 +19,7 @@ metrics, the model report and ``rexmol sample`` judge one distribution.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from rexmol.metrics.weights import log_w_quantiles
 from rexmol.model import DiT, build_prior, frame_atom_ids, harmonic_alpha, token_ids
 from rexmol.molecules import ala3
 from rexmol.molecules.target import Target, differing_keys, require_same_target
@@ -137,11 +139,15 @@ class FlowMatchingModule(L.LightningModule):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"model.init_from: checkpoint {path} not found")
-        blob = path.read_bytes()
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        run = ckpt.get("rexmol_run")
+        blob = path.read_bytes()  # hashed and loaded from the same bytes
+        try:
+            ckpt = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+        except Exception as err:
+            raise ValueError(f"model.init_from: {path} cannot be read as a Lightning checkpoint ({err})") from err
+        run = ckpt.get("rexmol_run") if isinstance(ckpt, dict) else None
         if run is None or "state_dict" not in ckpt:
-            raise ValueError(f"model.init_from: {path} is not a rexmol training checkpoint with a run record")
+            raise ValueError(f"model.init_from: {path} is not a rexmol training checkpoint with a run record "
+                             "(give a run's last.ckpt, not an exported model file)")
         manifest = getattr(self.trainer.datamodule, "hparams", {}).get("manifest", "datamodule")
         require_same_target(ckpt.get("rexmol_target"), f"the checkpoint warm-started from ({path})", self.data_target,
                             f"the data of this run ({manifest})")
@@ -283,11 +289,13 @@ class FlowMatchingModule(L.LightningModule):
         - ``ess_fraction``: Kish ESS / n of ``ess_samples`` draws (fixed seed) of the sampler
           ``rexmol sample`` uses (Princeps(midpoint), ``likelihood_steps`` steps, the exact Jacobian
           density), weighted against the data's target; ``n_folded`` its draws with a folded map;
-        - ``log_w_median`` and ``log_w_spread`` (half the 16-84% range) of the finite log w = -u - log q
-          of those draws: the ESS of a few dozen draws is decided by one or two of them, these are
-          not. The draws come from the same noise at every check, and log w = log Z - log(q/p) with
-          log Z the target's, so a rising median means q is closer to p on typical draws; for
-          normally distributed log w the ESS fraction is exp(-spread^2)."""
+        - ``log_w_median`` and ``log_w_spread`` (half the 16-84% range) of log w = -u - log q over all
+          those draws, a draw of weight 0 counted as the lowest (:func:`rexmol.metrics.weights.log_w_quantiles`):
+          the ESS of a few dozen draws is decided by one or two of them, these are not. The draws
+          come from the same noise at every check of a run (and of runs with the same prior and
+          ``ess_samples``), and log w = log Z - log(q/p) with log Z the target's, so a rising median
+          means q is closer to p on typical draws; for normally distributed log w the ESS fraction
+          is exp(-spread^2)."""
         from rexmol.boltzmann.generator import SolverSpec, generator_for_model
         from rexmol.boltzmann.reweighting import importance_weights
         from rexmol.molecules.energies import EnergyEvaluator
@@ -308,10 +316,8 @@ class FlowMatchingModule(L.LightningModule):
         with EnergyEvaluator(self.hparams.topology, target=Target.from_record(self.data_target)) as ev:
             u = ev.reduced(draw.x, nonfinite="inf")
         weights = importance_weights(u, draw.log_q, (ala3.chirality_volumes(None, draw.x) > 0).all(axis=1))
-        finite = weights.log_w[np.isfinite(weights.log_w)]
-        lo, median, hi = np.percentile(finite, [16, 50, 84]) if finite.size else (np.nan,) * 3
         return {"nll_nats": float(-np.mean(log_q)), "ess_fraction": float(weights.ess_fraction),
-                "n_folded": float(weights.n_folded), "log_w_median": float(median), "log_w_spread": float((hi - lo) / 2)}
+                "n_folded": float(weights.n_folded), **log_w_quantiles(weights.log_w)}
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
