@@ -93,7 +93,8 @@ def _model_report(args) -> int:
 def _spec(args):
     from rexmol.boltzmann.generator import SolverSpec
 
-    return SolverSpec(args.solver, args.tableau, args.zeta, args.rtol, args.atol, args.steps, grid=args.grid)
+    return SolverSpec(args.solver, args.tableau, args.zeta, args.rtol, args.atol, args.steps,
+                      grid=args.grid or "uniform")
 
 
 def _threads(args) -> None:
@@ -173,8 +174,8 @@ def _solver_args(p, rtol=1e-3, sample: bool = False) -> None:
     p.add_argument("--rtol", type=float, default=d(rtol))
     p.add_argument("--atol", type=float, default=d(rtol))
     p.add_argument("--steps", type=int, default=None, help="fixed steps instead of adaptive rtol/atol")
-    p.add_argument("--grid", choices=["uniform", "quadratic", "logsnr"], default="uniform",
-                   help="time grid of the fixed steps")
+    p.add_argument("--grid", choices=["uniform", "quadratic", "logsnr"], default=None,
+                   help="time grid of the fixed steps (default: the default sampler's; uniform for named solvers)")
     if sample:
         p.add_argument("--density", choices=["divergence", "jacobian"], default=None,
                        help="log q of a sample: the divergence integral of the continuous flow, or the exact "
@@ -203,9 +204,10 @@ def _sample_spec(args):
         return SolverSpec("rex", "dopri5", 0.5, 1e-3, 1e-3, None)
     if not chosen:
         given = {k: getattr(args, k) for k in ("tableau", "steps", "density") if getattr(args, k) is not None}
-        return SolverSpec(**{**SAMPLE_DEFAULT, **given, "grid": args.grid}, coupling=args.zeta)
+        return SolverSpec(**{**SAMPLE_DEFAULT, **given, **({"grid": args.grid} if args.grid else {})},
+                          coupling=args.zeta)
     return SolverSpec(args.solver or "rex", args.tableau or "dopri5", args.zeta, args.rtol or 1e-3,
-                      args.atol or args.rtol or 1e-3, args.steps, grid=args.grid,
+                      args.atol or args.rtol or 1e-3, args.steps, grid=args.grid or "uniform",
                       density=args.density or "divergence")
 
 
