@@ -217,12 +217,14 @@ def main(argv=None):
         for name, other, path in named[1:]:
             d = paired_nll_difference(base, other)
             payload["paired_nll"][name] = {"dir": path, "baseline": base_name, **d}
-            rows.append({"model": name, "nll_nats": d["nll_nats"], "minus_baseline": d["nll_difference_nats"],
+            rows.append({"model": name, "nll_nats": d["nll_nats"], "baseline_on_its_frames": d["nll_base_nats"],
+                         "minus_baseline": d["nll_difference_nats"],
                          "se": d["se_nats"], "interval_16_84": "[{:.2f}, {:.2f}]".format(*d["interval_16_84"]),
                          "frames": d["frames"]})
         print(f"\nPaired NLL (nats per molecule; {base['meta'].get('frames')} frames of "
               f"{base['meta'].get('frames_from')}, {base['meta'].get('solver')}); negative is better:")
-        print(table(rows, ["model", "nll_nats", "minus_baseline", "se", "interval_16_84", "frames"], floatfmt="{:.2f}"))
+        print(table(rows, ["model", "nll_nats", "baseline_on_its_frames", "minus_baseline", "se", "interval_16_84",
+                           "frames"], floatfmt="{:.2f}"))
     if args.samples:
         named = [(name, read_samples(Path(path)), path) for name, path in named_dirs(args.samples, "--samples")]
         base_name, base, base_path = named[0]
