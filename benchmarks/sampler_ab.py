@@ -15,10 +15,12 @@ typical draws), each with a 16-84% interval over the same bootstrap resamples of
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from benchmarks.common import RESULTS, table, write_json
-from benchmarks.training_ab import named_dirs, paired_sample_comparison, read_samples
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import RESULTS, table, write_json  # noqa: E402
+from benchmarks.training_ab import named_dirs, paired_sample_comparison, read_samples  # noqa: E402
 
 
 def main(argv=None):

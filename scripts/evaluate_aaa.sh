@@ -3,9 +3,9 @@
 #   bash scripts/evaluate_aaa.sh [CKPT]
 # 1. export the run's EMA weights to models/ala3_dit.pt (refuses to overwrite unless REXMOL_OVERWRITE=1);
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
-#    - the headline draw: rexmol sample --n 1000 (the default sampler: Princeps(midpoint), 16 steps,
-#      exact Jacobian density) into runs/aaa_headline, its results, settings, arrays (x float32 nm,
-#      log q, u, log w) and plots copied to benchmarks/results/aaa_headline/;
+#    - the headline draw: rexmol sample --n 1000 (the default sampler: Princeps(midpoint), 16 log-SNR steps,
+#      exact Jacobian density; the uniform-grid aaa_headline/ was the previous default) into runs/aaa_logsnr_headline, its results, settings, arrays (x float32 nm,
+#      log q, u, log w) and plots copied to benchmarks/results/aaa_logsnr_headline/;
 #    - the test NLL: rexmol likelihood on 1000 evenly spaced test frames, the sampler's 16-step
 #      midpoint grid, exact divergence, into benchmarks/results/aaa_nll/;
 #    - the model report (2000 unweighted draws) into models/ala3_dit_report/.
@@ -18,13 +18,13 @@ MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}  # the data the model was tr
 CSV=$(ls -d "$(dirname "$CKPT")"/csv/version_*/metrics.csv 2>/dev/null | sort -V | tail -1)
 ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
-if [ -e benchmarks/results/aaa_headline/results.json ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "benchmarks/results/aaa_headline/ holds results; set REXMOL_OVERWRITE=1 to replace them" >&2; exit 1
+if [ -e benchmarks/results/aaa_logsnr_headline/results.json ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "benchmarks/results/aaa_logsnr_headline/ holds results; set REXMOL_OVERWRITE=1 to replace them" >&2; exit 1
 fi
 mkdir -p runs
 .venv/bin/rexmol export --ckpt "$CKPT" --out models/ala3_dit.pt "${ow[@]}"
-.venv/bin/rexmol sample --n 1000 --chunk 50 --threads 1 --manifest "$MANIFEST" --out runs/aaa_headline "${ow[@]}" \
-  >runs/aaa_headline.log 2>&1 &
+.venv/bin/rexmol sample --n 1000 --chunk 50 --threads 1 --manifest "$MANIFEST" --out runs/aaa_logsnr_headline "${ow[@]}" \
+  >runs/aaa_logsnr_headline.log 2>&1 &
 sample=$!
 .venv/bin/rexmol likelihood --frames test --n-frames 1000 --solver princeps --tableau midpoint --steps 16 \
   --threads 1 --manifest "$MANIFEST" --out benchmarks/results/aaa_nll "${ow[@]}" >runs/aaa_nll.log 2>&1 &
@@ -32,11 +32,11 @@ nll=$!
 .venv/bin/rexmol model-report --model models/ala3_dit.pt --manifest "$MANIFEST" --out models/ala3_dit_report --n 2000 \
   ${CSV:+--training-csv "$CSV"} "${ow[@]}" >runs/aaa_report.log 2>&1 &
 report=$!
-wait "$sample" || { echo "rexmol sample failed: see runs/aaa_headline.log" >&2; exit 1; }
+wait "$sample" || { echo "rexmol sample failed: see runs/aaa_logsnr_headline.log" >&2; exit 1; }
 wait "$nll" || { echo "rexmol likelihood failed: see runs/aaa_nll.log" >&2; exit 1; }
 wait "$report" || { echo "rexmol model-report failed: see runs/aaa_report.log" >&2; exit 1; }
-mkdir -p benchmarks/results/aaa_headline
+mkdir -p benchmarks/results/aaa_logsnr_headline
 for f in results.json settings.json arrays.npz ramachandran.png energies.png weights.png; do
-  cp runs/aaa_headline/$f benchmarks/results/aaa_headline/$f
+  cp runs/aaa_logsnr_headline/$f benchmarks/results/aaa_logsnr_headline/$f
 done
-echo "done: benchmarks/results/aaa_headline/, benchmarks/results/aaa_nll/, models/ala3_dit_report/"
+echo "done: benchmarks/results/aaa_logsnr_headline/, benchmarks/results/aaa_nll/, models/ala3_dit_report/"

@@ -8,17 +8,17 @@ from rexmol import cli
 
 
 @pytest.mark.parametrize("argv, label", [
-    ([], "Princeps(midpoint), 16 steps, Jacobian log-det"),
-    (["--grid", "logsnr"], "Princeps(midpoint), 16 logsnr steps, Jacobian log-det"),
+    ([], "Princeps(midpoint), 16 logsnr steps, Jacobian log-det"),
+    (["--grid", "uniform"], "Princeps(midpoint), 16 steps, Jacobian log-det"),
     (["--adaptive"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
     (["--adaptive", "--zeta", "0.9", "--grid", "logsnr"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
     (["--solver", "torchdiffeq"], "torchdiffeq dopri5, rtol=atol=0.001"),
     (["--rtol", "1e-4"], "Rex(dopri5, zeta=0.5), rtol=atol=0.0001"),
     (["--solver", "princeps", "--tableau", "rk4", "--steps", "8", "--grid", "logsnr"],
      "Princeps(rk4), 8 logsnr steps"),
-    (["--steps", "8", "--density", "jacobian"], "Princeps(midpoint), 8 steps, Jacobian log-det"),
+    (["--steps", "8", "--density", "jacobian"], "Princeps(midpoint), 8 logsnr steps, Jacobian log-det"),
     (["--steps", "32", "--grid", "logsnr"], "Princeps(midpoint), 32 logsnr steps, Jacobian log-det"),
-    (["--tableau", "rk4", "--steps", "8", "--density", "divergence"], "Princeps(rk4), 8 steps"),
+    (["--tableau", "rk4", "--steps", "8", "--density", "divergence", "--grid", "uniform"], "Princeps(rk4), 8 steps"),
     (["--solver", "rex", "--steps", "8", "--density", "jacobian"], "Rex(dopri5, zeta=0.5), 8 steps, Jacobian log-det"),
 ])
 def test_sample_solver_options(argv, label):

@@ -230,6 +230,57 @@ CLAIMS += [
 ]
 
 
+LOGSNR = "aaa_logsnr_headline/results.json"
+LOGSNR_E = "| E-W2 (kT) | 45340709.94 | 5.02 [3.68, 6.60] | 0.38 / 2.26 |"
+LOGSNR_T = "| T-W2, 5 backbone torsions (rad) | 0.90 | 1.62 [1.52, 1.94] | 1.22 / 1.74 |"
+LOGSNR_S = "| ESS | | 13.4 of 1000 (1.34%) [1.14%, 2.34%] | |"
+_SAB = lambda j: j["paired"]["logsnr"]  # noqa: E731
+CLAIMS += [
+    (LOGSNR, lambda j: j["E_W2_kT"], "{:.2f}", LOGSNR_E, 2),
+    (LOGSNR, lambda j: j["E_W2_kT_reweighted"], "{:.2f}", LOGSNR_E, (3, 0)),
+    (LOGSNR, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][0], "{:.2f}", LOGSNR_E, (3, 1)),
+    (LOGSNR, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][1], "{:.2f}", LOGSNR_E, (3, 2)),
+    (LOGSNR, lambda j: j["noise_floor_raw"]["E_W2_kT"], "{:.2f}", LOGSNR_E, (4, 0)),
+    (LOGSNR, lambda j: j["noise_floor_reweighted"]["E_W2_kT"], "{:.2f}", LOGSNR_E, (4, 1)),
+    (LOGSNR, lambda j: j["T_W2_rad"], "{:.2f}", LOGSNR_T, 2),
+    (LOGSNR, lambda j: j["T_W2_rad_reweighted"], "{:.2f}", LOGSNR_T, (3, 0)),
+    (LOGSNR, lambda j: j["bootstrap"]["T_W2_rad_reweighted_16_84"][0], "{:.2f}", LOGSNR_T, (3, 1)),
+    (LOGSNR, lambda j: j["bootstrap"]["T_W2_rad_reweighted_16_84"][1], "{:.2f}", LOGSNR_T, (3, 2)),
+    (LOGSNR, lambda j: j["noise_floor_raw"]["T_W2_rad"], "{:.2f}", LOGSNR_T, (4, 0)),
+    (LOGSNR, lambda j: j["noise_floor_reweighted"]["T_W2_rad"], "{:.2f}", LOGSNR_T, (4, 1)),
+    (LOGSNR, lambda j: j["ess"], "{:.1f}", LOGSNR_S, (3, 0)),
+    (LOGSNR, lambda j: 100 * j["ess_fraction"], "{:.2f}", LOGSNR_S, (3, 2)),
+    (LOGSNR, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][0], "{:.2f}", LOGSNR_S, (3, 3)),
+    (LOGSNR, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][1], "{:.2f}", LOGSNR_S, (3, 4)),
+    (LOGSNR, lambda j: j["noise_floor_reweighted"]["n"], "{}", "/ reweighted (n = 13, the ESS) |"),
+    (LOGSNR, lambda j: j["solver"], "{}", "Princeps(midpoint), 16 logsnr steps, Jacobian log-det"),
+    ("sampler_ab.json", lambda j: "{:.2f}x** [{:.2f}, {:.2f}]".format(_SAB(j)["ess_ratio"], *_SAB(j)["ess_ratio_interval_16_84"]),
+     "{}", "**Paired with the uniform grid on the same noise: ESS 3.84x** [2.25, 6.18]"),
+    ("sampler_ab.json", lambda j: "{:.2f} nats** [{:.2f}, {:.2f}]".format(
+        _SAB(j)["median_log_w_difference_nats"], *_SAB(j)["median_log_w_difference_interval_16_84"]),
+     "{}", "the median log w **+1.04 nats** [0.56, 1.42]"),
+    ("sampler_ab.json", lambda j: "{:.2f}x [{:.2f}, {:.2f}]".format(_SAB(j)["ess_ratio"], *_SAB(j)["ess_ratio_interval_16_84"]),
+     "{}", "ESS is 3.84x [2.25, 6.18] (1.34% against 0.35%;"),
+]
+
+
+def test_the_log_snr_headline_is_what_the_readme_says_it_is():
+    """Its draws: the shipped model, the uniform headline's noise, none folded or dropped; the
+    paired ratio in sampler_ab.json compares exactly those two folders."""
+    head, uniform = (json.loads((RESULTS / f"{d}/results.json").read_text()) for d in ("aaa_logsnr_headline", "aaa_headline"))
+    settings = [json.loads((RESULTS / f"{d}/settings.json").read_text()) for d in ("aaa_logsnr_headline", "aaa_headline")]
+    assert settings[0]["model_sha256"] == settings[1]["model_sha256"]
+    assert [settings[0][k] for k in ("n", "seed", "chunk_size")] == [settings[1][k] for k in ("n", "seed", "chunk_size")]
+    assert settings[0]["solver"]["grid"] == "logsnr" and settings[1]["solver"]["grid"] == "uniform"
+    assert (head["n"], head["n_folded"], head["n_nonfinite_energy"], head["n_d_chirality"], head["clip_quantile"]) == \
+        (1000, 0, 0, 0, None)
+    ab = json.loads((RESULTS / "sampler_ab.json").read_text())
+    assert ab["baseline_dir"] == "benchmarks/results/aaa_headline"
+    assert ab["paired"]["logsnr"]["dir"] == "benchmarks/results/aaa_logsnr_headline"
+    assert ab["paired"]["logsnr"]["ess_fraction"] == pytest.approx(head["ess_fraction"], rel=1e-9)
+    assert ab["paired"]["logsnr"]["ess_fraction_base"] == pytest.approx(uniform["ess_fraction"], rel=1e-9)
+
+
 def test_readme_aaa_sweep_table_is_the_json(readme):
     """Every row of the README's AAA sweep table is the one benchmarks/sampler_sweep.py prints from the JSON."""
     from benchmarks.sampler_sweep import markdown_rows
