@@ -287,7 +287,8 @@ class FlowMatchingModule(L.LightningModule):
           ``likelihood_steps`` fixed Princeps(midpoint) steps: a fixed, comparable measurement
           across checkpoints (the grid's own error is part of it, the same for every checkpoint);
         - ``ess_fraction``: Kish ESS / n of ``ess_samples`` draws (fixed seed) of the sampler
-          ``rexmol sample`` uses (Princeps(midpoint), ``likelihood_steps`` steps, the exact Jacobian
+          ``rexmol sample`` used before its log-SNR grid (Princeps(midpoint), ``likelihood_steps``
+          uniform steps, kept so that checks stay comparable across runs; the exact Jacobian
           density), weighted against the data's target; ``n_folded`` its draws with a folded map;
         - ``log_w_median`` and ``log_w_spread`` (half the 16-84% range) of log w = -u - log q over all
           those draws, a draw of weight 0 counted as the lowest (:func:`rexmol.metrics.weights.log_w_quantiles`):
