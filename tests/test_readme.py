@@ -46,6 +46,21 @@ def _sweep_row(setting):
     return lambda j: next(r for r in j["rows"] if r["setting"] == setting)
 
 
+def _headline_table(name, e_row, t_row, t_interval=True):
+    """Claims for the cells of a headline results table (raw, reweighted [16-84%], floors raw / at the ESS)."""
+    cells = [("E_W2_kT", e_row), ("T_W2_rad", t_row)]
+    out = []
+    for key, row in cells:
+        boot = f"{key}_reweighted_16_84"
+        out += [(name, lambda j, k=key: j[k], "{:.2f}", row, 2),
+                (name, lambda j, k=key: j[f"{k}_reweighted"], "{:.2f}", row, (3, 0)),
+                (name, lambda j, k=key: j["noise_floor_raw"][k], "{:.2f}", row, (4, 0)),
+                (name, lambda j, k=key: j["noise_floor_reweighted"][k], "{:.2f}", row, (4, 1))]
+        if key == "E_W2_kT" or t_interval:
+            out += [(name, lambda j, b=boot, i=i: j["bootstrap"][b][i], "{:.2f}", row, (3, 1 + i)) for i in (0, 1)]
+    return out
+
+
 HMR_U = "| mean u (kT) | -153.90 | -153.70 | 1.4 (2.6) |"
 HMR_XH = "| mean X-H length (nm) | 0.10684 | 0.10684 | 1.3 (3.1) |"
 
@@ -125,16 +140,7 @@ CLAIMS = [
                              (4, "E_W2_kT_centred", "{:.2f}"))],
     ("noise_floor_aaa.json", lambda j: ", ".join(map(str, j["test_set"]["unused_in_groups"][:-1]))
      + f" and {j['test_set']['unused_in_groups'][-1]}", "{}", "(108, 111 and 114 left over)"),
-    (HEAD, lambda j: j["E_W2_kT"], "{:.2f}", AAA_E, 2),
-    (HEAD, lambda j: j["E_W2_kT_reweighted"], "{:.2f}", AAA_E, (3, 0)),
-    (HEAD, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][0], "{:.2f}", AAA_E, (3, 1)),
-    (HEAD, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][1], "{:.2f}", AAA_E, (3, 2)),
-    (HEAD, lambda j: j["noise_floor_raw"]["E_W2_kT"], "{:.2f}", AAA_E, (4, 0)),
-    (HEAD, lambda j: j["noise_floor_reweighted"]["E_W2_kT"], "{:.2f}", AAA_E, (4, 1)),
-    (HEAD, lambda j: j["T_W2_rad"], "{:.2f}", AAA_T, 2),
-    (HEAD, lambda j: j["T_W2_rad_reweighted"], "{:.2f}", AAA_T, (3, 0)),
-    (HEAD, lambda j: j["noise_floor_raw"]["T_W2_rad"], "{:.2f}", AAA_T, (4, 0)),
-    (HEAD, lambda j: j["noise_floor_reweighted"]["T_W2_rad"], "{:.2f}", AAA_T, (4, 1)),
+    *_headline_table(HEAD, AAA_E, AAA_T, t_interval=False),
     (HEAD, lambda j: 100 * j["ess_fraction"], "{:.2f}", "| ESS | | 3.5 of 1000 (0.35%)"),
     (HEAD, lambda j: j["n"], "{}", "| AAA model, n = 1000 draws |"),
     ("aaa_nll/likelihood.json", lambda j: j["nll_nats_per_molecule"], "{:.1f}", "**Test NLL: -348.6 nats per molecule**"),
@@ -236,18 +242,7 @@ LOGSNR_T = "| T-W2, 5 backbone torsions (rad) | 0.90 | 1.62 [1.52, 1.94] | 1.22 
 LOGSNR_S = "| ESS | | 13.4 of 1000 (1.34%) [1.14%, 2.34%] | |"
 _SAB = lambda j: j["paired"]["logsnr"]  # noqa: E731
 CLAIMS += [
-    (LOGSNR, lambda j: j["E_W2_kT"], "{:.2f}", LOGSNR_E, 2),
-    (LOGSNR, lambda j: j["E_W2_kT_reweighted"], "{:.2f}", LOGSNR_E, (3, 0)),
-    (LOGSNR, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][0], "{:.2f}", LOGSNR_E, (3, 1)),
-    (LOGSNR, lambda j: j["bootstrap"]["E_W2_kT_reweighted_16_84"][1], "{:.2f}", LOGSNR_E, (3, 2)),
-    (LOGSNR, lambda j: j["noise_floor_raw"]["E_W2_kT"], "{:.2f}", LOGSNR_E, (4, 0)),
-    (LOGSNR, lambda j: j["noise_floor_reweighted"]["E_W2_kT"], "{:.2f}", LOGSNR_E, (4, 1)),
-    (LOGSNR, lambda j: j["T_W2_rad"], "{:.2f}", LOGSNR_T, 2),
-    (LOGSNR, lambda j: j["T_W2_rad_reweighted"], "{:.2f}", LOGSNR_T, (3, 0)),
-    (LOGSNR, lambda j: j["bootstrap"]["T_W2_rad_reweighted_16_84"][0], "{:.2f}", LOGSNR_T, (3, 1)),
-    (LOGSNR, lambda j: j["bootstrap"]["T_W2_rad_reweighted_16_84"][1], "{:.2f}", LOGSNR_T, (3, 2)),
-    (LOGSNR, lambda j: j["noise_floor_raw"]["T_W2_rad"], "{:.2f}", LOGSNR_T, (4, 0)),
-    (LOGSNR, lambda j: j["noise_floor_reweighted"]["T_W2_rad"], "{:.2f}", LOGSNR_T, (4, 1)),
+    *_headline_table(LOGSNR, LOGSNR_E, LOGSNR_T),
     (LOGSNR, lambda j: j["ess"], "{:.1f}", LOGSNR_S, (3, 0)),
     (LOGSNR, lambda j: 100 * j["ess_fraction"], "{:.2f}", LOGSNR_S, (3, 2)),
     (LOGSNR, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][0], "{:.2f}", LOGSNR_S, (3, 3)),
