@@ -173,9 +173,12 @@ def _solver_args(p, rtol=1e-3, sample: bool = False) -> None:
                    "SolverSpec: 0.999 drifts at loose tolerances)")
     p.add_argument("--rtol", type=float, default=d(rtol))
     p.add_argument("--atol", type=float, default=d(rtol))
-    p.add_argument("--steps", type=int, default=None, help="fixed steps instead of adaptive rtol/atol")
+    p.add_argument("--steps", type=int, default=None,
+                   help="fixed steps instead of adaptive rtol/atol" + (" (on the default sampler's log-SNR grid unless "
+                                                                        "--grid or --solver is given)" if sample else ""))
     p.add_argument("--grid", choices=["uniform", "quadratic", "logsnr"], default=None,
-                   help="time grid of the fixed steps (default: the default sampler's; uniform for named solvers)")
+                   help="time grid of the fixed steps (default: " + ("the default sampler's, log-SNR; uniform with "
+                                                                      "--solver" if sample else "uniform") + ")")
     if sample:
         p.add_argument("--density", choices=["divergence", "jacobian"], default=None,
                        help="log q of a sample: the divergence integral of the continuous flow, or the exact "

@@ -6,8 +6,8 @@
 #    - the headline draw: rexmol sample --n 1000 (the default sampler: Princeps(midpoint), 16 log-SNR steps,
 #      exact Jacobian density; the uniform-grid aaa_headline/ was the previous default) into runs/aaa_logsnr_headline, its results, settings, arrays (x float32 nm,
 #      log q, u, log w) and plots copied to benchmarks/results/aaa_logsnr_headline/;
-#    - the test NLL: rexmol likelihood on 1000 evenly spaced test frames, the sampler's 16-step
-#      midpoint grid, exact divergence, into benchmarks/results/aaa_nll/;
+#    - the test NLL: rexmol likelihood on 1000 evenly spaced test frames, 16 uniform
+#      midpoint steps, exact divergence, into benchmarks/results/aaa_nll/;
 #    - the model report (2000 unweighted draws) into models/ala3_dit_report/.
 # Every step writes atomically and refuses to replace results unless asked (REXMOL_OVERWRITE=1).
 set -euo pipefail

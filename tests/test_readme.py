@@ -46,7 +46,7 @@ def _sweep_row(setting):
     return lambda j: next(r for r in j["rows"] if r["setting"] == setting)
 
 
-def _headline_table(name, e_row, t_row, t_interval=True):
+def _headline_table(name, e_row, t_row):
     """Claims for the cells of a headline results table (raw, reweighted [16-84%], floors raw / at the ESS)."""
     cells = [("E_W2_kT", e_row), ("T_W2_rad", t_row)]
     out = []
@@ -56,8 +56,7 @@ def _headline_table(name, e_row, t_row, t_interval=True):
                 (name, lambda j, k=key: j[f"{k}_reweighted"], "{:.2f}", row, (3, 0)),
                 (name, lambda j, k=key: j["noise_floor_raw"][k], "{:.2f}", row, (4, 0)),
                 (name, lambda j, k=key: j["noise_floor_reweighted"][k], "{:.2f}", row, (4, 1))]
-        if key == "E_W2_kT" or t_interval:
-            out += [(name, lambda j, b=boot, i=i: j["bootstrap"][b][i], "{:.2f}", row, (3, 1 + i)) for i in (0, 1)]
+        out += [(name, lambda j, b=boot, i=i: j["bootstrap"][b][i], "{:.2f}", row, (3, 1 + i)) for i in (0, 1)]
     return out
 
 
@@ -98,7 +97,7 @@ def _fmt_or_empty(v):
 
 CLAIMS = [
     ("sampler_sweep_n8.json", lambda j: _sweep_row("princeps_midpoint_16_jac")(j)["cost_per_sample_over_default"],
-     "{:.3f}", "(Jacobian; **the new default**) | 32 | 5.13 | 0.215 | 0 |"),
+     "{:.3f}", "(Jacobian; the default until the log-SNR grid) | 32 | 5.13 | 0.215 | 0 |"),
     ("sampler_sweep_n8.json", lambda j: _sweep_row("rex_dopri5_z0.5_adaptive_div")(j)["cpu_s_per_sample"], "{:.1f}",
      "(divergence; the old default) | 155 | 23.9 |"),
     ("sampler_sweep_n8.json", lambda j: j["integral_vs_jacobian"]["princeps_midpoint_16_div"]["std_nats"], "{:.1f}",
@@ -140,7 +139,7 @@ CLAIMS = [
                              (4, "E_W2_kT_centred", "{:.2f}"))],
     ("noise_floor_aaa.json", lambda j: ", ".join(map(str, j["test_set"]["unused_in_groups"][:-1]))
      + f" and {j['test_set']['unused_in_groups'][-1]}", "{}", "(108, 111 and 114 left over)"),
-    *_headline_table(HEAD, AAA_E, AAA_T, t_interval=False),
+    *_headline_table(HEAD, AAA_E, AAA_T),
     (HEAD, lambda j: 100 * j["ess_fraction"], "{:.2f}", "| ESS | | 3.5 of 1000 (0.35%)"),
     (HEAD, lambda j: j["n"], "{}", "| AAA model, n = 1000 draws |"),
     ("aaa_nll/likelihood.json", lambda j: j["nll_nats_per_molecule"], "{:.1f}", "**Test NLL: -348.6 nats per molecule**"),
@@ -228,9 +227,9 @@ CLAIMS += [
 _CYCLE2 = lambda j: j["paired_nll"]["cycle2"]  # noqa: E731
 CLAIMS += [
     ("training_ab.json", lambda j: _CYCLE2(j)["nll_difference_nats"], "{:.2f}",
-     "thread), paired frame by frame: **-2.19 nats per molecule** (SE 0.05)."),
+     "paired frame by frame: **-2.19 nats per molecule** (SE 0.05)."),
     ("training_ab.json", lambda j: _CYCLE2(j)["se_nats"], "{:.2f}", "**-2.19 nats per molecule** (SE 0.05)."),
-    ("training_ab.json", lambda j: _CYCLE2(j)["frames"], "{}", "On 250 of the headline NLL's 1000 test frames"),
+    ("training_ab.json", lambda j: f"On {_CYCLE2(j)['frames']} of", "{}", "On 250 of the headline NLL's 1000 test frames"),
     ("training_ab.json", lambda j: j["runs"]["checkpoints/ala3_dit_aaa_cycle2"]["last_val_fm_loss"][1], "{:.4f}",
      "is **0.2112** against 0.2144 (width 96: 0.2123)"),
 ]
@@ -247,8 +246,10 @@ CLAIMS += [
     (LOGSNR, lambda j: 100 * j["ess_fraction"], "{:.2f}", LOGSNR_S, (3, 2)),
     (LOGSNR, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][0], "{:.2f}", LOGSNR_S, (3, 3)),
     (LOGSNR, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][1], "{:.2f}", LOGSNR_S, (3, 4)),
-    (LOGSNR, lambda j: j["noise_floor_reweighted"]["n"], "{}", "/ reweighted (n = 13, the ESS) |"),
-    (LOGSNR, lambda j: j["solver"], "{}", "Princeps(midpoint), 16 logsnr steps, Jacobian log-det"),
+    (LOGSNR, lambda j: f"(n = {j['noise_floor_reweighted']['n']}, the ESS)", "{}", "/ reweighted (n = 13, the ESS) |"),
+    (LOGSNR, lambda j: "median u is {:.1f} kT against {:.1f} kT on\n  the uniform grid (MD: {:.1f})".format(
+        j["median_u_samples_kT"], json.loads((RESULTS / HEAD).read_text())["median_u_samples_kT"], j["median_u_md_kT"]),
+     "{}", "median u is -123.8 kT against -148.5 kT on\n  the uniform grid (MD: -154.3)"),
     ("sampler_ab.json", lambda j: "{:.2f}x** [{:.2f}, {:.2f}]".format(_SAB(j)["ess_ratio"], *_SAB(j)["ess_ratio_interval_16_84"]),
      "{}", "**Paired with the uniform grid on the same noise: ESS 3.84x** [2.25, 6.18]"),
     ("sampler_ab.json", lambda j: "{:.2f} nats** [{:.2f}, {:.2f}]".format(
@@ -272,6 +273,7 @@ def test_the_log_snr_headline_is_what_the_readme_says_it_is():
     ab = json.loads((RESULTS / "sampler_ab.json").read_text())
     assert ab["baseline_dir"] == "benchmarks/results/aaa_headline"
     assert ab["paired"]["logsnr"]["dir"] == "benchmarks/results/aaa_logsnr_headline"
+    assert ab["model_sha256"] == settings[0]["model_sha256"]
     assert ab["paired"]["logsnr"]["ess_fraction"] == pytest.approx(head["ess_fraction"], rel=1e-9)
     assert ab["paired"]["logsnr"]["ess_fraction_base"] == pytest.approx(uniform["ess_fraction"], rel=1e-9)
 
