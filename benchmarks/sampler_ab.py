@@ -7,6 +7,7 @@ The first folder is the baseline. Each other folder must hold draws of the same 
 SHA-256), n, seed and chunk size, so draw i of every folder comes from the same prior draw; the
 solver settings differ (that is the comparison). Per sampler: the Kish ESS with its ratio to the
 baseline's, and the paired differences of the mean and median of log w = -u - log q (nats;
+the median counts a draw of weight 0 as the lowest;
 log Z is the target's, the same for every row, so a higher median means q is closer to p on
 typical draws), each with a 16-84% interval over the same bootstrap resamples of the draws
 (``benchmarks/training_ab.py``'s ``paired_sample_comparison``). Writes results/sampler_ab.json.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import RESULTS, table, write_json  # noqa: E402
-from benchmarks.training_ab import named_dirs, paired_sample_comparison, read_samples  # noqa: E402
+from benchmarks.training_ab import PAIRED_SAMPLE_COLUMNS, named_dirs, paired_sample_comparison, paired_sample_row, read_samples  # noqa: E402
 
 
 def main(argv=None):
@@ -49,14 +50,10 @@ def main(argv=None):
     for name, other, path in named[1:]:
         d = paired_sample_comparison(base, other, n_boot=args.boot, same="model_sha256")
         payload["paired"][name] = {"dir": path, "solver": other["settings"].get("solver"), **d}
-        rows.append({"sampler": name, "ess_base": f"{100 * d['ess_fraction_base']:.2f}%",
-                     "ess": f"{100 * d['ess_fraction']:.2f}%",
-                     "ess_ratio": "{:.2f} [{:.2f}, {:.2f}]".format(d["ess_ratio"], *d["ess_ratio_interval_16_84"]),
-                     "median_log_w_diff": "{:.2f} [{:.2f}, {:.2f}]".format(
-                         d["median_log_w_difference_nats"], *d["median_log_w_difference_interval_16_84"])})
+        rows.append(paired_sample_row("sampler", name, d))
     print(f"Paired draws of one model against {base_name} (same noise; n = {len(base['weights'])}; "
           "16-84% bootstrap intervals; log w differences in nats, positive is better):")
-    print(table(rows, ["sampler", "ess_base", "ess", "ess_ratio", "median_log_w_diff"]))
+    print(table(rows, ["sampler", *PAIRED_SAMPLE_COLUMNS]))
     print(f"wrote {write_json(args.json_name, payload, args.out_dir)}")
 
 

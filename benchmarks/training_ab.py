@@ -14,15 +14,19 @@
    16-84% bootstrap interval treat frames as independent: evenly spaced frames of a few long runs
    are correlated through slow conformational changes, so they are lower bounds on the real
    uncertainty.
-3. ``--samples NAME=DIR`` (``rexmol sample`` output folders, the first one the baseline): the two
-   models' draws from the same noise (checked: same n, seed, chunk size and solver settings), so
-   statistics of the draws are paired by the noise that produced them. Per model: the Kish ESS
-   and the mean and median of log w = -u - log q. The mean of log w is -KL(q || p) + log Z, and
-   log Z is the target's, the same for both models, so the paired difference of mean log w is
-   KL_base - KL_model in nats (positive is better), an estimate far less noisy than an ESS of a
-   few draws; the median is shown beside it because a few clashing draws (u of 10^6 kT) dominate
-   the mean. The ESS ratio and both differences come with 16-84% intervals over the same
-   bootstrap resamples of the draws.
+3. ``--samples NAME=DIR`` (``rexmol sample`` output folders; the first folder of each solver
+   setting is the baseline of the folders with that setting, so one call pairs models on several
+   samplers): the two models' draws from the same noise (checked: same n, seed, chunk size and
+   solver settings), so statistics of the draws are paired by the noise that produced them. Per
+   model: the Kish ESS and the mean and median of log w = -u - log q. The mean of log w is
+   -KL(q || p) + log Z, and log Z is the target's, the same for both models, so the paired
+   difference of mean log w (over the draws with a finite weight) is KL_base - KL_model in nats
+   (positive is better), an estimate far less noisy than an ESS of a few draws; the median is
+   shown beside it because a few clashing draws (u of 10^6 kT) dominate the mean. The median is
+   ``rexmol.metrics.weights.log_w_quantiles``'s, the one the training checks log: a draw of
+   weight 0 counts as the lowest, so a model that loses draws cannot raise its median. The ESS
+   ratio and both differences come with 16-84% intervals over the same bootstrap resamples of
+   the draws.
 
 Writes results/training_ab.json.
 
@@ -45,6 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics.bootstrap import ess_fraction, interval, resample_indices  # noqa: E402
+from rexmol.metrics.weights import log_w_quantiles  # noqa: E402
 
 CHECKS = ("val/nll_nats", "val/ess_fraction", "val/n_folded", "val/log_w_median", "val/log_w_spread")
 
@@ -152,8 +157,8 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
 
     def log_w_stats(a, i):
         lw = a["log_w"][i]
-        lw = lw[np.isfinite(lw)]
-        return (float(lw.mean()), float(np.median(lw))) if lw.size else (np.nan, np.nan)
+        finite = lw[np.isfinite(lw)]
+        return (float(finite.mean()) if finite.size else np.nan, log_w_quantiles(lw)["log_w_median"])
 
     ess = {name: ess_fraction(a, everything) for name, a in (("base", base), ("other", other))}
     boot_ess = np.array([[ess_fraction(base, i), ess_fraction(other, i)] for i in idx])
@@ -174,6 +179,21 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
             "bootstrap": {"resamples": n_boot, "seed": seed}}
 
 
+def paired_sample_row(name_key: str, name: str, d: dict) -> dict:
+    """One printed row of a paired_sample_comparison: ESS of both, their ratio and the log w
+    differences with their 16-84% intervals (shared by this script and sampler_ab.py)."""
+    return {name_key: name, "ess_base": f"{100 * d['ess_fraction_base']:.2f}%",
+            "ess": f"{100 * d['ess_fraction']:.2f}%",
+            "ess_ratio": "{:.2f} [{:.2f}, {:.2f}]".format(d["ess_ratio"], *d["ess_ratio_interval_16_84"]),
+            "mean_log_w_diff": "{:.1f} [{:.1f}, {:.1f}]".format(
+                d["mean_log_w_difference_nats"], *d["mean_log_w_difference_interval_16_84"]),
+            "median_log_w_diff": "{:.2f} [{:.2f}, {:.2f}]".format(
+                d["median_log_w_difference_nats"], *d["median_log_w_difference_interval_16_84"])}
+
+
+PAIRED_SAMPLE_COLUMNS = ["ess_base", "ess", "ess_ratio", "mean_log_w_diff", "median_log_w_diff"]
+
+
 def named_dirs(items: list[str], flag: str) -> list[tuple[str, str]]:
     named = []
     for item in items:
@@ -190,7 +210,8 @@ def main(argv=None):
     p.add_argument("--nll", nargs="*", default=[], metavar="NAME=DIR",
                    help="rexmol likelihood output folders on the same frames; the first is the baseline")
     p.add_argument("--samples", nargs="*", default=[], metavar="NAME=DIR",
-                   help="rexmol sample output folders from the same noise; the first is the baseline")
+                   help="rexmol sample output folders from the same noise; the first of each solver setting "
+                        "is that setting's baseline")
     args = p.parse_args(argv)
     if not args.runs and not args.nll and not args.samples:
         raise SystemExit("nothing to compare: give --runs, --nll and/or --samples")
@@ -227,21 +248,23 @@ def main(argv=None):
                            "frames"], floatfmt="{:.2f}"))
     if args.samples:
         named = [(name, read_samples(Path(path)), path) for name, path in named_dirs(args.samples, "--samples")]
-        base_name, base, base_path = named[0]
-        rows = []
-        for name, other, path in named[1:]:
-            d = paired_sample_comparison(base, other)
-            payload["paired_samples"][name] = {"dir": path, "baseline": base_name, "baseline_dir": base_path, **d}
-            rows.append({"model": name, "ess_base": f"{100 * d['ess_fraction_base']:.2f}%",
-                         "ess": f"{100 * d['ess_fraction']:.2f}%",
-                         "ess_ratio": "{:.2f} [{:.2f}, {:.2f}]".format(d["ess_ratio"], *d["ess_ratio_interval_16_84"]),
-                         "mean_log_w_diff": "{:.1f} [{:.1f}, {:.1f}]".format(
-                             d["mean_log_w_difference_nats"], *d["mean_log_w_difference_interval_16_84"]),
-                         "median_log_w_diff": "{:.2f} [{:.2f}, {:.2f}]".format(
-                             d["median_log_w_difference_nats"], *d["median_log_w_difference_interval_16_84"])})
-        print(f"\nPaired draws against {base_name} (same noise; n = {len(base['weights'])}; log w differences in "
-              "nats, model minus baseline, positive is better; 16-84% bootstrap intervals):")
-        print(table(rows, ["model", "ess_base", "ess", "ess_ratio", "mean_log_w_diff", "median_log_w_diff"]))
+        groups: dict[str, list] = {}  # the first folder of each solver setting is that setting's baseline
+        for item in named:
+            groups.setdefault(json.dumps(item[1]["settings"].get("solver"), sort_keys=True), []).append(item)
+        for group in groups.values():
+            (base_name, base, base_path), others = group[0], group[1:]
+            if not others:
+                raise SystemExit(f"--samples {base_name}={base_path} has no other folder of its solver settings "
+                                 f"to pair with: {base['settings'].get('solver')}")
+            rows = []
+            for name, other, path in others:
+                d = paired_sample_comparison(base, other)
+                payload["paired_samples"][name] = {"dir": path, "baseline": base_name, "baseline_dir": base_path, **d}
+                rows.append(paired_sample_row("model", name, d))
+            print(f"\nPaired draws against {base_name} (same noise; n = {len(base['weights'])}; "
+                  f"{base['settings'].get('solver')}; log w differences in nats, model minus baseline, positive "
+                  "is better; 16-84% bootstrap intervals):")
+            print(table(rows, ["model", *PAIRED_SAMPLE_COLUMNS]))
     print(f"wrote {write_json('training_ab', payload)}")
 
 

@@ -116,6 +116,14 @@ def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_pat
     assert d["ess_ratio"] > 1.0 and d["ess_ratio_interval_16_84"][0] > 1.0
     finite = base_lw[np.isfinite(base_lw)]
     assert d["mean_log_w_difference_nats"] == pytest.approx(-0.5 * finite.mean(), abs=1e-9)
+    # Losing the lowest 40% of the draws (weight 0) leaves the median where it was: a lost draw counts
+    # as the lowest (log_w_quantiles), whereas a median of the finite draws alone would rise
+    lossy_lw = base_lw.copy()
+    lossy_lw[base_lw < np.quantile(finite, 0.4)] = np.nan
+    lossy = read_samples(_samples_dir(tmp_path / "g", lossy_lw))
+    d = paired_sample_comparison(base, lossy, n_boot=100)
+    assert d["median_log_w_difference_nats"] == 0.0
+    assert np.median(lossy_lw[np.isfinite(lossy_lw)]) > np.median(finite) + 1.0
     other_noise = read_samples(_samples_dir(tmp_path / "d", base_lw, seed=1))
     with pytest.raises(SystemExit, match="differ in 'seed'"):
         paired_sample_comparison(base, other_noise)
@@ -139,7 +147,9 @@ def test_sampler_ab_pairs_samplers_of_one_model(tmp_path):
     b = _samples_dir(tmp_path / "b", 0.5 * lw + 1.0, solver={"steps": 16, "grid": "logsnr"})
     sampler_ab.main([f"uniform={a}", f"logsnr={b}", "--boot", "50", "--out-dir", str(tmp_path)])
     d = json.loads((tmp_path / "sampler_ab.json").read_text())["paired"]["logsnr"]
-    assert d["median_log_w_difference_nats"] == pytest.approx(np.median(0.5 * lw + 1.0) - np.median(lw), abs=1e-9)
+    # the median is a value of the sample (inverted_cdf), and 0.5 x + 1 keeps the order of the draws
+    median = np.quantile(lw, 0.5, method="inverted_cdf")
+    assert d["median_log_w_difference_nats"] == pytest.approx(1.0 - 0.5 * median, abs=1e-9)
     assert d["solver"] == {"steps": 16, "grid": "logsnr"}
 
 
