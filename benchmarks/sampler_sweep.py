@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec  # noqa: E402
 from rexmol.boltzmann.sampling import MDReference, chunk_seed, judge, load_model_for  # noqa: E402
-from rexmol.io import atomic_savez  # noqa: E402
+from rexmol.io import atomic_savez, atomic_write_json  # noqa: E402
 from rexmol.metrics.bootstrap import ess_count, interval, paired_bootstrap, paired_bootstrap_e_w2  # noqa: E402
 
 DEFAULT = "rex_dopri5_z0.5_adaptive_div"
@@ -107,6 +109,25 @@ def draw(gen: BoltzmannGenerator, n: int, chunk: int, seed: int, out: Path, prog
             "wall_s": float(sum(float(p["wall_s"]) for p in parts))}
 
 
+def claim_chunk_folder(out: Path, model: Path) -> str:
+    """The SHA-256 of ``model``, recorded in ``out/model.json``; refuses a folder whose chunks were
+    drawn by another model (or by an unrecorded one), since resuming would mix two models' draws."""
+    sha = hashlib.sha256(Path(model).read_bytes()).hexdigest()
+    record = out / "model.json"
+    if record.exists():
+        recorded = json.loads(record.read_text())["model_sha256"]
+        if recorded != sha:
+            raise SystemExit(f"{out} holds chunks of the model with SHA-256 {recorded[:12]}..., not {model} "
+                             f"({sha[:12]}...); choose another --out or pass that model")
+    elif any(out.glob("*/chunk_*.npz")):
+        raise SystemExit(f"{out} holds chunks but no model.json, so it is not known which model drew them; "
+                         "choose another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(record, {"model": str(model), "model_sha256": sha})
+    return sha
+
+
 def markdown_rows(result: dict) -> list[str]:
     """The README's table rows of a sweep's JSON: setting, NFE, CPU-s per draw and its ratio to the
     default, ESS of n [16-84%], ESS ratio to the default [16-84%], reweighted E-W2 and T-W2, folded
@@ -157,6 +178,7 @@ def main(argv=None):
     if DEFAULT not in chosen and not a.draw_only:  # the baseline of every ratio; drawn last, it is the costliest
         chosen = [*chosen, DEFAULT]
     loaded = load_model_for(a.model)  # refuses a model of another target than the shipped data's
+    model_sha256 = claim_chunk_folder(a.out, a.model)
     drawn = {}
     for key in chosen:
         print(f"{key}: {all_specs[key].label}", flush=True)
@@ -231,7 +253,8 @@ def main(argv=None):
     for key, v in integral_error.items():
         print(f"divergence integral vs exact discrete density ({key}): {v}")
     best = max(rows, key=lambda r: r["effective_samples_per_cpu_s"])
-    result = {"model": str(a.model), "n": a.n, "seed": a.seed, "threads": a.threads, "bootstrap_resamples": a.boot,
+    result = {"model": str(a.model), "model_sha256": model_sha256,
+              "n": a.n, "seed": a.seed, "threads": a.threads, "bootstrap_resamples": a.boot,
               "rows": rows,
               "integral_vs_jacobian": integral_error, "rex_vs_base_solver": rex_vs_base,
               "best_effective_per_cpu_s": best["setting"],

@@ -1,7 +1,9 @@
 """Helpers of the benchmark scripts that decide what a table measures."""
 
+import hashlib
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,3 +170,32 @@ def test_rex_rows_pair_with_the_princeps_row_of_the_same_tableau_grid_and_densit
             assert base in keys, (key, base)
             k, b = settings()[key], settings()[base]
             assert (b.solver, b.grid, b.density) == ("princeps", k.grid, k.density)
+
+
+def test_a_sweep_folder_resumes_only_with_the_model_that_drew_its_chunks(tmp_path):
+    from benchmarks.sampler_sweep import claim_chunk_folder
+
+    model_a, model_b = tmp_path / "a.pt", tmp_path / "b.pt"
+    model_a.write_bytes(b"model a")
+    model_b.write_bytes(b"model b")
+    out = tmp_path / "sweep"
+    sha = claim_chunk_folder(out, model_a)
+    assert sha == hashlib.sha256(b"model a").hexdigest()
+    (out / "setting").mkdir()
+    (out / "setting" / "chunk_0000.npz").write_bytes(b"")
+    assert claim_chunk_folder(out, model_a) == sha
+    with pytest.raises(SystemExit, match="holds chunks of the model"):
+        claim_chunk_folder(out, model_b)
+    (out / "model.json").unlink()
+    with pytest.raises(SystemExit, match="no model.json"):
+        claim_chunk_folder(out, model_a)
+
+
+def test_the_committed_aaa_sweep_chunks_name_the_first_cycle_model_file():
+    """The sweep's chunks were drawn by the model now kept as checkpoints/ala3_dit_aaa/ala3_dit.pt: its
+    bytes hash to the SHA-256 that the chunk folder and the log-SNR headline drawn beside it record."""
+    root = Path(__file__).resolve().parents[1]
+    sha = hashlib.sha256((root / "checkpoints/ala3_dit_aaa/ala3_dit.pt").read_bytes()).hexdigest()
+    results = root / "benchmarks/results"
+    assert json.loads((results / "sampler_sweep_aaa_chunks/model.json").read_text())["model_sha256"] == sha
+    assert json.loads((results / "aaa_logsnr_headline/settings.json").read_text())["model_sha256"] == sha

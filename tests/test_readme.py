@@ -6,6 +6,7 @@ is edited to another number, when a benchmark rerun changes the JSON without the
 the quoted line disappears.
 """
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -82,7 +83,9 @@ AB_ROWS = {"checkpoints/ala3_dit_aaa": "| shipped: uniform t (`aaa_run.yaml`) | 
            "checkpoints/ala3_dit_aaa_time2": "| t ~ Beta(2, 1) (`aaa_time2.yaml`) | -340.8 | -348.4 | -352.0 |",
            "checkpoints/ala3_dit_aaa_time3": "| t ~ Beta(3, 1) (`aaa_time3.yaml`) | -341.8 | -348.8 | -351.7 |",
            "checkpoints/ala3_dit_aaa_w96":
-               "| t ~ Beta(2, 1), width 96, 711k parameters (`aaa_w96.yaml`) | -344.6 | -350.8 | -353.9 |"}
+               "| t ~ Beta(2, 1), width 96, 711k parameters (`aaa_w96.yaml`) | -344.6 | -350.8 | -353.9 |",
+           "checkpoints/ala3_dit_aaa_cycle2":
+               "| second cycle of 10,000 steps from the shipped run (`aaa_cycle2.yaml`; its steps) | -348.4 | -351.6 | |"}
 AB_STEPS = ("3779", "7559", "11339")
 
 
@@ -260,6 +263,55 @@ CLAIMS += [
 ]
 
 
+SHIPPED = "ab_cycle2_logsnr_headline/results.json"
+SHIPPED_E = "| E-W2 (kT) | 869113.71 | 2.43 [2.19, 3.51] | 0.38 / 2.28 |"
+SHIPPED_T = "| T-W2, 5 backbone torsions (rad) | 0.89 | 1.39 [1.32, 1.75] | 1.22 / 1.45 |"
+SHIPPED_S = "| ESS | | 16.4 of 1000 (1.64%) [1.37%, 3.10%] | |"
+_C2S = lambda j: j["paired_samples"]["cycle2"]  # noqa: E731
+CLAIMS += [
+    *_headline_table(SHIPPED, SHIPPED_E, SHIPPED_T),
+    (SHIPPED, lambda j: j["ess"], "{:.1f}", SHIPPED_S, (3, 0)),
+    (SHIPPED, lambda j: 100 * j["ess_fraction"], "{:.2f}", SHIPPED_S, (3, 2)),
+    (SHIPPED, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][0], "{:.2f}", SHIPPED_S, (3, 3)),
+    (SHIPPED, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][1], "{:.2f}", SHIPPED_S, (3, 4)),
+    (SHIPPED, lambda j: f"(n = {j['noise_floor_reweighted']['n']}, the ESS)", "{}", "/ reweighted (n = 16, the ESS) |"),
+    (SHIPPED, lambda j: "median u is {:.1f} kT against the first cycle's {:.1f} on this grid (MD: {:.1f})".format(
+        j["median_u_samples_kT"], json.loads((RESULTS / LOGSNR).read_text())["median_u_samples_kT"], j["median_u_md_kT"]),
+     "{}", "median u is -132.6 kT against the first cycle's -123.8 on this grid (MD: -154.3)"),
+    (SHIPPED, lambda j: "E-W2 {:.2f} against {:.2f} kT at\n  n = {}; T-W2 {:.2f} against {:.2f} rad".format(
+        j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["n"],
+        j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"]),
+     "{}", "E-W2 2.43 against 2.28 kT at\n  n = 16; T-W2 1.39 against 1.45 rad"),
+    (AB, lambda j: "ESS 1.22x** [{:.2f}, {:.2f}] ({:.2f}% against {:.2f}%)".format(
+        *_C2S(j)["ess_ratio_interval_16_84"], 100 * _C2S(j)["ess_fraction"], 100 * _C2S(j)["ess_fraction_base"]),
+     "{}", "ESS 1.22x** [1.01, 1.51] (1.64% against 1.34%)"),
+    (AB, lambda j: _C2S(j)["ess_ratio"], "{:.2f}", "ESS 1.22x** [1.01, 1.51]"),
+    (AB, lambda j: "**+{:.2f} nats** [{:.2f}, {:.2f}]".format(
+        _C2S(j)["median_log_w_difference_nats"], *_C2S(j)["median_log_w_difference_interval_16_84"]),
+     "{}", "the median log w **+5.38 nats** [5.03, 5.66] (`python benchmarks/training_ab.py"),
+    (AB, lambda j: "**+{:.2f} nats** [{:.2f}, {:.2f}]".format(
+        _C2S(j)["median_log_w_difference_nats"], *_C2S(j)["median_log_w_difference_interval_16_84"]),
+     "{}", "**+5.38 nats** [5.03, 5.66], at the same cost per draw"),
+    (AB, lambda j: "a ratio of {:.2f} [{:.2f}, {:.2f}]".format(_C2S(j)["ess_ratio"], *_C2S(j)["ess_ratio_interval_16_84"]),
+     "{}", "a ratio of 1.22 [1.01, 1.51], and the median log w"),
+]
+
+
+def test_the_shipped_model_is_the_second_cycle_and_its_headline_pairs_with_the_first():
+    """models/ala3_dit.pt is byte for byte the second cycle's export that drew the shipped headline,
+    whose noise, n and solver are the first cycle's log-SNR headline's, which training_ab pairs."""
+    sha = hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
+    assert sha == hashlib.sha256((ROOT / "checkpoints/ala3_dit_aaa_cycle2/ala3_dit_cycle2.pt").read_bytes()).hexdigest()
+    shipped, first = (json.loads((RESULTS / f"{d}/settings.json").read_text())
+                      for d in ("ab_cycle2_logsnr_headline", "aaa_logsnr_headline"))
+    assert shipped["model_sha256"] == sha != first["model_sha256"]
+    assert {k: v for k, v in shipped.items() if k not in ("model", "model_sha256")} == \
+        {k: v for k, v in first.items() if k not in ("model", "model_sha256")}
+    ab = json.loads((RESULTS / AB).read_text())["paired_samples"]["cycle2"]
+    assert (ab["dir"], ab["baseline_dir"]) == ("benchmarks/results/ab_cycle2_logsnr_headline",
+                                              "benchmarks/results/aaa_logsnr_headline")
+
+
 def test_the_log_snr_headline_is_what_the_readme_says_it_is():
     """Its draws: the shipped model, the uniform headline's noise, none folded or dropped; the
     paired ratio in sampler_ab.json compares exactly those two folders."""
@@ -307,3 +359,31 @@ def test_readme_number_equals_its_json(readme, claim):
     if k is not None:
         text = re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)[k]
     assert text == printed, f"README cell {where[0]} of {quote!r} is {text!r}, but {name} gives {printed}"
+
+
+_AB_JSON = lambda: json.loads((RESULTS / AB).read_text())  # noqa: E731
+MODEL_CARD_CLAIMS = [
+    lambda j: "ESS {:.2f}% against {:.2f}%, a ratio of {:.2f} [{:.2f}, {:.2f}]".format(
+        100 * _C2S(j)["ess_fraction"], 100 * _C2S(j)["ess_fraction_base"], _C2S(j)["ess_ratio"],
+        *_C2S(j)["ess_ratio_interval_16_84"]),
+    lambda j: "+{:.2f} nats [{:.2f}, {:.2f}]".format(_C2S(j)["median_log_w_difference_nats"],
+                                                      *_C2S(j)["median_log_w_difference_interval_16_84"]),
+    lambda j: "{:.2f} nats per\n  molecule (SE {:.2f})".format(j["paired_nll"]["cycle2"]["nll_difference_nats"],
+                                                            j["paired_nll"]["cycle2"]["se_nats"]),
+    lambda j: "on {} of the 1000".format(j["paired_nll"]["cycle2"]["frames"]),
+    lambda j: "**{:.4f}** at the end".format(j["runs"]["checkpoints/ala3_dit_aaa_cycle2"]["last_val_fm_loss"][1]),
+    lambda j: "test frames {:.2f} nats, the median log w of paired draws +{:.2f} nats, but ESS {:.2f}% against {:.2f}%".format(
+        j["paired_nll"]["w96"]["nll_difference_nats"], j["paired_samples"]["w96"]["median_log_w_difference_nats"],
+        100 * j["paired_samples"]["w96"]["ess_fraction"], 100 * j["paired_samples"]["w96"]["ess_fraction_base"]),
+    *[(lambda j, run=run, step=step, ckpt=ckpt: f"| {run}, {step:,} | {_ab_check(ckpt, str(step))(j):.1f} |")
+      for run, ckpt in (("first cycle", "checkpoints/ala3_dit_aaa"), ("second cycle", "checkpoints/ala3_dit_aaa_cycle2"))
+      for step in (3779, 7559) + ((11339,) if run == "first cycle" else ())],
+]
+
+
+@pytest.mark.parametrize("claim", range(len(MODEL_CARD_CLAIMS)))
+def test_the_model_card_quotes_training_ab(claim):
+    """The model card's numbers are the A/B JSON's, printed as the card prints them."""
+    card = (ROOT / "models" / "ala3_dit.md").read_text()
+    quote = MODEL_CARD_CLAIMS[claim](_AB_JSON())
+    assert quote in card, f"the model card does not say {quote!r}"
