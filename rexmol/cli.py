@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -169,7 +170,7 @@ def _solver_args(p, rtol=1e-3, sample: bool = False) -> None:
     d = (lambda v: None) if sample else (lambda v: v)
     p.add_argument("--solver", choices=["rex", "princeps", "torchdiffeq"], default=d("rex"))
     p.add_argument("--tableau", default=d("dopri5"))
-    p.add_argument("--zeta", type=float, default=0.5, help="Rex coupling in (0, 1]; 0.5 by default (see "
+    p.add_argument("--zeta", type=float, default=d(0.5), help="Rex coupling in (0, 1]; 0.5 by default (see "
                    "SolverSpec: 0.999 drifts at loose tolerances)")
     p.add_argument("--rtol", type=float, default=d(rtol))
     p.add_argument("--atol", type=float, default=d(rtol))
@@ -188,29 +189,28 @@ def _solver_args(p, rtol=1e-3, sample: bool = False) -> None:
                             "integral (overrides the other solver options)")
 
 
-#: ``rexmol sample``'s default when no solver is named: Princeps(midpoint) on 16 steps placed uniformly
-#: in log-SNR, with the exact Jacobian density of that discrete map. The AAA sweep at n = 100
-#: (README, "Choosing the sampler on the AAA model") ranked it first in effective samples per
-#: CPU-second; paired against the same 16 steps on the uniform grid (the previous default) at
-#: n = 1000 on the shipped model (benchmarks/results/sampler_ab.json): ESS 1.34% against 0.35%.
-SAMPLE_DEFAULT = {"solver": "princeps", "tableau": "midpoint", "steps": 16, "density": "jacobian", "grid": "logsnr"}
-
-
 def _sample_spec(args):
-    """The sampling spec: the default sampler when no solver was named (fixed-grid options given,
-    --tableau, --steps, --grid, --density, replace its own: ``--grid logsnr`` is the same 16 midpoint
-    steps placed by log-SNR), the old adaptive default with --adaptive, otherwise (--solver, --rtol or
-    --atol given) the options given with the old defaults, adaptive Rex(dopri5), filling the rest."""
+    """The sampling spec: the default sampler (``SolverSpec.default_sampler()``) when no solver was
+    named (fixed-grid options given, --tableau, --steps, --grid, --density, replace its own:
+    ``--grid uniform`` is the same 16 midpoint steps placed uniformly in t), the old adaptive
+    default with --adaptive (refused with any other solver option, which it would ignore), otherwise
+    (--solver, --rtol or --atol given) the options given with the old defaults, adaptive
+    Rex(dopri5), filling the rest."""
     from rexmol.boltzmann.generator import SolverSpec
 
-    chosen = [k for k in ("solver", "rtol", "atol") if getattr(args, k) is not None]
+    zeta = 0.5 if args.zeta is None else args.zeta
     if args.adaptive:
+        ignored = [f"--{k}" for k in ("solver", "tableau", "zeta", "rtol", "atol", "steps", "grid", "density")
+                   if getattr(args, k) is not None]
+        if ignored:
+            raise ValueError(f"--adaptive is the fixed old default (adaptive Rex(dopri5), zeta 0.5, rtol = atol = "
+                             f"1e-3, divergence) and would ignore {', '.join(ignored)}; name the solver instead "
+                             "(e.g. --solver rex --tableau dopri5 --zeta 0.999)")
         return SolverSpec("rex", "dopri5", 0.5, 1e-3, 1e-3, None)
-    if not chosen:
-        given = {k: getattr(args, k) for k in ("tableau", "steps", "density") if getattr(args, k) is not None}
-        return SolverSpec(**{**SAMPLE_DEFAULT, **given, **({"grid": args.grid} if args.grid else {})},
-                          coupling=args.zeta)
-    return SolverSpec(args.solver or "rex", args.tableau or "dopri5", args.zeta, args.rtol or 1e-3,
+    if all(getattr(args, k) is None for k in ("solver", "rtol", "atol")):
+        given = {k: getattr(args, k) for k in ("tableau", "steps", "grid", "density") if getattr(args, k) is not None}
+        return dataclasses.replace(SolverSpec.default_sampler(), coupling=zeta, **given)
+    return SolverSpec(args.solver or "rex", args.tableau or "dopri5", zeta, args.rtol or 1e-3,
                       args.atol or args.rtol or 1e-3, args.steps, grid=args.grid or "uniform",
                       density=args.density or "divergence")
 

@@ -11,7 +11,6 @@ from rexmol import cli
     ([], "Princeps(midpoint), 16 logsnr steps, Jacobian log-det"),
     (["--grid", "uniform"], "Princeps(midpoint), 16 steps, Jacobian log-det"),
     (["--adaptive"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
-    (["--adaptive", "--zeta", "0.9", "--grid", "logsnr"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001"),
     (["--solver", "torchdiffeq"], "torchdiffeq dopri5, rtol=atol=0.001"),
     (["--rtol", "1e-4"], "Rex(dopri5, zeta=0.5), rtol=atol=0.0001"),
     (["--solver", "princeps", "--tableau", "rk4", "--steps", "8", "--grid", "logsnr"],
@@ -20,6 +19,7 @@ from rexmol import cli
     (["--steps", "32", "--grid", "logsnr"], "Princeps(midpoint), 32 logsnr steps, Jacobian log-det"),
     (["--tableau", "rk4", "--steps", "8", "--density", "divergence", "--grid", "uniform"], "Princeps(rk4), 8 steps"),
     (["--solver", "rex", "--steps", "8", "--density", "jacobian"], "Rex(dopri5, zeta=0.5), 8 steps, Jacobian log-det"),
+    (["--zeta", "0.9", "--tableau", "midpoint", "--solver", "rex", "--steps", "4"], "Rex(midpoint, zeta=0.9), 4 steps"),
 ])
 def test_sample_solver_options(argv, label):
     p = argparse.ArgumentParser()
@@ -32,3 +32,22 @@ def test_likelihood_has_no_density_option():
     cli._solver_args(p)
     with pytest.raises(SystemExit):
         p.parse_args(["--density", "jacobian"])
+
+
+@pytest.mark.parametrize("extra", [["--zeta", "0.9"], ["--grid", "logsnr"], ["--steps", "8"], ["--solver", "princeps"]])
+def test_adaptive_refuses_the_options_it_would_ignore(extra):
+    p = argparse.ArgumentParser()
+    cli._solver_args(p, sample=True)
+    with pytest.raises(ValueError, match=f"would ignore {extra[0]}"):
+        cli._sample_spec(p.parse_args(["--adaptive", *extra]))
+
+
+def test_the_cli_default_is_the_python_api_default_sampler():
+    from rexmol.boltzmann.generator import SolverSpec
+
+    p = argparse.ArgumentParser()
+    cli._solver_args(p, sample=True)
+    assert cli._sample_spec(p.parse_args([])) == SolverSpec.default_sampler()
+    assert vars(SolverSpec.default_sampler()) == {"solver": "princeps", "tableau": "midpoint", "coupling": 0.5,
+                                                  "rtol": 1e-3, "atol": 1e-3, "steps": 16, "grid": "logsnr",
+                                                  "density": "jacobian"}
