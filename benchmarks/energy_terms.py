@@ -10,7 +10,7 @@ term with log w (ranks, because a few clashes carry most of the variance). Then 
 log w = -u - log q: its standard deviation over those draws and over the ones below the 95th
 percentile of u (a lognormal weight of standard deviation s has ESS fraction exp(-s^2); 10% needs
 s of about 1.5 nats).
-Writes results/energy_terms.json (and energy_terms.png, one histogram per term).
+Writes results/energy_terms.json (and energy_terms.png, one histogram per term; ``--json-name`` names both).
 
     python benchmarks/energy_terms.py --run benchmarks/results/aaa_headline [--md-frames 2000]
 """
@@ -37,6 +37,7 @@ def main(argv=None):
     p.add_argument("--run", type=Path, required=True, help="a rexmol sample folder (arrays.npz, results.json)")
     p.add_argument("--manifest", type=Path, default=dataset.MANIFEST)
     p.add_argument("--md-frames", type=int, default=2000)
+    p.add_argument("--json-name", default="energy_terms", help="results/<name>.json and <name>.png")
     args = p.parse_args(argv)
     arrays_path, results_path = args.run / "arrays.npz", args.run / "results.json"
     for f in (arrays_path, results_path):
@@ -96,8 +97,8 @@ def main(argv=None):
         ax.set_title(row["term"].replace("Force", ""), fontsize=9)
         ax.set_xlabel("u_f (kT)")
     axes[0, 0].legend(fontsize=7)
-    png = _save(fig, RESULTS / "energy_terms.png")
-    path = write_json("energy_terms", {"description": __doc__, "run": str(args.run), "manifest": str(args.manifest),
+    png = _save(fig, RESULTS / f"{args.json_name}.png")
+    path = write_json(args.json_name, {"description": __doc__, "run": str(args.run), "manifest": str(args.manifest),
                                        "md_frames": len(md), "target": target_record, "terms": rows,
                                        "log_w_spread": spread, "plot": png.name})
     print(f"wrote {path} and {png}")
