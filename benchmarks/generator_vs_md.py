@@ -25,6 +25,7 @@ Writes results/generator_vs_md.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -88,13 +89,23 @@ def main(argv=None):
     p.add_argument("--md-ps", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json-name", default="generator_vs_md")
+    p.add_argument("--model", type=Path, default=None,
+                   help="the model file that drew --run, if not at the path its settings record (checked by SHA-256)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     results = json.loads((args.run / "results.json").read_text())
     settings = json.loads((args.run / "settings.json").read_text())
     spec = SolverSpec(**settings["solver"])
+    model_path = Path(args.model or settings["model"])
+    if not model_path.is_file():
+        raise SystemExit(f"{model_path} does not exist (the model of {args.run}); pass --model")
+    sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    if sha != settings.get("model_sha256"):
+        raise SystemExit(f"{model_path} (SHA-256 {sha[:12]}...) is not the model that drew {args.run} "
+                         f"({str(settings.get('model_sha256'))[:12]}...): the ESS would be another model's; "
+                         "pass --model with that model's file")
     reference = MDReference(args.manifest)
-    generator = BoltzmannGenerator(load_model_for(settings["model"], args.manifest), spec)
+    generator = BoltzmannGenerator(load_model_for(model_path, args.manifest), spec)
     manifest = dataset.load_manifest(args.manifest)
     protocol = dataset.integrator(asdict(md.MDSettings()))
     by_integrator: dict[str, tuple[md.MDSettings, list[int]]] = {}
@@ -138,7 +149,7 @@ def main(argv=None):
     ess_interval = results.get("bootstrap", {}).get("ess_fraction_16_84")
     path = write_json(args.json_name, {
         "description": __doc__, "run": str(args.run), "manifest": str(args.manifest), "solver": settings["solver"],
-        "model": settings["model"], "n_run": results["n"], "ess_fraction": ess_fraction,
+        "model": str(model_path), "model_sha256": sha, "n_run": results["n"], "ess_fraction": ess_fraction,
         "ess_fraction_16_84": ess_interval,
         "generator_over_best_md_16_84": ([v / gen_s / best_md for v in ess_interval] if ess_interval else None),
         "tau_ps_by_integrator": taus, "seeds_by_integrator": {k: v[1] for k, v in by_integrator.items()},
