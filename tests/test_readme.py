@@ -61,6 +61,20 @@ def _headline_table(name, e_row, t_row):
     return out
 
 
+def _ess_row(name, row):
+    """Claims for a headline table's ESS row: "ESS of n (fraction%) [16%, 84%]"."""
+    return [(name, lambda j: j["ess"], "{:.1f}", row, (3, 0)),
+            (name, lambda j: 100 * j["ess_fraction"], "{:.2f}", row, (3, 2)),
+            *[(name, lambda j, i=i: 100 * j["bootstrap"]["ess_fraction_16_84"][i], "{:.2f}", row, (3, 3 + i))
+              for i in (0, 1)]]
+
+
+def _headline_claims(name, e_row, t_row, s_row, floor_header):
+    """A headline table's cells, its ESS row and the ESS its header names for the reweighted floor."""
+    return [*_headline_table(name, e_row, t_row), *_ess_row(name, s_row),
+            (name, lambda j: f"(n = {j['noise_floor_reweighted']['n']}, the ESS)", "{}", floor_header)]
+
+
 HMR_U = "| mean u (kT) | -153.90 | -153.70 | 1.4 (2.6) |"
 HMR_XH = "| mean X-H length (nm) | 0.10684 | 0.10684 | 1.3 (3.1) |"
 
@@ -244,12 +258,7 @@ LOGSNR_T = "| T-W2, 5 backbone torsions (rad) | 0.90 | 1.62 [1.52, 1.94] | 1.22 
 LOGSNR_S = "| ESS | | 13.4 of 1000 (1.34%) [1.14%, 2.34%] | |"
 _SAB = lambda j: j["paired"]["logsnr"]  # noqa: E731
 CLAIMS += [
-    *_headline_table(LOGSNR, LOGSNR_E, LOGSNR_T),
-    (LOGSNR, lambda j: j["ess"], "{:.1f}", LOGSNR_S, (3, 0)),
-    (LOGSNR, lambda j: 100 * j["ess_fraction"], "{:.2f}", LOGSNR_S, (3, 2)),
-    (LOGSNR, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][0], "{:.2f}", LOGSNR_S, (3, 3)),
-    (LOGSNR, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][1], "{:.2f}", LOGSNR_S, (3, 4)),
-    (LOGSNR, lambda j: f"(n = {j['noise_floor_reweighted']['n']}, the ESS)", "{}", "/ reweighted (n = 13, the ESS) |"),
+    *_headline_claims(LOGSNR, LOGSNR_E, LOGSNR_T, LOGSNR_S, "/ reweighted (n = 13, the ESS) |"),
     (LOGSNR, lambda j: "median u is {:.1f} kT against {:.1f} kT on\n  the uniform grid (MD: {:.1f})".format(
         j["median_u_samples_kT"], json.loads((RESULTS / HEAD).read_text())["median_u_samples_kT"], j["median_u_md_kT"]),
      "{}", "median u is -123.8 kT against -148.5 kT on\n  the uniform grid (MD: -154.3)"),
@@ -269,12 +278,7 @@ SHIPPED_T = "| T-W2, 5 backbone torsions (rad) | 0.89 | 1.39 [1.32, 1.75] | 1.22
 SHIPPED_S = "| ESS | | 16.4 of 1000 (1.64%) [1.37%, 3.10%] | |"
 _C2S = lambda j: j["paired_samples"]["cycle2"]  # noqa: E731
 CLAIMS += [
-    *_headline_table(SHIPPED, SHIPPED_E, SHIPPED_T),
-    (SHIPPED, lambda j: j["ess"], "{:.1f}", SHIPPED_S, (3, 0)),
-    (SHIPPED, lambda j: 100 * j["ess_fraction"], "{:.2f}", SHIPPED_S, (3, 2)),
-    (SHIPPED, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][0], "{:.2f}", SHIPPED_S, (3, 3)),
-    (SHIPPED, lambda j: 100 * j["bootstrap"]["ess_fraction_16_84"][1], "{:.2f}", SHIPPED_S, (3, 4)),
-    (SHIPPED, lambda j: f"(n = {j['noise_floor_reweighted']['n']}, the ESS)", "{}", "/ reweighted (n = 16, the ESS) |"),
+    *_headline_claims(SHIPPED, SHIPPED_E, SHIPPED_T, SHIPPED_S, "/ reweighted (n = 16, the ESS) |"),
     (SHIPPED, lambda j: "median u is {:.1f} kT against the first cycle's {:.1f} on this grid (MD: {:.1f})".format(
         j["median_u_samples_kT"], json.loads((RESULTS / LOGSNR).read_text())["median_u_samples_kT"], j["median_u_md_kT"]),
      "{}", "median u is -132.6 kT against the first cycle's -123.8 on this grid (MD: -154.3)"),
