@@ -118,7 +118,8 @@ def _sample(args) -> int:
     out = args.out or Path("outputs") / time.strftime("sample-%Y%m%d-%H%M%S")
     res = sample_conformers(args.model, out, n=args.n, spec=_sample_spec(args), chunk_size=args.chunk, seed=args.seed,
                             resample=args.resample, workers=args.workers, overwrite=args.overwrite,
-                            manifest=args.manifest, accelerator=args.accelerator, clip_quantile=args.clip_quantile)
+                            manifest=args.manifest, accelerator=args.accelerator, clip_quantile=args.clip_quantile,
+                            reuse_from=args.reuse_chunks)
     print(f"\n{res['solver']}: {res['n']} conformers against {res['md_test_frames']} MD test frames")
     _print_metrics(res, ["E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted", "ess_fraction", "ess",
                          "n_nonfinite_energy", "n_d_chirality", "n_folded", "roundtrip_log_q_max_abs",
@@ -282,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"))
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--reuse-chunks", type=Path, default=None, metavar="DIR",
+                   help="start from the chunks of an earlier run of the same model (SHA-256), seed, chunk size and "
+                        "solver, e.g. to grow n = 1000 to 2000; its first n // chunk chunks are this run's")
     _solver_args(p, sample=True)
     p.set_defaults(func=_sample)
 

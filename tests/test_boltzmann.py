@@ -3,6 +3,7 @@ evaluate jobs (outputs, resuming, refusing to overwrite, clear errors)."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,15 @@ from rexmol.boltzmann.evaluate import evaluate
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.likelihood import likelihood_job
 from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
-from rexmol.boltzmann.sampling import MDReference, chunk_seed, sample_conformers
+from rexmol.boltzmann.sampling import (
+    MDReference,
+    chunk_seed,
+    draw_chunks,
+    load_model_for,
+    prepare_out_dir,
+    run_settings,
+    sample_conformers,
+)
 from rexmol.demo import GaussianVelocity
 from rexmol.flows import MeanFreeNormal
 from rexmol.metrics import energy_w2
@@ -477,3 +486,29 @@ def test_model_report_writes_numbers_beside_the_noise_floor(zero_model, tmp_path
     assert (tmp_path / "rep" / "ramachandran.png").exists()
     with pytest.raises(FileExistsError):
         model_report(zero_model, tmp_path / "rep", n=20, steps=2)
+
+
+def test_a_run_grows_from_an_earlier_runs_chunks(zero_model, reference, tmp_path):
+    """A run of 4 reusing a run of 2 (chunks of 2) holds exactly what a fresh run of 4 draws: chunk i
+    depends on (seed, i), not on n. The model is matched by its bytes, not its path; a source that
+    differs in seed, chunk size or solver is refused."""
+    spec = SolverSpec("princeps", "euler", steps=1)  # one evaluation per draw: the chunks are what is tested
+    kw = dict(chunk_size=2, spec=spec, reference=reference, progress=False, plots=False)
+    gen = BoltzmannGenerator(load_model_for(zero_model), spec)
+    # the earlier run: its settings and chunks, as sample_conformers writes them (unscored, to stay quick)
+    prepare_out_dir(tmp_path / "small", run_settings(zero_model, 2, spec, 2, 0), overwrite=False)
+    small_x = draw_chunks(gen, 2, tmp_path / "small/chunks", chunk_size=2, seed=0, progress=False)["x"]
+    renamed = tmp_path / "same_bytes.pt"
+    renamed.write_bytes(Path(zero_model).read_bytes())
+    for bad, extra in (("seed", {"seed": 1}), ("chunk_size", {"chunk_size": 1}), ("solver", {"spec": SolverSpec(steps=3)})):
+        with pytest.raises(ValueError, match=f"differs in '{bad}'"):
+            sample_conformers(renamed, tmp_path / f"other_{bad}", n=4, reuse_from=tmp_path / "small", **{**kw, **extra})
+    # the grown run's draws, and a fresh run's chunks drawn directly (no scoring)
+    grown = tmp_path / "grown"
+    sample_conformers(renamed, grown, n=4, reuse_from=tmp_path / "small", **kw)
+    fresh = draw_chunks(gen, 4, tmp_path / "fresh", chunk_size=2, seed=0, progress=False)["x"]
+    grown_x = np.load(grown / "arrays.npz")["x"]
+    np.testing.assert_array_equal(grown_x[:2], np.asarray(small_x, dtype=grown_x.dtype))
+    np.testing.assert_array_equal(grown_x, np.asarray(fresh, dtype=grown_x.dtype))
+    # the first chunk is the small run's file
+    assert (grown / "chunks/chunk_00000.npz").read_bytes() == (tmp_path / "small/chunks/chunk_00000.npz").read_bytes()

@@ -327,20 +327,62 @@ def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool) -> None:
     atomic_write_json(settings_path, settings)
 
 
+def run_settings(model_path, n: int, spec: SolverSpec, chunk_size: int, seed: int, clip_quantile=None) -> dict:
+    """What a ``rexmol sample`` run records in settings.json, and what resuming or reusing it checks."""
+    model_path = Path(model_path)
+    return {"model": str(model_path), "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+            "n": n, "chunk_size": chunk_size, "seed": seed, "solver": vars(spec), "clip_quantile": clip_quantile}
+
+
+def reuse_chunks(source_dir, out_dir: Path, settings: dict) -> int:
+    """Copy into ``out_dir/chunks`` the chunks of an earlier run that this run would draw itself.
+
+    Chunk i depends only on the model's bytes, the seed (its noise is seed (seed, i)), the chunk size
+    and the solver, so the chunks of a run that agrees on all of them (the SHA-256, not the path,
+    decides the model; n may differ: a run of 1000 is the first 20 chunks of 50 of a run of 2000)
+    are this run's first chunks. Only full chunks below this run's n are taken. Returns how many
+    were copied; refuses a source that differs in anything else, naming it."""
+    source_dir = Path(source_dir)
+    source_settings = source_dir / "settings.json"
+    if not source_settings.is_file():
+        raise FileNotFoundError(f"{source_settings} does not exist: reuse takes a rexmol sample output folder")
+    old = json.loads(source_settings.read_text())
+    for key in ("model_sha256", "chunk_size", "seed", "solver"):
+        if old.get(key) != json.loads(json.dumps(settings[key])):
+            raise ValueError(f"{source_dir} differs in {key!r} ({old.get(key)!r} against {settings[key]!r}): "
+                             f"its chunks are not this run's")
+    chunk = settings["chunk_size"]
+    full = min(old["n"], settings["n"]) // chunk
+    (out_dir / "chunks").mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for i in range(full):
+        src, dst = source_dir / "chunks" / f"chunk_{i:05d}.npz", out_dir / "chunks" / f"chunk_{i:05d}.npz"
+        if src.is_file() and not dst.exists():
+            tmp = dst.with_suffix(".tmp")
+            shutil.copyfile(src, tmp)
+            tmp.replace(dst)
+            copied += 1
+    return copied
+
+
 def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None = None, chunk_size: int = 32,
                       seed: int = 0, resample: int | None = None, workers: int = 1, overwrite: bool = False,
                       reference: MDReference | None = None, manifest=dataset.MANIFEST, accelerator: str = "auto",
                       devices="auto", clip_quantile: float | None = None, progress: bool = True,
-                      roundtrip_chunks: int = 1, plots: bool = True) -> dict:
-    """The whole ``rexmol sample`` job; returns the results dict also written to results.json."""
+                      roundtrip_chunks: int = 1, plots: bool = True, reuse_from=None) -> dict:
+    """The whole ``rexmol sample`` job; returns the results dict also written to results.json.
+    ``reuse_from``: an earlier run whose chunks this run would draw (:func:`reuse_chunks`)."""
     spec = spec or SolverSpec()
     out_dir = Path(out_dir)
     model_path = Path(model_path)
     # fails early and clearly (a missing, corrupt or other-target model), before anything is written
     loaded = load_model_for(model_path, reference.manifest if reference is not None else manifest)
-    settings = {"model": str(model_path), "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
-                "n": n, "chunk_size": chunk_size, "seed": seed, "solver": vars(spec), "clip_quantile": clip_quantile}
+    settings = run_settings(model_path, n, spec, chunk_size, seed, clip_quantile)
     prepare_out_dir(out_dir, settings, overwrite)
+    if reuse_from is not None:
+        copied = reuse_chunks(reuse_from, out_dir, settings)
+        if progress:
+            print(f"reused {copied} chunks of {reuse_from}", flush=True)
     generator = BoltzmannGenerator(loaded, spec)
     t0 = time.perf_counter()
     drawn = draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
