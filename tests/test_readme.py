@@ -301,6 +301,44 @@ CLAIMS += [
 ]
 
 
+GVM = "generator_vs_md_shipped.json"
+ETS = "energy_terms_shipped.json"
+_term = lambda j, name: next(t for t in j["terms"] if t["term"] == name)  # noqa: E731
+CLAIMS += [
+    (GVM, lambda j: "{:.2f}x MD** [{:.2f}, {:.2f}]".format(j["rows"][0]["over_best_md"], *j["generator_over_best_md_16_84"]),
+     "{}", "**Effective samples per CPU-second: 0.18x MD** [0.15, 0.35]"),
+    (GVM, lambda j: "{:.2f} CPU-s per draw".format(j["rows"][0]["cpu_s_per_draw_or_ps"]), "{}",
+     "3.61 CPU-s per draw with its exact log q"),
+    (GVM, lambda j: "gives {:.4f} effective samples per CPU-s, against {:.3f}".format(
+        j["rows"][0]["effective_per_cpu_s"], j["rows"][1]["effective_per_cpu_s"]), "{}",
+     "gives 0.0045 effective samples per CPU-s, against 0.025 decorrelated"),
+    (GVM, lambda j: "({:.2f} CPU-s per ps, the slowest torsion's tau {:.0f} ps)".format(
+        j["rows"][1]["cpu_s_per_draw_or_ps"], j["rows"][1]["tau_ps"]), "{}",
+     "(0.45 CPU-s per ps, the slowest torsion's tau 90 ps)"),
+    (GVM, lambda j: "an ESS of about {:.0f}%".format(100 * j["ess_fraction"] / j["rows"][0]["over_best_md"]), "{}",
+     "beating it at this cost per draw needs an ESS of about 9%."),
+    (ETS, lambda j: "bond energy sits {:.1f} kT above MD's and ranks with low weight most ({:.2f}; angles +{:.1f} kT,".format(
+        _term(j, "HarmonicBondForce")["median_excess_kT"], _term(j, "HarmonicBondForce")["rank_corr_with_log_w"],
+        _term(j, "HarmonicAngleForce")["median_excess_kT"]), "{}",
+     "bond energy sits 11.4 kT above MD's and ranks with low weight most (-0.71; angles +5.5 kT,"),
+    (ETS, lambda j: "deviation of {:.1f} nats below".format(j["log_w_spread"]["log_w_std_nats_below_u95"]), "{}",
+     "deviation of 10.9 nats below the 95th percentile"),
+    ("energy_terms.json", lambda j: "had a bond excess of {:.1f} kT".format(_term(j, "HarmonicBondForce")["median_excess_kT"]),
+     "{}", "uniform-grid draws had a bond excess of 1.7 kT"),
+]
+
+
+def test_the_readme_report_numbers_are_the_shipped_reports():
+    report = json.loads((ROOT / "models/ala3_dit_report/report.json").read_text())
+    first = json.loads((ROOT / "checkpoints/ala3_dit_aaa/report/report.json").read_text())
+    quote = ("T-W2 {:.2f} rad against a floor of {:.2f}, E-W2 {:.0f} kT, median u\n  {:.1f} kT (MD {:.1f}); the first "
+             "cycle's report: {:.2f} rad, {:.0f} kT, {:.1f} kT.").format(
+        report["T_W2_rad"], report["noise_floor_T_W2_rad"], report["E_W2_kT"], report["median_u_model_kT"],
+        report["median_u_test_kT"], first["T_W2_rad"], first["E_W2_kT"], first["median_u_model_kT"])
+    assert quote in (ROOT / "README.md").read_text(), quote
+    assert report["samples"] == 2000 and report["solver"] == "Rex(rk4, zeta=0.999), 40 steps"
+
+
 def test_the_shipped_model_is_the_second_cycle_and_its_headline_pairs_with_the_first():
     """models/ala3_dit.pt is byte for byte the second cycle's export that drew the shipped headline,
     whose noise, n and solver are the first cycle's log-SNR headline's, which training_ab pairs."""
