@@ -14,14 +14,15 @@
    16-84% bootstrap interval treat frames as independent: evenly spaced frames of a few long runs
    are correlated through slow conformational changes, so they are lower bounds on the real
    uncertainty.
-3. ``--samples NAME=DIR`` (``rexmol sample`` output folders; the first folder of each solver
-   setting is the baseline of the folders with that setting, so one call pairs models on several
-   samplers): the two models' draws from the same noise (checked: same n, seed, chunk size and
+3. ``--samples NAME=DIR`` (``rexmol sample`` output folders; the first folder of each setting,
+   n, seed, chunk size, solver and clipping, is the baseline of the folders with that setting, so
+   one call pairs models on several samplers): the two models' draws from the same noise (checked: same n, seed, chunk size and
    solver settings), so statistics of the draws are paired by the noise that produced them. Per
    model: the Kish ESS and the mean and median of log w = -u - log q. The mean of log w is
-   -KL(q || p) + log Z, and log Z is the target's, the same for both models, so the paired
-   difference of mean log w (over the draws with a finite weight) is KL_base - KL_model in nats
-   (positive is better), an estimate far less noisy than an ESS of a few draws; the median is
+   -KL(q || p) + log Z, and log Z is the target's, the same for both models, so the difference
+   of mean log w is KL_base - KL_model in nats (positive is better), an estimate far less noisy
+   than an ESS of a few draws; it is over each model's draws with a finite weight, so where the
+   two lose different draws (folds, clashes) it is not paired draw for draw. The median is
    shown beside it because a few clashing draws (u of 10^6 kT) dominate the mean. The median is
    ``rexmol.metrics.weights.log_w_quantiles``'s, the one the training checks log: a draw of
    weight 0 counts as the lowest, so a model that loses draws cannot raise its median. The ESS
@@ -248,14 +249,18 @@ def main(argv=None):
                            "frames"], floatfmt="{:.2f}"))
     if args.samples:
         named = [(name, read_samples(Path(path)), path) for name, path in named_dirs(args.samples, "--samples")]
-        groups: dict[str, list] = {}  # the first folder of each solver setting is that setting's baseline
+        names = [name for name, _, _ in named]
+        if len(set(names)) != len(names):
+            raise SystemExit(f"--samples needs a NAME per folder, got {names}")
+        groups: dict[str, list] = {}  # the first folder of each setting (n, seed, chunk, solver) is its baseline
         for item in named:
-            groups.setdefault(json.dumps(item[1]["settings"].get("solver"), sort_keys=True), []).append(item)
+            key = json.dumps({k: item[1]["settings"].get(k) for k in SAMPLE_SETTINGS}, sort_keys=True)
+            groups.setdefault(key, []).append(item)
         for group in groups.values():
             (base_name, base, base_path), others = group[0], group[1:]
             if not others:
-                raise SystemExit(f"--samples {base_name}={base_path} has no other folder of its solver settings "
-                                 f"to pair with: {base['settings'].get('solver')}")
+                raise SystemExit(f"--samples {base_name}={base_path} has no other folder of its settings to pair "
+                                 f"with: {({k: base['settings'].get(k) for k in SAMPLE_SETTINGS})}")
             rows = []
             for name, other, path in others:
                 d = paired_sample_comparison(base, other)

@@ -208,9 +208,13 @@ def _sample_spec(args):
                              f"1e-3, divergence) and would ignore {', '.join(ignored)}; name the solver instead "
                              "(e.g. --solver rex --tableau dopri5 --zeta 0.999)")
         return SolverSpec("rex", "dopri5", 0.5, 1e-3, 1e-3, None)
-    if all(getattr(args, k) is None for k in ("solver", "rtol", "atol")):
+    default = all(getattr(args, k) is None for k in ("solver", "rtol", "atol"))
+    solver = SolverSpec.default_sampler().solver if default else (args.solver or "rex")
+    if args.zeta is not None and solver != "rex":
+        raise ValueError(f"--zeta is Rex's coupling; {solver} has none and would ignore it (add --solver rex)")
+    if default:
         given = {k: getattr(args, k) for k in ("tableau", "steps", "grid", "density") if getattr(args, k) is not None}
-        return dataclasses.replace(SolverSpec.default_sampler(), coupling=zeta, **given)
+        return dataclasses.replace(SolverSpec.default_sampler(), **given)
     return SolverSpec(args.solver or "rex", args.tableau or "dopri5", zeta, args.rtol or 1e-3,
                       args.atol or args.rtol or 1e-3, args.steps, grid=args.grid or "uniform",
                       density=args.density or "divergence")

@@ -10,8 +10,9 @@
 #      midpoint steps, exact divergence, into benchmarks/results/aaa_nll_shipped/ (the first cycle's is
 #      benchmarks/results/aaa_nll/);
 #    - the model report (2000 unweighted draws) into models/ala3_dit_report/.
-# torch.save names its archive after the file, so this export's SHA-256 differs from a copy of the same
-# weights under another name (checkpoints/ala3_dit_aaa_cycle2/ala3_dit_cycle2.pt); the weights are equal.
+# The export is byte-deterministic (the same checkpoint gives the same SHA-256). The shipped file predates
+# that (its archive was named after a temporary file holding the PID): re-exporting cycle 2 gives equal
+# weights under a SHA-256 other than 1f06c9d9..., which runs recorded against the old bytes would refuse.
 # Every step writes atomically and refuses to replace results unless asked (REXMOL_OVERWRITE=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."

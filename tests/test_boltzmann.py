@@ -490,25 +490,38 @@ def test_model_report_writes_numbers_beside_the_noise_floor(zero_model, tmp_path
 
 def test_a_run_grows_from_an_earlier_runs_chunks(zero_model, reference, tmp_path):
     """A run of 4 reusing a run of 2 (chunks of 2) holds exactly what a fresh run of 4 draws: chunk i
-    depends on (seed, i), not on n. The model is matched by its bytes, not its path; a source that
-    differs in seed, chunk size or solver is refused."""
-    spec = SolverSpec("princeps", "euler", steps=1)  # one evaluation per draw: the chunks are what is tested
+    depends on (seed, i), not on n. The shipped model (a non-zero field, so a draw is not its noise)
+    is matched by its bytes, not its path; a source that differs in model, seed, chunk size or
+    solver, or that is the output folder itself, is refused before anything is written."""
+    shipped = Path(__file__).resolve().parents[1] / "models" / "ala3_dit.pt"
+    # few steps: the chunks are what is tested (at 4 steps some draws fold, and keep log q NaN)
+    spec = SolverSpec("princeps", "midpoint", steps=4, grid="logsnr", density="jacobian")
     kw = dict(chunk_size=2, spec=spec, reference=reference, progress=False, plots=False)
-    gen = BoltzmannGenerator(load_model_for(zero_model), spec)
+    gen = BoltzmannGenerator(load_model_for(shipped), spec)
     # the earlier run: its settings and chunks, as sample_conformers writes them (unscored, to stay quick)
-    prepare_out_dir(tmp_path / "small", run_settings(zero_model, 2, spec, 2, 0), overwrite=False)
+    prepare_out_dir(tmp_path / "small", run_settings(shipped, 2, spec, 2, 0), overwrite=False)
     small_x = draw_chunks(gen, 2, tmp_path / "small/chunks", chunk_size=2, seed=0, progress=False)["x"]
     renamed = tmp_path / "same_bytes.pt"
-    renamed.write_bytes(Path(zero_model).read_bytes())
-    for bad, extra in (("seed", {"seed": 1}), ("chunk_size", {"chunk_size": 1}), ("solver", {"spec": SolverSpec(steps=3)})):
+    renamed.write_bytes(shipped.read_bytes())
+    refusals = (("model_sha256", zero_model, {}), ("seed", renamed, {"seed": 1}),
+                ("chunk_size", renamed, {"chunk_size": 1}), ("solver", renamed, {"spec": SolverSpec(steps=3)}))
+    for bad, model, extra in refusals:
         with pytest.raises(ValueError, match=f"differs in '{bad}'"):
-            sample_conformers(renamed, tmp_path / f"other_{bad}", n=4, reuse_from=tmp_path / "small", **{**kw, **extra})
+            sample_conformers(model, tmp_path / f"other_{bad}", n=4, reuse_from=tmp_path / "small", **{**kw, **extra})
+        assert not (tmp_path / f"other_{bad}").exists()
+    with pytest.raises(ValueError, match="is the output folder itself"):
+        sample_conformers(renamed, tmp_path / "small", n=4, reuse_from=tmp_path / "small", **kw)
     # the grown run's draws, and a fresh run's chunks drawn directly (no scoring)
     grown = tmp_path / "grown"
     sample_conformers(renamed, grown, n=4, reuse_from=tmp_path / "small", **kw)
-    fresh = draw_chunks(gen, 4, tmp_path / "fresh", chunk_size=2, seed=0, progress=False)["x"]
-    grown_x = np.load(grown / "arrays.npz")["x"]
+    fresh = draw_chunks(gen, 4, tmp_path / "fresh", chunk_size=2, seed=0, progress=False)
+    grown_arrays = np.load(grown / "arrays.npz")
+    grown_x = grown_arrays["x"]
+    # a zero field would leave log q at the prior's closed form; the shipped model's Jacobian does not
+    finite = np.isfinite(grown_arrays["log_q"])
+    assert finite.any() and (np.abs(grown_arrays["log_q"] - closed_form_log_q(grown_x))[finite] > 1.0).all()
     np.testing.assert_array_equal(grown_x[:2], np.asarray(small_x, dtype=grown_x.dtype))
-    np.testing.assert_array_equal(grown_x, np.asarray(fresh, dtype=grown_x.dtype))
+    np.testing.assert_array_equal(grown_x, np.asarray(fresh["x"], dtype=grown_x.dtype))
+    np.testing.assert_array_equal(grown_arrays["log_q"], np.asarray(fresh["log_q"], dtype=grown_arrays["log_q"].dtype))
     # the first chunk is the small run's file
     assert (grown / "chunks/chunk_00000.npz").read_bytes() == (tmp_path / "small/chunks/chunk_00000.npz").read_bytes()

@@ -42,6 +42,16 @@ def test_adaptive_refuses_the_options_it_would_ignore(extra):
         cli._sample_spec(p.parse_args(["--adaptive", *extra]))
 
 
+@pytest.mark.parametrize("argv", [["--zeta", "0.9"], ["--zeta", "0.9", "--solver", "princeps"],
+                                  ["--zeta", "0.9", "--solver", "torchdiffeq"]])
+def test_zeta_without_rex_is_refused(argv):
+    # the default sampler is Princeps, which has no coupling: a --zeta there would be silently ignored
+    p = argparse.ArgumentParser()
+    cli._solver_args(p, sample=True)
+    with pytest.raises(ValueError, match="--zeta is Rex's coupling"):
+        cli._sample_spec(p.parse_args(argv))
+
+
 def test_the_cli_default_is_the_python_api_default_sampler():
     from rexmol.boltzmann.generator import SolverSpec
 

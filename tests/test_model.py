@@ -152,6 +152,9 @@ def test_save_then_load_reproduces_outputs_exactly(tmp_path):
     assert loaded.coord_scale == 5.0 and loaded.info == {"steps": 1}
     with pytest.raises(FileExistsError):
         save_model(model, cfg, path)
+    # the bytes (hence the SHA-256 every run records) depend on the weights, not on the file's name
+    other = save_model(model, cfg, tmp_path / "sub" / "another_name.pt", info={"steps": 1})
+    assert other.read_bytes() == path.read_bytes()
 
 
 def test_bad_model_files_give_clear_errors(tmp_path):

@@ -334,6 +334,23 @@ def run_settings(model_path, n: int, spec: SolverSpec, chunk_size: int, seed: in
             "n": n, "chunk_size": chunk_size, "seed": seed, "solver": vars(spec), "clip_quantile": clip_quantile}
 
 
+def check_reusable(source_dir, out_dir, settings: dict) -> dict:
+    """The settings of ``source_dir`` if its chunks are chunks of a run with ``settings`` (same model
+    SHA-256, chunk size, seed and solver), else a ValueError naming the difference."""
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    source_settings = source_dir / "settings.json"
+    if not source_settings.is_file():
+        raise FileNotFoundError(f"{source_settings} does not exist: reuse takes a rexmol sample output folder")
+    if source_dir.resolve() == out_dir.resolve():
+        raise ValueError(f"--reuse-chunks {source_dir} is the output folder itself; rerun without it to resume")
+    old = json.loads(source_settings.read_text())
+    for key in ("model_sha256", "chunk_size", "seed", "solver"):
+        if old.get(key) != json.loads(json.dumps(settings[key])):
+            raise ValueError(f"{source_dir} differs in {key!r} ({old.get(key)!r} against {settings[key]!r}): "
+                             f"its chunks are not this run's")
+    return old
+
+
 def reuse_chunks(source_dir, out_dir: Path, settings: dict) -> int:
     """Copy into ``out_dir/chunks`` the chunks of an earlier run that this run would draw itself.
 
@@ -343,14 +360,7 @@ def reuse_chunks(source_dir, out_dir: Path, settings: dict) -> int:
     are this run's first chunks. Only full chunks below this run's n are taken. Returns how many
     were copied; refuses a source that differs in anything else, naming it."""
     source_dir = Path(source_dir)
-    source_settings = source_dir / "settings.json"
-    if not source_settings.is_file():
-        raise FileNotFoundError(f"{source_settings} does not exist: reuse takes a rexmol sample output folder")
-    old = json.loads(source_settings.read_text())
-    for key in ("model_sha256", "chunk_size", "seed", "solver"):
-        if old.get(key) != json.loads(json.dumps(settings[key])):
-            raise ValueError(f"{source_dir} differs in {key!r} ({old.get(key)!r} against {settings[key]!r}): "
-                             f"its chunks are not this run's")
+    old = check_reusable(source_dir, out_dir, settings)
     chunk = settings["chunk_size"]
     full = min(old["n"], settings["n"]) // chunk
     (out_dir / "chunks").mkdir(parents=True, exist_ok=True)
@@ -378,6 +388,8 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
     # fails early and clearly (a missing, corrupt or other-target model), before anything is written
     loaded = load_model_for(model_path, reference.manifest if reference is not None else manifest)
     settings = run_settings(model_path, n, spec, chunk_size, seed, clip_quantile)
+    if reuse_from is not None:  # checked before anything is written to out_dir
+        check_reusable(reuse_from, out_dir, settings)
     prepare_out_dir(out_dir, settings, overwrite)
     if reuse_from is not None:
         copied = reuse_chunks(reuse_from, out_dir, settings)

@@ -20,6 +20,7 @@ the sampler, likelihood and evaluation jobs refuse a model whose target differs 
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,13 @@ def save_model(model: DiT, config: dict, path, info: dict | None = None, topolog
     payload = {"format": FORMAT, "config": {k: config[k] for k in CONFIG_KEYS}, "topology_sha256": sha,
                "atom_names": names, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "info": info or {}, "target": target}
+    # torch.save names the zip archive inside the file after the path it writes to (here a temporary
+    # file whose name holds the PID), so saving to memory first makes the bytes, and the SHA-256 that
+    # runs record, depend on the weights alone
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        Path(tmp).write_bytes(buffer.getvalue())
     return path
 
 
