@@ -276,8 +276,20 @@ SHIPPED = "ab_cycle2_logsnr_headline/results.json"
 SHIPPED_E = "| E-W2 (kT) | 869113.71 | 2.43 [2.19, 3.51] | 0.38 / 2.28 |"
 SHIPPED_T = "| T-W2, 5 backbone torsions (rad) | 0.89 | 1.39 [1.32, 1.75] | 1.22 / 1.45 |"
 SHIPPED_S = "| ESS | | 16.4 of 1000 (1.64%) [1.37%, 3.10%] | |"
+N2000 = "aaa_headline_n2000/results.json"
+N2000_E = "| E-W2 (kT) | 614556.21 | 4.91 [3.74, 6.14] | 0.38 / 2.56 |"
+N2000_T = "| T-W2, 5 backbone torsions (rad) | 0.80 | 1.22 [1.27, 1.56] | 1.09 / 1.37 |"
+N2000_S = "| ESS | | 29.6 of 2000 (1.48%) [1.29%, 1.87%] | |"
 _C2S = lambda j: j["paired_samples"]["cycle2"]  # noqa: E731
 CLAIMS += [
+    *_headline_claims(N2000, N2000_E, N2000_T, N2000_S, "/ reweighted (n = 30, the ESS) |"),
+    (N2000, lambda j: "no non-finite energy, no D residue, {} draws folded".format(j["n_folded"])
+     if (j["clip_quantile"], j["n_nonfinite_energy"], j["n_d_chirality"]) == (None, 0, 0) else "",
+     "{}", "no non-finite energy, no D residue, 3 draws folded"),
+    (N2000, lambda j: "{:.2f} against {:.2f} kT at n = {})".format(
+        j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["n"]),
+     "{}", "(4.91 against 2.56 kT at n = 30)"),
+    (N2000, lambda j: "{:.1f} s per draw".format(j["sampling_s_per_sample"]), "{}", "4.4 s per draw on one thread"),
     *_headline_claims(SHIPPED, SHIPPED_E, SHIPPED_T, SHIPPED_S, "/ reweighted (n = 16, the ESS) |"),
     (SHIPPED, lambda j: "median u is {:.1f} kT against the first cycle's {:.1f} on this grid (MD: {:.1f})".format(
         j["median_u_samples_kT"], json.loads((RESULTS / LOGSNR).read_text())["median_u_samples_kT"], j["median_u_md_kT"]),
@@ -429,3 +441,15 @@ def test_the_model_card_quotes_training_ab(claim):
     card = (ROOT / "models" / "ala3_dit.md").read_text()
     quote = MODEL_CARD_CLAIMS[claim](_AB_JSON())
     assert quote in card, f"the model card does not say {quote!r}"
+
+
+def test_the_model_card_quotes_the_n2000_headline():
+    j = json.loads((RESULTS / N2000).read_text())
+    b = j["bootstrap"]
+    quote = ("ESS {:.2f}%\n[{:.2f}%, {:.2f}%], reweighted E-W2 {:.2f} kT [{:.2f}, {:.2f}] "
+             "(MD floor at the ESS of {} draws: {:.2f}),\n"
+             "reweighted T-W2 {:.2f} rad (floor {:.2f}), {} of {} draws folded").format(
+        100 * j["ess_fraction"], *(100 * v for v in b["ess_fraction_16_84"]), j["E_W2_kT_reweighted"],
+        *b["E_W2_kT_reweighted_16_84"], j["noise_floor_reweighted"]["n"], j["noise_floor_reweighted"]["E_W2_kT"],
+        j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"], j["n_folded"], j["n"])
+    assert quote in (ROOT / "models" / "ala3_dit.md").read_text()
