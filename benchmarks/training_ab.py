@@ -27,7 +27,10 @@
    ``rexmol.metrics.weights.log_w_quantiles``'s, the one the training checks log: a draw of
    weight 0 counts as the lowest, so a model that loses draws cannot raise its median. The ESS
    ratio and both differences come with 16-84% intervals over the same bootstrap resamples of
-   the draws.
+   the draws. Also per model: the spread of log w (half its 16-84% range) and the largest
+   normalised weight, which say whether an ESS is decided by the bulk or by one draw.
+   ``--versus NAME=BASE`` pairs folder NAME with folder BASE instead (same settings, checked),
+   e.g. a candidate against the model shipped now rather than the group's first.
 
 Writes results/training_ab.json.
 
@@ -177,6 +180,11 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
             "median_log_w_difference_nats": med_o - med_b,
             "median_log_w_difference_interval_16_84": interval(boot_lw[:, 3] - boot_lw[:, 1]),
             "per_draw_log_w_difference_median": float(np.median(other["log_w"][finite] - base["log_w"][finite])),
+            # half the 16-84% range of log w (weight-0 draws lowest): the bulk's width, which the ESS
+            # of a few heavy draws does not show; and the largest normalised weight
+            "log_w_spread_base": log_w_quantiles(base["log_w"])["log_w_spread"],
+            "log_w_spread": log_w_quantiles(other["log_w"])["log_w_spread"],
+            "max_weight_base": float(np.max(base["weights"])), "max_weight": float(np.max(other["weights"])),
             "bootstrap": {"resamples": n_boot, "seed": seed}}
 
 
@@ -213,6 +221,8 @@ def main(argv=None):
     p.add_argument("--samples", nargs="*", default=[], metavar="NAME=DIR",
                    help="rexmol sample output folders from the same noise; the first of each solver setting "
                         "is that setting's baseline")
+    p.add_argument("--versus", nargs="*", default=[], metavar="NAME=BASE",
+                   help="pair --samples folder NAME with folder BASE instead of its setting's first folder")
     args = p.parse_args(argv)
     if not args.runs and not args.nll and not args.samples:
         raise SystemExit("nothing to compare: give --runs, --nll and/or --samples")
@@ -252,15 +262,27 @@ def main(argv=None):
         names = [name for name, _, _ in named]
         if len(set(names)) != len(names):
             raise SystemExit(f"--samples needs a NAME per folder, got {names}")
-        groups: dict[str, list] = {}  # the first folder of each setting (n, seed, chunk, solver) is its baseline
-        for item in named:
-            key = json.dumps({k: item[1]["settings"].get(k) for k in SAMPLE_SETTINGS}, sort_keys=True)
-            groups.setdefault(key, []).append(item)
-        for group in groups.values():
-            (base_name, base, base_path), others = group[0], group[1:]
-            if not others:
-                raise SystemExit(f"--samples {base_name}={base_path} has no other folder of its settings to pair "
-                                 f"with: {({k: base['settings'].get(k) for k in SAMPLE_SETTINGS})}")
+        versus = dict(named_dirs(args.versus, "--versus"))
+        unknown = sorted({*versus, *versus.values()} - set(names))
+        if unknown or any(name == base for name, base in versus.items()):
+            raise SystemExit(f"--versus pairs {versus}: each NAME=BASE names two different --samples folders ({names})")
+        by_name = {item[0]: item for item in named}
+        setting = lambda run: json.dumps({k: run["settings"].get(k) for k in SAMPLE_SETTINGS}, sort_keys=True)  # noqa: E731
+        first: dict[str, str] = {}  # the first folder of each setting (n, seed, chunk, solver) is its baseline
+        for name, run, _ in named:
+            first.setdefault(setting(run), name)
+        pairs: dict[str, list] = {}  # baseline name -> the folders paired with it, in the order given
+        for name, run, _ in named:
+            base = versus.get(name) or first[setting(run)]
+            if base != name:
+                pairs.setdefault(base, []).append(by_name[name])
+        paired = set(pairs) | {other[0] for group in pairs.values() for other in group}
+        for name, run, path in named:
+            if name not in paired:
+                raise SystemExit(f"--samples {name}={path} has no other folder of its settings to pair "
+                                 f"with: {({k: run['settings'].get(k) for k in SAMPLE_SETTINGS})}")
+        for base_name, others in pairs.items():
+            _, base, base_path = by_name[base_name]
             rows = []
             for name, other, path in others:
                 d = paired_sample_comparison(base, other)

@@ -140,6 +140,31 @@ def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_pat
         paired_sample_comparison(base, other_model, same="model_sha256")
 
 
+def test_training_ab_versus_pairs_a_folder_with_the_named_baseline(tmp_path, monkeypatch):
+    """Without --versus every folder of a setting pairs with the first; --versus c=b pairs c with b
+    (checked by the known shift: c - b = 1.0, c - a = 3.0). Spread and largest weight by hand."""
+    from benchmarks import training_ab
+    monkeypatch.setattr(training_ab, "write_json", lambda name, payload: captured.update(payload) or name)
+    rng = np.random.default_rng(2)
+    lw = rng.normal(0.0, 2.0, size=200)
+    dirs = {k: _samples_dir(tmp_path / k, lw + shift) for k, shift in (("a", 0.0), ("b", 2.0), ("c", 3.0))}
+    captured: dict = {}
+    training_ab.main(["--samples", *(f"{k}={v}" for k, v in dirs.items()), "--versus", "c=b"])
+    pairs = captured["paired_samples"]
+    assert (pairs["b"]["baseline"], pairs["c"]["baseline"]) == ("a", "b")
+    assert pairs["c"]["median_log_w_difference_nats"] == pytest.approx(1.0, abs=1e-9)
+    lo, hi = np.quantile(lw, [0.16, 0.84], method="inverted_cdf")
+    assert pairs["c"]["log_w_spread"] == pytest.approx((hi - lo) / 2, abs=1e-9)
+    w = np.exp(lw - lw.max())
+    assert pairs["c"]["max_weight"] == pytest.approx(w.max() / w.sum(), rel=1e-6)
+    captured.clear()
+    training_ab.main(["--samples", *(f"{k}={v}" for k, v in dirs.items())])
+    assert captured["paired_samples"]["c"]["median_log_w_difference_nats"] == pytest.approx(3.0, abs=1e-9)
+    for bad in (["c=c"], ["c=z"]):
+        with pytest.raises(SystemExit, match="--versus pairs"):
+            training_ab.main(["--samples", *(f"{k}={v}" for k, v in dirs.items()), "--versus", *bad])
+
+
 def test_sampler_ab_pairs_samplers_of_one_model(tmp_path):
     from benchmarks import sampler_ab
 
