@@ -28,7 +28,9 @@
    weight 0 counts as the lowest, so a model that loses draws cannot raise its median. The ESS
    ratio and both differences come with 16-84% intervals over the same bootstrap resamples of
    the draws. Also per model: the spread of log w (half its 16-84% range) and the largest
-   normalised weight, which say whether an ESS is decided by the bulk or by one draw.
+   normalised weight, which say whether an ESS is decided by the bulk or by one draw, and the
+   Pareto k-hat of the weights' tail (``rexmol.metrics.weights.pareto_khat``; above 0.7 the ESS
+   at this n is not reliable).
    ``--versus NAME=BASE`` pairs folder NAME with folder BASE instead (same settings, checked),
    e.g. a candidate against the model shipped now rather than the group's first.
 
@@ -53,7 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics.bootstrap import ess_fraction, interval, resample_indices  # noqa: E402
-from rexmol.metrics.weights import log_w_quantiles  # noqa: E402
+from rexmol.metrics.weights import log_w_quantiles, pareto_khat  # noqa: E402
 
 CHECKS = ("val/nll_nats", "val/ess_fraction", "val/n_folded", "val/log_w_median", "val/log_w_spread")
 
@@ -185,6 +187,8 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
             "log_w_spread_base": log_w_quantiles(base["log_w"])["log_w_spread"],
             "log_w_spread": log_w_quantiles(other["log_w"])["log_w_spread"],
             "max_weight_base": float(np.max(base["weights"])), "max_weight": float(np.max(other["weights"])),
+            # the Pareto tail shape of each weight set (PSIS): above 0.7 its ESS is not reliable at this n
+            "pareto_khat_base": pareto_khat(base["log_w"])["khat"], "pareto_khat": pareto_khat(other["log_w"])["khat"],
             "bootstrap": {"resamples": n_boot, "seed": seed}}
 
 

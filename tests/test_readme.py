@@ -326,6 +326,12 @@ CLAIMS += [
      "{}", "rises by **5.46 nats** [5.22, 5.94] and the spread of log w (half its 16-84%\n  range) narrows from 10.4 to "
      "6.2 nats, but the ESS is **0.22%** against 1.64% (ratio 0.13\n  [0.09, 3.16]), because one draw carries 0.68 of "
      "the normalised weight (the shipped model's\n  largest: 0.19)"),
+    (AB, lambda j: ("first cycle, uniform grid {:.2f};\n  first cycle, log-SNR grid {:.2f}; second cycle (shipped) {:.2f}; "
+                    "width-96 second cycle {:.2f}").format(
+        j["paired_samples"]["w96"]["pareto_khat_base"], _C2S(j)["pareto_khat_base"], _C2S(j)["pareto_khat"],
+        _W96C2(j)["pareto_khat"]) if _W96C2(j)["pareto_khat_base"] == _C2S(j)["pareto_khat"] else "",
+     "{}", "first cycle, uniform grid 2.31;\n  first cycle, log-SNR grid 1.23; second cycle (shipped) 0.77; "
+     "width-96 second cycle 0.86"),
     ("ab_w96c2_logsnr_headline/results.json", lambda j: "{:.1f} s\n  per draw".format(j["sampling_s_per_sample"]),
      "{}", "4.3 s\n  per draw on one thread"),
 ]
