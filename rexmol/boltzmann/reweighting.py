@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rexmol.metrics.weights import kish_ess, normalised_weights
+from rexmol.metrics.weights import kish_ess, normalised_weights, pareto_khat
 
 
 @dataclass
@@ -38,6 +38,10 @@ class Reweighting:
         d["n"] = int(len(self.weights))
         d["ess"] = self.ess_fraction * len(self.weights)
         d["max_weight"] = float(self.weights.max())
+        # the tail shape of these weights (PSIS k-hat): above 0.7 the ESS above is not reliable at
+        # this n; None where too few weights are finite to fit a tail, or clipping flattened it
+        finite = int(np.isfinite(self.log_w).sum())
+        d["pareto_khat"] = pareto_khat(self.log_w)["khat"] if finite >= 25 and self.clip_quantile is None else None
         return d
 
 
