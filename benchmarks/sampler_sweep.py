@@ -109,22 +109,27 @@ def draw(gen: BoltzmannGenerator, n: int, chunk: int, seed: int, out: Path, prog
             "wall_s": float(sum(float(p["wall_s"]) for p in parts))}
 
 
-def claim_chunk_folder(out: Path, model: Path) -> str:
-    """The SHA-256 of ``model``, recorded in ``out/model.json``; refuses a folder whose chunks were
-    drawn by another model (or by an unrecorded one), since resuming would mix two models' draws."""
+def claim_chunk_folder(out: Path, model: Path, seed: int, chunk: int) -> str:
+    """The SHA-256 of ``model``, recorded with the seed and chunk size in ``out/model.json``; refuses
+    a folder whose chunks were drawn by another model, seed or chunk size (or by an unrecorded one),
+    since resuming would mix draws of two runs."""
     sha = hashlib.sha256(Path(model).read_bytes()).hexdigest()
     record = out / "model.json"
     if record.exists():
-        recorded = json.loads(record.read_text())["model_sha256"]
-        if recorded != sha:
-            raise SystemExit(f"{out} holds chunks of the model with SHA-256 {recorded[:12]}..., not {model} "
-                             f"({sha[:12]}...); choose another --out or pass that model")
+        recorded = json.loads(record.read_text())
+        if recorded["model_sha256"] != sha:
+            raise SystemExit(f"{out} holds chunks of the model with SHA-256 {recorded['model_sha256'][:12]}..., not "
+                             f"{model} ({sha[:12]}...); choose another --out or pass that model")
+        for key, value in (("seed", seed), ("chunk", chunk)):
+            if recorded.get(key) != value:
+                raise SystemExit(f"{out} holds chunks drawn with {key} {recorded.get(key)!r}, not {value!r}; "
+                                 f"choose another --out or pass --{key} {recorded.get(key)}")
     elif any(out.glob("*/chunk_*.npz")):
         raise SystemExit(f"{out} holds chunks but no model.json, so it is not known which model drew them; "
                          "choose another --out")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(record, {"model": str(model), "model_sha256": sha})
+        atomic_write_json(record, {"model": str(model), "model_sha256": sha, "seed": seed, "chunk": chunk})
     return sha
 
 
@@ -178,7 +183,7 @@ def main(argv=None):
     if DEFAULT not in chosen and not a.draw_only:  # the baseline of every ratio; drawn last, it is the costliest
         chosen = [*chosen, DEFAULT]
     loaded = load_model_for(a.model)  # refuses a model of another target than the shipped data's
-    model_sha256 = claim_chunk_folder(a.out, a.model)
+    model_sha256 = claim_chunk_folder(a.out, a.model, a.seed, a.chunk)
     drawn = {}
     for key in chosen:
         print(f"{key}: {all_specs[key].label}", flush=True)

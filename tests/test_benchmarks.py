@@ -204,16 +204,20 @@ def test_a_sweep_folder_resumes_only_with_the_model_that_drew_its_chunks(tmp_pat
     model_a.write_bytes(b"model a")
     model_b.write_bytes(b"model b")
     out = tmp_path / "sweep"
-    sha = claim_chunk_folder(out, model_a)
+    sha = claim_chunk_folder(out, model_a, 0, 50)
     assert sha == hashlib.sha256(b"model a").hexdigest()
     (out / "setting").mkdir()
     (out / "setting" / "chunk_0000.npz").write_bytes(b"")
-    assert claim_chunk_folder(out, model_a) == sha
+    assert claim_chunk_folder(out, model_a, 0, 50) == sha
     with pytest.raises(SystemExit, match="holds chunks of the model"):
-        claim_chunk_folder(out, model_b)
+        claim_chunk_folder(out, model_b, 0, 50)
+    with pytest.raises(SystemExit, match="drawn with seed 0, not 1"):
+        claim_chunk_folder(out, model_a, 1, 50)
+    with pytest.raises(SystemExit, match="drawn with chunk 50, not 32"):
+        claim_chunk_folder(out, model_a, 0, 32)
     (out / "model.json").unlink()
     with pytest.raises(SystemExit, match="no model.json"):
-        claim_chunk_folder(out, model_a)
+        claim_chunk_folder(out, model_a, 0, 50)
 
 
 def test_the_committed_aaa_sweep_chunks_name_the_first_cycle_model_file():
@@ -223,4 +227,13 @@ def test_the_committed_aaa_sweep_chunks_name_the_first_cycle_model_file():
     sha = hashlib.sha256((root / "checkpoints/ala3_dit_aaa/ala3_dit.pt").read_bytes()).hexdigest()
     results = root / "benchmarks/results"
     assert json.loads((results / "sampler_sweep_aaa_chunks/model.json").read_text())["model_sha256"] == sha
-    assert json.loads((results / "aaa_logsnr_headline/settings.json").read_text())["model_sha256"] == sha
+    headline = json.loads((results / "aaa_logsnr_headline/settings.json").read_text())
+    assert headline["model_sha256"] == sha
+    # the recorded seed and chunk size are the headline's, and the draws say so independently: chunk 0
+    # of the sweep's default setting is, bit for bit, the headline's first chunk (same noise, model, solver)
+    record = json.loads((results / "sampler_sweep_aaa_chunks/model.json").read_text())
+    assert (record["seed"], record["chunk"]) == (headline["seed"], headline["chunk_size"]) == (0, 50)
+    sweep = np.load(results / "sampler_sweep_aaa_chunks/princeps_midpoint_16logsnr_jac/chunk_0000.npz")
+    first = np.load(results / "aaa_logsnr_headline/arrays.npz")
+    np.testing.assert_array_equal(sweep["x"], first["x"][:50])
+    np.testing.assert_array_equal(sweep["log_q"], first["log_q"][:50])

@@ -1,6 +1,7 @@
 """The Boltzmann-generator pipeline: densities in nm, importance weights, the sample/likelihood/
 evaluate jobs (outputs, resuming, refusing to overwrite, clear errors)."""
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -327,6 +328,7 @@ def test_likelihood_job_on_a_trajectory_file(zero_model, tmp_path):
                          check_samples=2, progress=False)
     xc = x - x.mean(1, keepdims=True)
     assert res["frames"] == 5
+    assert res["model_sha256"] == hashlib.sha256(Path(zero_model).read_bytes()).hexdigest()  # names the weights
     assert res["nll_nats_per_molecule"] == pytest.approx(-closed_form_log_q(xc).mean(), rel=1e-5)
     # the zero field: both directions agree to float32 rounding (the Gaussian-flow test checks them on a
     # field that moves the conformers); here the job's plumbing is the point
@@ -479,6 +481,7 @@ def test_model_report_writes_numbers_beside_the_noise_floor(zero_model, tmp_path
 
     report = model_report(zero_model, tmp_path / "rep", n=20, steps=2)
     assert same_json(tmp_path / "rep" / "report.json", report)
+    assert report["model_sha256"] == hashlib.sha256(Path(zero_model).read_bytes()).hexdigest()
     gen = BoltzmannGenerator(rexmol.load_model(zero_model))
     expected = gen.prior_draws(20, 0).double().numpy() / 5.0
     np.testing.assert_allclose(np.load(tmp_path / "rep" / "samples_nm.npy"), expected, rtol=0, atol=1e-6)

@@ -20,6 +20,7 @@ from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.sampling import load_model_for
 from rexmol.geometry import centre
 from rexmol.io import atomic_savez, atomic_write_json
+from rexmol.model.checkpoint import model_sha256
 from rexmol.molecules import ala3, dataset
 
 
@@ -88,7 +89,8 @@ def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64
     t0 = time.perf_counter()
     log_q = generator.log_prob(x, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
-    result = {"model": str(model_path), "frames_from": str(frames), "solver": spec.label, **nll_summary(log_q, generator.dim),
+    result = {"model": str(model_path), "model_sha256": model_sha256(model_path), "frames_from": str(frames),
+              "solver": spec.label, **nll_summary(log_q, generator.dim),
               "seconds": seconds, "units": "nats; q is a density per nm^96 on the centre-of-mass-free subspace"}
     if check_samples:
         result["both_directions"] = direction_agreement(generator, check_samples, seed)

@@ -32,6 +32,7 @@ from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
 from rexmol.metrics.autocorrelation import integrated_time, torsion_times_and_convergence
 from rexmol.metrics.bootstrap import ess_fraction, interval, paired_bootstrap, reweighted_energy_w2, reweighted_torus_w2
 from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
+from rexmol.model.checkpoint import model_sha256
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
 from rexmol.molecules.target import require_same_target
@@ -330,7 +331,7 @@ def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool) -> None:
 def run_settings(model_path, n: int, spec: SolverSpec, chunk_size: int, seed: int, clip_quantile=None) -> dict:
     """What a ``rexmol sample`` run records in settings.json, and what resuming or reusing it checks."""
     model_path = Path(model_path)
-    return {"model": str(model_path), "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+    return {"model": str(model_path), "model_sha256": model_sha256(model_path),
             "n": n, "chunk_size": chunk_size, "seed": seed, "solver": vars(spec), "clip_quantile": clip_quantile}
 
 

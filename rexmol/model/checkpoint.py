@@ -55,6 +55,12 @@ class LoadedModel:
     prior: object = None  # its base distribution in y (build_prior of the config; None: isotropic)
 
 
+def model_sha256(path) -> str:
+    """SHA-256 of a model file's bytes: what runs record, so that a result names the weights that
+    made it whatever the file is called (the export is byte-deterministic, see save_model)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def save_model(model: DiT, config: dict, path, info: dict | None = None, topology_path=ala3.TOPOLOGY_PDB,
                overwrite: bool = False, target: dict | None = None) -> Path:
     path = Path(path)
