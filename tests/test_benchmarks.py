@@ -237,3 +237,32 @@ def test_the_committed_aaa_sweep_chunks_name_the_first_cycle_model_file():
     first = np.load(results / "aaa_logsnr_headline/arrays.npz")
     np.testing.assert_array_equal(sweep["x"], first["x"][:50])
     np.testing.assert_array_equal(sweep["log_q"], first["log_q"][:50])
+
+
+def test_chunk_reproducibility_redraws_a_committed_chunk(tmp_path):
+    """A chunk drawn here and redrawn from its run's settings is bit for bit the same (same machine,
+    same threads); a chunk altered by 1e-3 nm shows exactly that difference; another model's file
+    under the recorded path is refused."""
+    from benchmarks.chunk_reproducibility import compare_chunk
+    from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
+    from rexmol.boltzmann.sampling import draw_chunks, load_model_for, prepare_out_dir, run_settings
+
+    root = Path(__file__).resolve().parents[1]
+    model = tmp_path / "model.pt"
+    model.write_bytes((root / "models" / "ala3_dit.pt").read_bytes())
+    spec = SolverSpec("princeps", "midpoint", steps=2, grid="logsnr", density="jacobian")
+    run = tmp_path / "run"
+    prepare_out_dir(run, run_settings(model, 3, spec, 3, 7), overwrite=False)
+    draw_chunks(BoltzmannGenerator(load_model_for(model), spec), 3, run / "chunks", chunk_size=3, seed=7,
+                progress=False)
+    row = compare_chunk(run, 0)
+    assert row["bitwise_equal"] and row["x_max_abs_diff_nm"] == 0.0 and row["draws"] == 3
+    chunk = run / "chunks" / "chunk_00000.npz"
+    d = dict(np.load(chunk))
+    d["x"] = d["x"] + np.float32(1e-3)
+    np.savez(chunk, **d)
+    row = compare_chunk(run, 0)
+    assert not row["bitwise_equal"] and row["x_max_abs_diff_nm"] == pytest.approx(1e-3, rel=1e-3)
+    model.write_bytes(b"another model")
+    with pytest.raises(SystemExit, match="is not the file that drew"):
+        compare_chunk(run, 0)
