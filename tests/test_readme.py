@@ -276,6 +276,12 @@ SHIPPED = "ab_cycle2_logsnr_headline/results.json"
 SHIPPED_E = "| E-W2 (kT) | 869113.71 | 2.43 [2.19, 3.51] | 0.38 / 2.28 |"
 SHIPPED_T = "| T-W2, 5 backbone torsions (rad) | 0.89 | 1.39 [1.32, 1.75] | 1.22 / 1.45 |"
 SHIPPED_S = "| ESS | | 16.4 of 1000 (1.64%) [1.37%, 3.10%] | |"
+CLAIMS += [
+    ("chunk_reproducibility.json", lambda j: "agreed to {:.1e} nm in x and {:.1e} nats in log q{}".format(
+        j["x_max_abs_diff_nm"], j["log_q_max_abs_diff_nats"], ", with the same draws folded" if j["same_draws_folded"]
+        else "") if j["run"] == "benchmarks/results/ab_cycle2_logsnr_headline" and j["chunk"] == 0 else "",
+     "{}", "agreed to 1.7e-6 nm in x and 1.1e-4 nats in log q, with the same draws folded"),
+]
 N2000 = "aaa_headline_n2000/results.json"
 N2000_E = "| E-W2 (kT) | 614556.21 | 4.91 [3.74, 6.14] | 0.38 / 2.56 |"
 N2000_T = "| T-W2, 5 backbone torsions (rad) | 0.80 | 1.22 [1.27, 1.56] | 1.09 / 1.37 |"
