@@ -34,7 +34,7 @@
    ``--versus NAME=BASE`` pairs folder NAME with folder BASE instead (same settings, checked),
    e.g. a candidate against the model shipped now rather than the group's first.
 
-Writes results/training_ab.json.
+Writes results/training_ab.json (``--json-name`` for another name).
 
     python benchmarks/training_ab.py --runs checkpoints/ala3_dit_aaa checkpoints/ala3_dit_aaa_harmonic \
         [--nll shipped=runs/nll_val_shipped harmonic=runs/nll_val_harmonic] \
@@ -225,6 +225,7 @@ def main(argv=None):
     p.add_argument("--samples", nargs="*", default=[], metavar="NAME=DIR",
                    help="rexmol sample output folders from the same noise; the first of each solver setting "
                         "is that setting's baseline")
+    p.add_argument("--json-name", default="training_ab", help="results/<name>.json (default: training_ab)")
     p.add_argument("--versus", nargs="*", default=[], metavar="NAME=BASE",
                    help="pair --samples folder NAME with folder BASE instead of its setting's first folder")
     args = p.parse_args(argv)
@@ -296,7 +297,7 @@ def main(argv=None):
                   f"{base['settings'].get('solver')}; log w differences in nats, model minus baseline, positive "
                   "is better; 16-84% bootstrap intervals):")
             print(table(rows, ["model", *PAIRED_SAMPLE_COLUMNS]))
-    print(f"wrote {write_json('training_ab', payload)}")
+    print(f"wrote {write_json(args.json_name, payload)}")
 
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ def test_training_ab_versus_pairs_a_folder_with_the_named_baseline(tmp_path, mon
     """Without --versus every folder of a setting pairs with the first; --versus c=b pairs c with b
     (checked by the known shift: c - b = 1.0, c - a = 3.0). Spread and largest weight by hand."""
     from benchmarks import training_ab
-    monkeypatch.setattr(training_ab, "write_json", lambda name, payload: captured.update(payload) or name)
+    monkeypatch.setattr(training_ab, "write_json", lambda name, payload: names.append(name) or captured.update(payload) or name)
+    names: list = []
     rng = np.random.default_rng(2)
     lw = rng.normal(0.0, 2.0, size=200)
     dirs = {k: _samples_dir(tmp_path / k, lw + shift) for k, shift in (("a", 0.0), ("b", 2.0), ("c", 3.0))}
@@ -158,8 +159,9 @@ def test_training_ab_versus_pairs_a_folder_with_the_named_baseline(tmp_path, mon
     w = np.exp(lw - lw.max())
     assert pairs["c"]["max_weight"] == pytest.approx(w.max() / w.sum(), rel=1e-6)
     captured.clear()
-    training_ab.main(["--samples", *(f"{k}={v}" for k, v in dirs.items())])
+    training_ab.main(["--samples", *(f"{k}={v}" for k, v in dirs.items()), "--json-name", "other_ab"])
     assert captured["paired_samples"]["c"]["median_log_w_difference_nats"] == pytest.approx(3.0, abs=1e-9)
+    assert names == ["training_ab", "other_ab"]
     for bad in (["c=c"], ["c=z"]):
         with pytest.raises(SystemExit, match="--versus pairs"):
             training_ab.main(["--samples", *(f"{k}={v}" for k, v in dirs.items()), "--versus", *bad])
