@@ -137,14 +137,14 @@ SAMPLE_SETTINGS = ("n", "chunk_size", "seed", "solver", "clip_quantile")
 
 
 def read_samples(out_dir: Path) -> dict:
-    """Settings and arrays (log q, u, log w, weights) of one ``rexmol sample`` output folder."""
+    """Settings and arrays (log q, u, log w, weights, and torsions where saved) of one ``rexmol sample`` output folder."""
     settings_path, arrays_path = Path(out_dir) / "settings.json", Path(out_dir) / "arrays.npz"
     for f in (settings_path, arrays_path):
         if not f.is_file():
             raise SystemExit(f"{f} does not exist: --samples takes rexmol sample output folders")
     arrays = np.load(arrays_path)
     return {"settings": json.loads(settings_path.read_text()),
-            **{k: arrays[k].astype(np.float64) for k in ("log_q", "u", "log_w", "weights")}}
+            **{k: arrays[k].astype(np.float64) for k in ("log_q", "u", "log_w", "weights", "torsions") if k in arrays}}
 
 
 def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: int = 0, same: str = "solver") -> dict:

@@ -182,6 +182,46 @@ def test_sampler_ab_pairs_samplers_of_one_model(tmp_path):
     assert d["solver"] == {"steps": 16, "grid": "logsnr"}
 
 
+def test_sampler_ab_w2_ratios_against_a_closed_form_reference():
+    """Equal weights and draws whose u is the reference's shifted by +1 and +2 kT: 1-D W2 of a shift
+    is the shift, so the reweighted E-W2 are 1 and 2 and their ratio 2; T-W2 of torsions equal to
+    the reference's is 0 on both rows."""
+    from types import SimpleNamespace
+
+    from benchmarks.sampler_ab import reweighted_w2_ratios
+
+    rng = np.random.default_rng(3)
+    ref_u = rng.normal(-150.0, 5.0, size=400)
+    ref_t = rng.uniform(-np.pi, np.pi, size=(400, 5))
+    reference = SimpleNamespace(u=ref_u, torsions=ref_t)
+    w = np.full(400, 1 / 400)
+    base = {"u": ref_u + 1.0, "weights": w, "torsions": ref_t}
+    other = {"u": ref_u + 2.0, "weights": w, "torsions": ref_t}
+    r = reweighted_w2_ratios(base, other, reference, n_boot=20)
+    e = r["E_W2_kT_reweighted"]
+    assert (e["base"], e["other"], e["ratio"]) == pytest.approx((1.0, 2.0, 2.0), rel=1e-9)
+    t = r["T_W2_rad_reweighted"]
+    assert (t["base"], t["other"], t["ratio"]) == (pytest.approx(0.0, abs=1e-9), pytest.approx(0.0, abs=1e-9), None)
+    with pytest.raises(SystemExit, match="no torsions"):
+        reweighted_w2_ratios({"u": ref_u, "weights": w}, other, reference)
+
+
+def test_sampler_ab_w2_refuses_a_run_of_another_target(tmp_path):
+    """--w2 scores against the manifest's test set, so a run that records another target is refused
+    (naming the run) before any energy is computed."""
+    from benchmarks import sampler_ab
+    from rexmol.molecules.target import TargetMismatch
+
+    lw = np.random.default_rng(4).normal(0.0, 1.0, size=100)
+    a = _samples_dir(tmp_path / "a", lw)
+    b = _samples_dir(tmp_path / "b", lw, solver={"steps": 8})
+    (a / "results.json").write_text(json.dumps({"target": None}))
+    (b / "results.json").write_text(json.dumps({"target": None}))
+    with pytest.raises(TargetMismatch, match="sample run"):
+        sampler_ab.main([f"x={a}", f"y={b}", "--w2", "--out-dir", str(tmp_path)])
+    assert not (tmp_path / "sampler_ab.json").exists()
+
+
 def test_rex_rows_pair_with_the_princeps_row_of_the_same_tableau_grid_and_density():
     from benchmarks.sampler_sweep import rex_base_setting, settings
 

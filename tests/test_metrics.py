@@ -247,3 +247,24 @@ def test_pareto_khat_of_light_tails_and_bad_input():
     assert pareto_khat(lw)["tail_draws"] == int(np.ceil(min(350 / 5, 3 * np.sqrt(350))))
     with pytest.raises(ValueError, match="at least 5 tail draws"):
         pareto_khat(np.array([0.0, 1.0, 2.0, np.nan]))
+
+
+def test_paired_ratio_is_exact_for_a_constant_factor_and_pairs_the_resamples():
+    """A statistic that is 3x larger on one row for every subset of draws has ratio 3 at both ends
+    of its interval only if both rows are resampled at the same indices; unpaired resamples would
+    scatter it. Rows of different sizes are refused."""
+    from rexmol.metrics.bootstrap import paired_ratio
+
+    rng = np.random.default_rng(11)
+    u = rng.normal(5.0, 2.0, size=300)
+    base = {"u": u, "weights": np.full(300, 1 / 300)}
+    other = {"u": 3.0 * u, "weights": base["weights"]}
+    mean_u = lambda a, idx: float(a["u"][idx].mean())  # noqa: E731
+    r = paired_ratio(base, other, mean_u, n_boot=100, seed=1)
+    assert r["base"] == pytest.approx(u.mean()) and r["other"] == pytest.approx(3 * u.mean())
+    assert r["ratio"] == pytest.approx(3.0, rel=1e-12)
+    assert r["ratio_interval_16_84"] == pytest.approx([3.0, 3.0], rel=1e-12)
+    lo, hi = r["base_interval_16_84"]
+    assert lo < u.mean() < hi  # each row's own interval does scatter
+    with pytest.raises(ValueError, match="same draws"):
+        paired_ratio(base, {"u": u[:10], "weights": base["weights"][:10]}, mean_u)

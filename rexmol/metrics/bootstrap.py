@@ -84,3 +84,27 @@ def paired_bootstrap_e_w2(arrays: dict[str, dict], reference_u: np.ndarray, n_bo
     weights, 0 for discarded draws) of the same n prior draws. A resample whose weights are all
     zero gives NaN."""
     return paired_bootstrap(arrays, reweighted_energy_w2(reference_u), n_boot, seed)
+
+
+def paired_ratio(base: dict, other: dict, statistic: Statistic, n_boot: int = 200, seed: int = 0) -> dict:
+    """statistic(other) / statistic(base) on all n draws, with a 16-84% interval of the ratio over
+    ``n_boot`` resamples that pick the same draw indices for both rows.
+
+    The rows must be paired: draw i of each comes from the same prior draw (two samplers, or two
+    models, run on the same noise). The ratio's interval is then that of the ratio itself, not of
+    two independent intervals; a statistic that differs between the rows by a constant factor
+    gives that factor as both ends. Also returns each row's point value and interval. The ratio is
+    None where the baseline's statistic is 0 on all draws."""
+    n = len(base["weights"])
+    if len(other["weights"]) != n:
+        raise ValueError(f"a paired ratio needs the same draws in both rows, got {n} and {len(other['weights'])}")
+    everything = np.arange(n)
+    value_base, value_other = statistic(base, everything), statistic(other, everything)
+    boots = paired_bootstrap({"base": base, "other": other}, statistic, n_boot, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample where the baseline is 0 is left out
+        ratios = boots["other"] / boots["base"]
+    return {"base": float(value_base), "other": float(value_other),
+            "ratio": float(value_other / value_base) if value_base != 0 else None,  # None: the baseline is 0
+            "ratio_interval_16_84": interval(ratios),
+            "base_interval_16_84": interval(boots["base"]), "other_interval_16_84": interval(boots["other"]),
+            "bootstrap": {"resamples": n_boot, "seed": seed}}
