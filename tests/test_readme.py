@@ -357,6 +357,33 @@ CLAIMS += [
 ]
 
 
+RVP = "rex_vs_princeps.json"
+_RVP = lambda j: j["paired"]["rex"]  # noqa: E731
+_RVP_W2 = lambda j, k: _RVP(j)["reweighted_w2"][k]  # noqa: E731
+CLAIMS += [
+    (RVP, lambda j: "ratio Rex / Princeps is **{:.2f}** [{:.2f}, {:.2f}] ({:.2f} against {:.2f} kT)".format(
+        _RVP_W2(j, "E_W2_kT_reweighted")["ratio"], *_RVP_W2(j, "E_W2_kT_reweighted")["ratio_interval_16_84"],
+        _RVP_W2(j, "E_W2_kT_reweighted")["other"], _RVP_W2(j, "E_W2_kT_reweighted")["base"])
+     if (_RVP(j)["n"], j["baseline_dir"]) == (1000, "benchmarks/results/ab_cycle2_logsnr_headline") else "",
+     "{}", "ratio Rex / Princeps is **2.85** [2.18, 2.89] (6.92 against 2.43 kT)"),
+    (RVP, lambda j: "ratio {:.2f} [{:.2f}, {:.2f}], the ESS ratio {:.2f} [{:.2f}, {:.2f}] ({:.2f}% against {:.2f}%)".format(
+        _RVP_W2(j, "T_W2_rad_reweighted")["ratio"], *_RVP_W2(j, "T_W2_rad_reweighted")["ratio_interval_16_84"],
+        _RVP(j)["ess_ratio"], *_RVP(j)["ess_ratio_interval_16_84"], 100 * _RVP(j)["ess_fraction"],
+        100 * _RVP(j)["ess_fraction_base"]), "{}",
+     "ratio 1.58 [1.31, 1.58], the ESS ratio 0.27 [0.18, 0.39] (0.44% against 1.64%)"),
+    (RVP, lambda j: "log w {:.2f} nats [{:.2f}, {:.2f}]".format(
+        _RVP(j)["median_log_w_difference_nats"], *_RVP(j)["median_log_w_difference_interval_16_84"]), "{}",
+     "log w -10.71 nats [-11.39, -9.90]"),
+    (RVP, lambda j: "k-hat {:.2f}\n  against {:.2f}".format(_RVP(j)["pareto_khat"], _RVP(j)["pareto_khat_base"]), "{}",
+     "k-hat 1.97\n  against 0.77"),
+    ("rex_midpoint_logsnr_n1000/results.json", lambda j: "**Rex folds {} of the {} draws**".format(j["n_folded"], j["n"]),
+     "{}", "**Rex folds 200 of the 1000 draws** (Princeps 1)"),
+    ("ab_cycle2_logsnr_headline/results.json", lambda j: "(Princeps {})".format(j["n_folded"]), "{}",
+     "**Rex folds 200 of the 1000 draws** (Princeps 1)"),
+    ("rex_midpoint_logsnr_n1000/results.json", lambda j: "(E-W2 floor {:.2f} kT at n = {})".format(
+        j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["n"]), "{}", "(E-W2 floor 3.99 kT at n = 4)"),
+]
+
 GVM = "generator_vs_md_shipped.json"
 ETS = "energy_terms_shipped.json"
 _term = lambda j, name: next(t for t in j["terms"] if t["term"] == name)  # noqa: E731
@@ -427,6 +454,21 @@ def test_the_log_snr_headline_is_what_the_readme_says_it_is():
     assert ab["paired"]["logsnr"]["ess_fraction"] == pytest.approx(head["ess_fraction"], rel=1e-9)
     assert ab["paired"]["logsnr"]["ess_fraction_base"] == pytest.approx(uniform["ess_fraction"], rel=1e-9)
 
+
+def test_rex_and_princeps_differ_only_in_the_solver():
+    """The README's Rex / Princeps ratio is "at equal settings": the same model file, noise, n and
+    chunks, the same tableau, grid, steps and density; only the solver (and so the coupling's use)
+    differs, and rex_vs_princeps.json compares exactly those two folders."""
+    rex, base = (json.loads((RESULTS / f"{d}/settings.json").read_text())
+                 for d in ("rex_midpoint_logsnr_n1000", "ab_cycle2_logsnr_headline"))
+    assert rex["model_sha256"] == base["model_sha256"]
+    assert [rex[k] for k in ("n", "seed", "chunk_size")] == [base[k] for k in ("n", "seed", "chunk_size")] == [1000, 0, 50]
+    differing = {k for k in rex["solver"] if rex["solver"][k] != base["solver"][k]}
+    assert differing == {"solver"}, differing
+    assert (rex["solver"]["solver"], base["solver"]["solver"], rex["solver"]["coupling"]) == ("rex", "princeps", 0.5)
+    ab = json.loads((RESULTS / "rex_vs_princeps.json").read_text())
+    assert ab["paired"]["rex"]["dir"] == "benchmarks/results/rex_midpoint_logsnr_n1000"
+    assert ab["model_sha256"] == rex["model_sha256"]
 
 def test_readme_aaa_sweep_table_is_the_json(readme):
     """Every row of the README's AAA sweep table is the one benchmarks/sampler_sweep.py prints from the JSON."""
