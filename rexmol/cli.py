@@ -185,12 +185,22 @@ def _solver_args(p, rtol=1e-3, sample: bool = False) -> None:
         p.add_argument("--density", choices=["divergence", "jacobian"], default=None,
                        help="log q of a sample: the divergence integral of the continuous flow, or the exact "
                             "Jacobian log-det of the solver's discrete map (needs --steps)")
+        p.add_argument("--prior-scale", type=float, default=None,
+                       help="draw the prior noise scaled by this factor (a tempered latent, e.g. 0.9: a colder "
+                            "proposal; log q and the weights stay exact for it); default 1")
         p.add_argument("--adaptive", action="store_true",
                        help="the previous default: adaptive Rex(dopri5), zeta 0.5, rtol = atol = 1e-3, divergence "
                             "integral (overrides the other solver options)")
 
 
 def _sample_spec(args):
+    """:func:`_sampler_solver_spec` with ``--prior-scale`` (it combines with every solver)."""
+    spec = _sampler_solver_spec(args)
+    scale = getattr(args, "prior_scale", None)
+    return spec if scale is None else dataclasses.replace(spec, prior_scale=scale)
+
+
+def _sampler_solver_spec(args):
     """The sampling spec: the default sampler (``SolverSpec.default_sampler()``) when no solver was
     named (fixed-grid options given, --tableau, --steps, --grid, --density, replace its own:
     ``--grid uniform`` is the same 16 midpoint steps placed uniformly in t), the old adaptive

@@ -20,6 +20,8 @@ from rexmol import cli
     (["--tableau", "rk4", "--steps", "8", "--density", "divergence", "--grid", "uniform"], "Princeps(rk4), 8 steps"),
     (["--solver", "rex", "--steps", "8", "--density", "jacobian"], "Rex(dopri5, zeta=0.5), 8 steps, Jacobian log-det"),
     (["--zeta", "0.9", "--tableau", "midpoint", "--solver", "rex", "--steps", "4"], "Rex(midpoint, zeta=0.9), 4 steps"),
+    (["--prior-scale", "0.9"], "Princeps(midpoint), 16 logsnr steps, Jacobian log-det, prior scale 0.9"),
+    (["--adaptive", "--prior-scale", "0.8"], "Rex(dopri5, zeta=0.5), rtol=atol=0.001, prior scale 0.8"),
 ])
 def test_sample_solver_options(argv, label):
     p = argparse.ArgumentParser()
@@ -60,4 +62,4 @@ def test_the_cli_default_is_the_python_api_default_sampler():
     assert cli._sample_spec(p.parse_args([])) == SolverSpec.default_sampler()
     assert vars(SolverSpec.default_sampler()) == {"solver": "princeps", "tableau": "midpoint", "coupling": 0.5,
                                                   "rtol": 1e-3, "atol": 1e-3, "steps": 16, "grid": "logsnr",
-                                                  "density": "jacobian"}
+                                                  "density": "jacobian", "prior_scale": 1.0}

@@ -10,6 +10,7 @@ from rexmol.flows import (
     EXACT_METHODS,
     ContinuousFlow,
     MeanFreeNormal,
+    ScaledPrior,
     StandardNormal,
     brute_force_trace,
     divergence,
@@ -217,6 +218,28 @@ def test_priors_closed_forms_and_statistics():
     lp = mf.log_prob(z[:3])
     torch.testing.assert_close(lp, -0.5 * z[:3].square().sum((1, 2)) - 7.5 * math.log(2 * math.pi))
 
+
+
+def test_scaled_prior_is_the_gaussian_of_scaled_covariance_on_the_same_noise():
+    """ScaledPrior(base, s) against torch.distributions' N(0, s^2 I) (R^d) and the closed form on
+    the mean-free subspace (-|x|^2 / (2 s^2) - d/2 log(2 pi s^2)); its draws are s times the base's
+    draws of the same seed, with variance s^2."""
+    torch.set_default_dtype(torch.float64)
+    scaled = ScaledPrior(StandardNormal(4), 0.7)
+    x = torch.randn(10, 4)
+    torch.testing.assert_close(scaled.log_prob(x), torch.distributions.Normal(0.0, 0.7).log_prob(x).sum(1))
+    draws = scaled.sample(40000, generator=torch.Generator().manual_seed(0))
+    base = StandardNormal(4).sample(40000, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(draws, 0.7 * base, rtol=0, atol=1e-15)
+    assert abs(float(draws.var(0).mean()) - 0.49) < 0.01
+    mf = ScaledPrior(MeanFreeNormal(6), 0.5)
+    assert (mf.dim, mf.event_shape) == (15, (6, 3))
+    z = mf.sample(3, generator=torch.Generator().manual_seed(1))
+    assert float(z.mean(1).abs().max()) < 1e-12
+    torch.testing.assert_close(mf.log_prob(z), -z.square().sum((1, 2)) / (2 * 0.25) - 7.5 * math.log(2 * math.pi * 0.25))
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="prior scale"):
+            ScaledPrior(StandardNormal(2), bad)
 
 def test_bad_input_is_refused_with_clear_errors():
     torch.set_default_dtype(torch.float64)

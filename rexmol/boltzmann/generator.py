@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rexmol.flows import ContinuousFlow, MeanFreeNormal
+from rexmol.flows import ContinuousFlow, MeanFreeNormal, ScaledPrior
 from rexmol.flows.baseline import TorchdiffeqFlow
 from rexmol.flows.continuous import _ProjectedField
 from rexmol.geometry import centre
@@ -66,6 +66,9 @@ class SolverSpec:
     steps: int | None = None
     grid: str = "uniform"
     density: str = "divergence"
+    #: draw the prior noise scaled by this factor (a tempered latent, :class:`ScaledPrior`): the
+    #: proposal changes, its log q stays exact. 1 is the flow the model was trained for.
+    prior_scale: float = 1.0
 
     @classmethod
     def default_sampler(cls) -> SolverSpec:
@@ -101,6 +104,16 @@ class SolverSpec:
             raise ValueError("the torchdiffeq baseline is adaptive dopri5 only (no steps, no other tableau)")
         if self.solver == "rex" and not 0.0 < float(self.coupling) <= 1.0:
             raise ValueError(f"Rex coupling zeta must lie in (0, 1], got {self.coupling}")
+        if not (isinstance(self.prior_scale, (int, float)) and math.isfinite(self.prior_scale) and self.prior_scale > 0):
+            raise ValueError(f"prior_scale must be a positive finite number, got {self.prior_scale}")
+
+    def record(self) -> dict:
+        """The fields, as run settings record them; ``prior_scale`` only where it is not 1, so runs
+        recorded before it existed still resume and pair with the runs they are."""
+        out = dict(vars(self))
+        if out["prior_scale"] == 1.0:
+            del out["prior_scale"]
+        return out
 
     @property
     def label(self) -> str:
@@ -110,7 +123,8 @@ class SolverSpec:
             else f"rtol={self.rtol:g} atol={self.atol:g}"
         name = {"rex": f"Rex({self.tableau}, zeta={self.coupling:g})", "princeps": f"Princeps({self.tableau})",
                 "torchdiffeq": "torchdiffeq dopri5"}[self.solver]
-        return f"{name}, {tol}"
+        scaled = f", prior scale {self.prior_scale:g}" if self.prior_scale != 1.0 else ""
+        return f"{name}, {tol}{scaled}"
 
     def build(self):
         """The rexmol solver (Rex or Princeps). The torchdiffeq baseline is not one: it integrates
@@ -148,6 +162,8 @@ class BoltzmannGenerator:
         self.dtype = dtype
         self.n_atoms = loaded.model.n_atoms
         self.prior = loaded.prior if loaded.prior is not None else MeanFreeNormal(self.n_atoms)
+        if self.spec.prior_scale != 1.0:
+            self.prior = ScaledPrior(self.prior, self.spec.prior_scale)
         self.dim = self.prior.dim
         self.log_jacobian = self.dim * math.log(loaded.coord_scale)  # log |dy/dx| on the subspace
         model = loaded.model.to(dtype)

@@ -332,7 +332,7 @@ def run_settings(model_path, n: int, spec: SolverSpec, chunk_size: int, seed: in
     """What a ``rexmol sample`` run records in settings.json, and what resuming or reusing it checks."""
     model_path = Path(model_path)
     return {"model": str(model_path), "model_sha256": model_sha256(model_path),
-            "n": n, "chunk_size": chunk_size, "seed": seed, "solver": vars(spec), "clip_quantile": clip_quantile}
+            "n": n, "chunk_size": chunk_size, "seed": seed, "solver": spec.record(), "clip_quantile": clip_quantile}
 
 
 def check_reusable(source_dir, out_dir, settings: dict) -> dict:

@@ -9,9 +9,9 @@ from rexmol.flows.divergence import (
     hutchinson_divergence,
     rademacher_probes,
 )
-from rexmol.flows.priors import HarmonicPrior, MeanFreeNormal, StandardNormal
+from rexmol.flows.priors import HarmonicPrior, MeanFreeNormal, ScaledPrior, StandardNormal
 
 __all__ = [
-    "ContinuousFlow", "HarmonicPrior", "MeanFreeNormal", "StandardNormal", "DEFAULT_METHOD", "EXACT_METHODS",
+    "ContinuousFlow", "HarmonicPrior", "MeanFreeNormal", "ScaledPrior", "StandardNormal", "DEFAULT_METHOD", "EXACT_METHODS",
     "brute_force_trace", "divergence", "hutchinson_divergence", "rademacher_probes",
 ]
