@@ -384,6 +384,36 @@ CLAIMS += [
         j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["n"]), "{}", "(E-W2 floor 3.99 kT at n = 4)"),
 ]
 
+C3 = "training_ab_cycle3.json"
+_C3 = lambda j: j["paired_samples"]["cycle3"]  # noqa: E731
+_C3RUN = lambda j, run: j["runs"][f"checkpoints/ala3_dit_aaa_{run}"]  # noqa: E731
+CLAIMS += [
+    (C3, lambda j: "flow-matching loss **{:.4f}** against {:.4f}, likelihood\n  checks {:.1f} and {:.1f} nats against "
+     "{:.1f} and {:.1f}".format(
+         _C3RUN(j, "cycle3")["last_val_fm_loss"][1], _C3RUN(j, "cycle2")["last_val_fm_loss"][1],
+         *(_C3RUN(j, r)["checks"][s]["val/nll_nats"] for r in ("cycle3", "cycle2") for s in ("3779", "7559"))), "{}",
+     "flow-matching loss **0.2096** against 0.2112, likelihood\n  checks -350.2 and -352.7 nats against -348.4 and -351.6"),
+    (C3, lambda j: "ESS **{:.2f}%** against {:.2f}% (ratio {:.2f} [{:.2f}, {:.2f}]), the\n  median log w **{:+.2f} nats** "
+     "[{:.2f}, {:.2f}], the spread of log w {:.1f} against {:.1f} nats, the largest\n  normalised weight {:.2f} against "
+     "{:.2f}, k-hat {:.2f} against {:.2f}".format(
+         100 * _C3(j)["ess_fraction"], 100 * _C3(j)["ess_fraction_base"], _C3(j)["ess_ratio"],
+         *_C3(j)["ess_ratio_interval_16_84"], _C3(j)["median_log_w_difference_nats"],
+         *_C3(j)["median_log_w_difference_interval_16_84"], _C3(j)["log_w_spread"], _C3(j)["log_w_spread_base"],
+         _C3(j)["max_weight"], _C3(j)["max_weight_base"], _C3(j)["pareto_khat"], _C3(j)["pareto_khat_base"])
+     if (_C3(j)["n"], _C3(j)["baseline_dir"]) == (1000, "benchmarks/results/ab_cycle2_logsnr_headline") else "", "{}",
+     "ESS **2.59%** against 1.64% (ratio 1.58 [0.92, 1.90]), the\n  median log w **+1.93 nats** [1.85, 2.31], the "
+     "spread of log w 8.6 against 10.4 nats, the largest\n  normalised weight 0.10 against 0.19, k-hat 0.87 against 0.77"),
+    ("ab_cycle3_logsnr_headline/results.json", lambda j: "no draw folded (shipped: {}),\n  reweighted E-W2 {:.2f} kT and "
+     "T-W2 {:.2f} rad".format(json.loads((RESULTS / "ab_cycle2_logsnr_headline/results.json").read_text())["n_folded"],
+                              j["E_W2_kT_reweighted"], j["T_W2_rad_reweighted"]) if j["n_folded"] == 0 else "", "{}",
+     "no draw folded (shipped: 1),\n  reweighted E-W2 2.05 kT and T-W2 1.27 rad"),
+    ("ab_cycle3_logsnr_headline/results.json", lambda j: "({:.2f} kT and {:.2f} rad at n = {})".format(
+        j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["T_W2_rad"], j["noise_floor_reweighted"]["n"]),
+     "{}", "(1.98 kT and 1.32 rad at n = 26)"),
+    ("ab_cycle3_logsnr_headline/results.json", lambda j: "{:.1f} s per\n  draw".format(j["sampling_s_per_sample"]), "{}",
+     "3.5 s per\n  draw on one thread"),
+]
+
 GVM = "generator_vs_md_shipped.json"
 ETS = "energy_terms_shipped.json"
 _term = lambda j, name: next(t for t in j["terms"] if t["term"] == name)  # noqa: E731
