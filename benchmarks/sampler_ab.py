@@ -41,16 +41,19 @@ from rexmol.molecules.target import require_same_target  # noqa: E402
 TORUS_N_MAX = 2000
 
 
-def reweighted_w2_ratios(base: dict, other: dict, reference, n_boot: int = 200, seed: int = 0) -> dict:
+def reweighted_w2_ratios(base: dict, other: dict, reference, n_boot: int = 200, seed: int = 0,
+                         subsample_seed: int = 0) -> dict:
     """Paired reweighted E-W2 and T-W2 of two sample runs against ``reference`` (an
     ``MDReference``: the test set's u and torsions), each with the ratio other / baseline and its
-    interval over the same resamples. On all draws these equal the runs' own ``results.json``
-    values (the same weights, reference and T-W2 subsample seed)."""
+    interval over the same resamples (``seed``). ``subsample_seed`` picks T-W2's reference
+    subsample; ``rexmol sample``'s judge uses the run's own seed, so with it these equal the runs'
+    own ``results.json`` values on all draws (the same weights, reference and subsample)."""
     for name, a in (("baseline", base), ("other", other)):
         if "torsions" not in a:
             raise SystemExit(f"the {name} folder's arrays.npz has no torsions: --w2 needs them")
     return {"E_W2_kT_reweighted": paired_ratio(base, other, reweighted_energy_w2(reference.u), n_boot, seed),
-            "T_W2_rad_reweighted": paired_ratio(base, other, reweighted_torus_w2(reference.torsions, TORUS_N_MAX, seed),
+            "T_W2_rad_reweighted": paired_ratio(base, other, reweighted_torus_w2(reference.torsions, TORUS_N_MAX,
+                                                                                   subsample_seed),
                                                 n_boot, seed)}
 
 
@@ -110,7 +113,8 @@ def main(argv=None):
         payload["paired"][name] = {"dir": path, "solver": other["settings"].get("solver"), **d}
         rows.append(paired_sample_row("sampler", name, d))
         if reference is not None:
-            w2 = reweighted_w2_ratios(base, other, reference, args.w2_boot)
+            w2 = reweighted_w2_ratios(base, other, reference, args.w2_boot,
+                                      subsample_seed=int(base["settings"]["seed"]))
             payload["paired"][name]["reweighted_w2"] = w2
             w2_rows.append({"sampler": name, **{
                 f"{metric}{suffix}": _with_interval(r[key], r[f"{key}_interval_16_84"])

@@ -186,8 +186,9 @@ def _solver_args(p, rtol=1e-3, sample: bool = False) -> None:
                        help="log q of a sample: the divergence integral of the continuous flow, or the exact "
                             "Jacobian log-det of the solver's discrete map (needs --steps)")
         p.add_argument("--prior-scale", type=float, default=None,
-                       help="draw the prior noise scaled by this factor (a tempered latent, e.g. 0.9: a colder "
-                            "proposal; log q and the weights stay exact for it); default 1")
+                       help="draw the prior noise scaled by this dimensionless factor (a tempered latent: below 1 "
+                            "a colder proposal, above 1 a hotter one; log q and the weights stay exact for it); "
+                            "default 1")
         p.add_argument("--adaptive", action="store_true",
                        help="the previous default: adaptive Rex(dopri5), zeta 0.5, rtol = atol = 1e-3, divergence "
                             "integral (overrides the other solver options)")

@@ -199,7 +199,7 @@ def test_prior_scale_is_validated_and_recorded_only_where_it_is_not_one():
     assert SolverSpec.default_sampler().record() == {k: v for k, v in vars(SolverSpec.default_sampler()).items()
                                                      if k != "prior_scale"}
     assert SolverSpec(prior_scale=0.9).record()["prior_scale"] == 0.9
-    for bad in (0.0, -0.5, float("nan"), "0.9"):
+    for bad in (0.0, -0.5, float("nan"), "0.9", True):
         with pytest.raises(ValueError, match="prior_scale"):
             SolverSpec(prior_scale=bad)
 

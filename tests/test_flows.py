@@ -9,6 +9,7 @@ import torch
 from rexmol.flows import (
     EXACT_METHODS,
     ContinuousFlow,
+    HarmonicPrior,
     MeanFreeNormal,
     ScaledPrior,
     StandardNormal,
@@ -237,6 +238,16 @@ def test_scaled_prior_is_the_gaussian_of_scaled_covariance_on_the_same_noise():
     z = mf.sample(3, generator=torch.Generator().manual_seed(1))
     assert float(z.mean(1).abs().max()) < 1e-12
     torch.testing.assert_close(mf.log_prob(z), -z.square().sum((1, 2)) / (2 * 0.25) - 7.5 * math.log(2 * math.pi * 0.25))
+    # a harmonic base: covariance (alpha L)^-1 scaled by s^2 is the harmonic prior of stiffness alpha / s^2
+    edges = [(i, i + 1) for i in range(5)]
+    for s in (0.5, 0.85, 2.0):
+        x = HarmonicPrior(6, edges, 3.0).sample(4, generator=torch.Generator().manual_seed(2))
+        torch.testing.assert_close(ScaledPrior(HarmonicPrior(6, edges, 3.0), s).log_prob(x),
+                                   HarmonicPrior(6, edges, 3.0 / s**2).log_prob(x))
+    # small conformations whose centroid is within tolerance of x are accepted (not of x / s)
+    x = 0.1 * MeanFreeNormal(6).sample(2, generator=torch.Generator().manual_seed(3))
+    x = x + 8e-5
+    torch.testing.assert_close(mf.log_prob(x), mf.log_prob(x - x.mean(1, keepdim=True)))
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="prior scale"):
             ScaledPrior(StandardNormal(2), bad)

@@ -24,6 +24,7 @@ report (:func:`fixed_step_spec`) sample through it.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -104,12 +105,15 @@ class SolverSpec:
             raise ValueError("the torchdiffeq baseline is adaptive dopri5 only (no steps, no other tableau)")
         if self.solver == "rex" and not 0.0 < float(self.coupling) <= 1.0:
             raise ValueError(f"Rex coupling zeta must lie in (0, 1], got {self.coupling}")
-        if not (isinstance(self.prior_scale, (int, float)) and math.isfinite(self.prior_scale) and self.prior_scale > 0):
+        if isinstance(self.prior_scale, bool) or not isinstance(self.prior_scale, numbers.Real) \
+                or not (math.isfinite(self.prior_scale) and self.prior_scale > 0):
             raise ValueError(f"prior_scale must be a positive finite number, got {self.prior_scale}")
+        self.prior_scale = float(self.prior_scale)  # a numpy scalar would not serialise into settings.json
 
     def record(self) -> dict:
-        """The fields, as run settings record them; ``prior_scale`` only where it is not 1, so runs
-        recorded before it existed still resume and pair with the runs they are."""
+        """The fields, as run settings record them; ``prior_scale`` only where it is not 1, so the
+        settings of runs recorded before it existed still equal those of the same run today (they
+        resume, reuse chunks and pair as before)."""
         out = dict(vars(self))
         if out["prior_scale"] == 1.0:
             del out["prior_scale"]
@@ -140,7 +144,8 @@ class SolverSpec:
 @dataclass
 class Draw:
     """Conformers drawn from the generator. x: (n, n_atoms, 3) in nm, centred; log_q: nats per nm^D;
-    z: the prior draws (scaled coordinates); nfe: field evaluations (each one exact divergence)."""
+    z: the prior draws in model coordinates (y = c x), any prior scale included; nfe: field
+    evaluations (each one exact divergence)."""
 
     x: np.ndarray
     log_q: np.ndarray

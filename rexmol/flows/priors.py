@@ -172,11 +172,13 @@ class ScaledPrior:
 
         log p_s(z) = log p_base(z / scale) - d log(scale).
 
-    Sampling a flow from it at scale < 1 draws a colder proposal (the latent-temperature sampling of
-    Noé, Olsson, Köhler and Wu, "Boltzmann generators", Science 2019: scale = sqrt(T' / T) for a
-    latent at temperature T'). The density stays exact, so importance weights against the target
-    remain unbiased; the proposal is a different distribution from the one the flow was trained
-    to push forward, and its likelihoods are that proposal's. Draws use the base's noise stream
+    Sampling a flow from it at scale < 1 draws a colder proposal, at scale > 1 a hotter one (the
+    latent-temperature sampling of Noé, Olsson, Köhler and Wu, "Boltzmann generators", Science
+    2019: scale = sqrt(T' / T) for a latent at temperature T'; dimensionless, in the flow's own
+    coordinates). The density stays exact, so the importance weights w = p / q are exact for what
+    is drawn and self-normalised estimates stay consistent; the proposal is a different
+    distribution from the one the flow was trained to push forward (a colder Gaussian latent has
+    lighter tails, so the weights' tail can grow), and its likelihoods are that proposal's. Draws use the base's noise stream
     scaled, so draw i of a seed is the same base noise at every scale (paired comparisons).
     """
 
@@ -205,5 +207,7 @@ class ScaledPrior:
         return (self.scale * z).to(dtype=dtype or torch.get_default_dtype(), device=device)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        # checked here, on x itself: the base's own check of x / scale would judge a centroid that
+        # the division has inflated (its tolerance is relative to max(1, max |x|))
         self.check(x)
-        return self.base.log_prob(x / self.scale) - self.dim * self._log_scale
+        return self.base.log_prob(self.base.project(x) / self.scale) - self.dim * self._log_scale
