@@ -414,6 +414,50 @@ CLAIMS += [
      "3.5 s per\n  draw on one thread"),
 ]
 
+PSA = "prior_scale_ab.json"
+_PS = lambda j: j["paired"]["scale0.85"]  # noqa: E731
+_PSR = lambda: json.loads((RESULTS / "prior_scale_0.85_n1000/results.json").read_text())  # noqa: E731
+_C2R = lambda: json.loads((RESULTS / "ab_cycle2_logsnr_headline/results.json").read_text())  # noqa: E731
+CLAIMS += [
+    ("prior_scale_0.85_n1000/results.json", lambda j: "median u **{:.1f} kT** against {:.1f} unscaled (MD\n  test set "
+     "{:.1f}), and the raw E-W2 falls from {:.0f} to {:.0f} kT".format(
+         j["median_u_samples_kT"], _C2R()["median_u_samples_kT"], j["median_u_md_kT"], _C2R()["E_W2_kT"], j["E_W2_kT"])
+     if (j["n"], j["n_folded"], j["n_d_chirality"], j["clip_quantile"]) == (1000, 0, 0, None) else "", "{}",
+     "median u **-149.8 kT** against -132.6 unscaled (MD\n  test set -154.3), and the raw E-W2 falls from 869114 to "
+     "90023 kT"),
+    (PSA, lambda j: "median log w rises by **{:.2f} nats** [{:.2f}, {:.2f}] and the spread of log w narrows\n  from "
+     "{:.1f} to {:.1f} nats".format(_PS(j)["median_log_w_difference_nats"], *_PS(j)["median_log_w_difference_interval_16_84"],
+                                    _PS(j)["log_w_spread_base"], _PS(j)["log_w_spread"])
+     if j["baseline_dir"] == "benchmarks/results/ab_cycle2_logsnr_headline" and _PS(j)["n"] == 1000 else "", "{}",
+     "median log w rises by **2.13 nats** [1.92, 2.58] and the spread of log w narrows\n  from 10.4 to 7.2 nats"),
+    (PSA, lambda j: "**{:.2f}%** against {:.2f}% (ratio {:.2f} [{:.2f}, {:.2f}]); the largest\n  normalised weight is "
+     "{:.2f} against {:.2f}, and **k-hat rises to {:.2f}** from {:.2f}".format(
+         100 * _PS(j)["ess_fraction"], 100 * _PS(j)["ess_fraction_base"], _PS(j)["ess_ratio"],
+         *_PS(j)["ess_ratio_interval_16_84"], _PS(j)["max_weight"], _PS(j)["max_weight_base"], _PS(j)["pareto_khat"],
+         _PS(j)["pareto_khat_base"]), "{}",
+     "**1.88%** against 1.64% (ratio 1.15 [0.62, 1.64]); the largest\n  normalised weight is 0.15 against 0.19, and "
+     "**k-hat rises to 1.18** from 0.77"),
+    ("prior_scale_0.85_n1000/results.json", lambda j: "Reweighted E-W2 {:.2f} kT and T-W2 {:.2f} rad against {:.2f} and "
+     "{:.2f}".format(j["E_W2_kT_reweighted"], j["T_W2_rad_reweighted"], _C2R()["E_W2_kT_reweighted"],
+                     _C2R()["T_W2_rad_reweighted"]), "{}",
+     "Reweighted E-W2 2.86 kT and T-W2 1.40 rad against 2.43 and 1.39"),
+    ("prior_scale_0.85_n1000/results.json", lambda j: "({:.2f} kT / {:.2f} rad at n = {}; unscaled {:.2f} / {:.2f} at n = "
+     "{})".format(j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["T_W2_rad"],
+                  j["noise_floor_reweighted"]["n"], _C2R()["noise_floor_reweighted"]["E_W2_kT"],
+                  _C2R()["noise_floor_reweighted"]["T_W2_rad"], _C2R()["noise_floor_reweighted"]["n"]), "{}",
+     "(2.59 kT / 1.43 rad at n = 19; unscaled 2.28 / 1.45 at n = 16)"),
+]
+
+
+def test_the_tempered_run_differs_from_the_shipped_headline_only_in_the_prior_scale():
+    scaled, base = (json.loads((RESULTS / f"{d}/settings.json").read_text())
+                    for d in ("prior_scale_0.85_n1000", "ab_cycle2_logsnr_headline"))
+    assert scaled["model_sha256"] == base["model_sha256"]
+    assert [scaled[k] for k in ("n", "seed", "chunk_size")] == [base[k] for k in ("n", "seed", "chunk_size")]
+    keys = scaled["solver"].keys() | base["solver"].keys()
+    assert {k for k in keys if scaled["solver"].get(k) != base["solver"].get(k)} == {"prior_scale"}
+    assert scaled["solver"]["prior_scale"] == 0.85 and "prior_scale" not in base["solver"]
+
 GVM = "generator_vs_md_shipped.json"
 ETS = "energy_terms_shipped.json"
 _term = lambda j, name: next(t for t in j["terms"] if t["term"] == name)  # noqa: E731
