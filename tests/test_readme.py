@@ -473,6 +473,37 @@ CLAIMS += [
 ]
 
 
+C4 = "training_ab_cycle4.json"
+_C4 = lambda j: j["paired_samples"]["cycle4"]  # noqa: E731
+CLAIMS += [
+    (C4, lambda j: "loss **{:.4f}** against {:.4f} (shipped), likelihood checks {:.1f} and {:.1f} nats against\n  "
+     "{:.1f} and {:.1f}".format(
+         _C3RUN(j, "cycle4")["last_val_fm_loss"][1], _C3RUN(j, "cycle2")["last_val_fm_loss"][1],
+         *(_C3RUN(j, r)["checks"][s]["val/nll_nats"] for r in ("cycle4", "cycle2") for s in ("3779", "7559"))), "{}",
+     "loss **0.2085** against 0.2112 (shipped), likelihood checks -351.2 and -353.4 nats against\n  -348.4 and -351.6"),
+    (C4, lambda j: "ESS **{:.2f}%** against {:.2f}% (ratio {:.2f} [{:.2f}, {:.2f}]), the\n  median log w **{:+.2f} nats** "
+     "[{:.2f}, {:.2f}], the spread of log w {:.1f} against {:.1f} nats, the largest\n  normalised weight {:.2f} against "
+     "{:.2f}, k-hat {:.2f} against {:.2f}".format(*_paired_fields(
+         _C4(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84",
+         "median_log_w_difference_nats", "median_log_w_difference_interval_16_84", "log_w_spread", "log_w_spread_base",
+         "max_weight", "max_weight_base", "pareto_khat", "pareto_khat_base"))
+     if (_C4(j)["n"], _C4(j)["baseline_dir"]) == (1000, "benchmarks/results/ab_cycle2_logsnr_headline") else "", "{}",
+     "ESS **2.64%** against 1.64% (ratio 1.61 [0.90, 2.38]), the\n  median log w **+3.32 nats** [3.13, 3.71], the "
+     "spread of log w 7.0 against 10.4 nats, the largest\n  normalised weight 0.13 against 0.19, k-hat 1.06 against 0.77"),
+    ("ab_cycle4_logsnr_headline/results.json", lambda j: "no draw folded, reweighted E-W2\n  {:.2f} kT and T-W2 {:.2f} "
+     "rad".format(j["E_W2_kT_reweighted"], j["T_W2_rad_reweighted"]) if j["n_folded"] == 0 else "", "{}",
+     "no draw folded, reweighted E-W2\n  1.85 kT and T-W2 1.30 rad"),
+    ("ab_cycle4_logsnr_headline/results.json", lambda j: "floors at\n  the ESS ({:.2f} kT and {:.2f} rad at n = {})".format(
+        j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["T_W2_rad"], j["noise_floor_reweighted"]["n"])
+     if (j["E_W2_kT_reweighted"] <= j["noise_floor_reweighted"]["E_W2_kT"]
+         and j["T_W2_rad_reweighted"] <= j["noise_floor_reweighted"]["T_W2_rad"]) else "",
+     "{}", "floors at\n  the ESS (1.98 kT and 1.32 rad at n = 26)"),
+    (C4, lambda j: "(third\n  {:+.2f}, fourth {:+.2f} nats".format(
+        _C3(json.loads((RESULTS / C3).read_text()))["median_log_w_difference_nats"], _C4(j)["median_log_w_difference_nats"]),
+     "{}", "(third\n  +1.93, fourth +3.32 nats"),
+]
+
+
 def test_the_tempered_run_differs_from_the_shipped_headline_only_in_the_prior_scale():
     scaled, base = (json.loads((RESULTS / f"{d}/settings.json").read_text())
                     for d in ("prior_scale_0.85_n1000", "ab_cycle2_logsnr_headline"))
