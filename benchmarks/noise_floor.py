@@ -1,7 +1,7 @@
 """The MD noise floor: E-W2 and T-W2 between two independent MD sets of equal size.
 
 No generator can be judged closer to MD than two independent MD sets are to each other. All
-finished trajectories are reference MD of the same ensemble. Two tables:
+finished trajectories are reference MD of the same ensemble. Three parts:
 
 1. against set length: two disjoint groups of k whole trajectories each (k = 1, 2, ...),
    every frame used for E-W2 (exact 1-D, kT); T-W2 on 2000-frame subsamples (exact OT).
@@ -11,7 +11,12 @@ finished trajectories are reference MD of the same ensemble. Two tables:
 3. of the test set itself (AAA only): every frame of the manifest's test split against each of
    several disjoint groups of as many other whole trajectories (none of them test runs), and
    against all the other runs together, each split into the offset of the mean u and the
-   centred E-W2, with the integrators on each side (an offset may be an integrator's bias).
+   centred E-W2, with the integrators on each side (an offset may be an integrator's bias); then
+   against the other runs of the protocol's own integrator (1 fs), and, with 2k runs at 1 fs, two
+   disjoint k-run sets of them against each other: the test set's floor at its own size; and
+   what sampling noise alone gives: two sets of n independent draws from the pooled 1 fs frames
+   against n, at the test set's own number of independent samples (its frames / tau_int of u),
+   and the n (and ns of 1 fs MD) at which the median falls to the issue's 0.15 kT.
 
     python benchmarks/noise_floor.py [--md data/ala3/md] [--repeats 5] [--workers 2]   # AAA runs: results/noise_floor_aaa.json
     python benchmarks/noise_floor.py --old-ensemble                                    # results/noise_floor.json
@@ -33,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2  # noqa: E402
+from rexmol.metrics.autocorrelation import integrated_time  # noqa: E402
 from rexmol.molecules import dataset  # noqa: E402
 from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
 from rexmol.molecules.md import MDSettings  # noqa: E402
@@ -65,6 +71,34 @@ def disjoint_pairs(seeds: list[int], k: int, repeats: int, rng) -> list[tuple[li
                 return drawn
     raise RuntimeError(f"drew {len(drawn)} distinct pairings of {k} of {len(seeds)} runs, wanted {repeats} "
                        f"of {n_pairs}: the count is wrong")
+
+
+TEST_FLOOR_BOUND_KT = 0.15  # the one-ensemble issue's bound on the test set's E-W2 floor
+
+
+def independent_floor(pool: np.ndarray, sizes, repeats: int, rng) -> list[dict]:
+    """E-W2 (units of ``pool``) between two sets of n independent draws from the pooled energies,
+    for each n in ``sizes``: what sampling noise alone gives at n independent samples per side,
+    with no slow mode and no run-to-run offset. Median, 16-84% band and root mean square over
+    ``repeats`` pairs (for a uniform distribution on [0, 1], E[W2^2] = 1 / (3 (n + 1)) exactly)."""
+    rows = []
+    for n in sizes:
+        w = np.array([energy_w2(rng.choice(pool, n), rng.choice(pool, n)).value for _ in range(repeats)])
+        rows.append({"independent_samples": int(n), "E_W2_median": float(np.median(w)),
+                     "E_W2_16_84": [float(q) for q in np.quantile(w, [0.16, 0.84])],
+                     "E_W2_rms": float(np.sqrt(np.mean(w ** 2)))})
+    return rows
+
+
+def samples_for(rows: list[dict], bound: float) -> float | None:
+    """The n at which the median of :func:`independent_floor` falls to ``bound``: log-log
+    interpolation between the two sizes around the crossing (the noise falls about as n^-1/2);
+    None when no size in ``rows`` reaches it."""
+    for a, b in itertools.pairwise(rows):
+        if a["E_W2_median"] > bound >= b["E_W2_median"]:
+            slope = math.log(b["E_W2_median"] / a["E_W2_median"]) / math.log(b["independent_samples"] / a["independent_samples"])
+            return a["independent_samples"] * math.exp(math.log(bound / a["E_W2_median"]) / slope)
+    return rows[0]["independent_samples"] if rows and rows[0]["E_W2_median"] <= bound else None
 
 
 def main(argv=None):
@@ -146,10 +180,43 @@ def main(argv=None):
                     "T_W2_rad": torus_w2(t_test, np.concatenate([torsions[s] for s in group]),
                                          n_max=args.tw2_frames, seed=seed)}
 
+        # the floor that matters for the test set is against independent MD of its own integrator:
+        # the other runs at the protocol's 1 fs, and, once there are 2k runs at 1 fs, two disjoint
+        # k-run sets of them (the test set's size) against each other
+        protocol = dataset.integrator(asdict(MDSettings()))
+        at_protocol = [s for s in seeds if dataset.integrator(runs[s]["settings"]) == protocol]
+        others_at_protocol = [s for s in at_protocol if s not in test]
+        pairings = []
+        # every distinct pairing up to 64 (8 runs at k = 4 give 35): the E-W2s are cheap, their spread is the point
+        for g1, g2 in disjoint_pairs(at_protocol, k, 64, rng_test) if len(at_protocol) >= 2 * k else []:
+            u1, u2 = (np.concatenate([energies[s] for s in g]) for g in (g1, g2))
+            pairings.append({"sets": [g1, g2], "E_W2_kT": energy_w2(u1, u2).value,
+                             "mean_u_difference_kT": float(u2.mean() - u1.mean()),
+                             "E_W2_kT_centred": energy_w2(u1 - u1.mean(), u2 - u2.mean()).value})
         test_set = {"test_seeds": test, "frames": len(u_test), "test_integrators": integrators_of(test),
                     "groups": [against(g, r) for r, g in enumerate(groups)],
                     "unused_in_groups": sorted(set(others) - {s for g in groups for s in g}),
-                    "against_all_others": against(others, len(groups))}
+                    "against_all_others": against(others, len(groups)),
+                    "protocol_integrator": protocol, "runs_at_protocol": at_protocol,
+                    "against_other_runs_at_protocol": (against(others_at_protocol, len(groups) + 1)
+                                                       if others_at_protocol else None),
+                    "protocol_pairings_of_test_size": pairings,
+                    "protocol_pairings_E_W2_kT_median": (statistics.median(q["E_W2_kT"] for q in pairings)
+                                                         if pairings else None)}
+        # how much of the floor sampling noise alone explains: two sets of n independent draws from the
+        # pooled 1 fs frames, against n; a 1 fs run of T frames holds about T / tau_int independent ones
+        u_at_protocol = [energies[s] for s in at_protocol]
+        tau_e = integrated_time(u_at_protocol, unconverged="bound")
+        rows = independent_floor(np.concatenate(u_at_protocol), [500 * 2 ** i for i in range(8)], 200,
+                                 np.random.default_rng(2))
+        n_test = len(u_test) / tau_e
+        needed = samples_for(rows, TEST_FLOOR_BOUND_KT)
+        test_set["independent_samples"] = {
+            "tau_int_E_frames": tau_e, "test_independent_samples": n_test,
+            "E_W2_kT_at_test_size": independent_floor(np.concatenate(u_at_protocol), [round(n_test)], 200,
+                                                      np.random.default_rng(3))[0],
+            "rows": rows, "bound_kT": TEST_FLOOR_BOUND_KT, "independent_samples_for_bound": needed,
+            "ns_per_set_for_bound": None if needed is None else needed * tau_e * stride_ns}
         print("test set:", test_set, flush=True)
 
     by_size = []
@@ -181,6 +248,30 @@ def main(argv=None):
                       "mean_u_others_minus_test_kT": r["mean_u_others_minus_test_kT"],
                       "E_W2_kT_centred": r["E_W2_kT_centred"], "T_W2_rad": r["T_W2_rad"]}
                      for r in [*test_set["groups"], test_set["against_all_others"]]]))
+        mine = test_set["against_other_runs_at_protocol"]
+        if mine is None:
+            print(f"\nNo run but the test runs is at the protocol's integrator ({test_set['protocol_integrator']}).")
+        else:
+            print(f"\nTest set against the {len(mine['against'])} other runs at the protocol's integrator "
+                  f"({' '.join(map(str, mine['against']))}, {mine['frames']} frames): E-W2 {mine['E_W2_kT']:.3f} kT "
+                  f"(mean u offset {mine['mean_u_others_minus_test_kT']:+.3f}, centred {mine['E_W2_kT_centred']:.3f}), "
+                  f"T-W2 {mine['T_W2_rad']:.3f} rad")
+        if test_set["protocol_pairings_of_test_size"]:
+            print(f"\nTwo disjoint sets of {len(test_set['test_seeds'])} runs at the protocol's integrator "
+                  f"(the test set's size), median {test_set['protocol_pairings_E_W2_kT_median']:.3f} kT:")
+            print(table([{"sets": " / ".join(" ".join(map(str, g)) for g in q["sets"]), "E_W2_kT": q["E_W2_kT"],
+                          "mean_u_difference_kT": q["mean_u_difference_kT"], "E_W2_kT_centred": q["E_W2_kT_centred"]}
+                         for q in test_set["protocol_pairings_of_test_size"]]))
+        ind = test_set["independent_samples"]
+        print(f"\nSampling noise alone: two sets of n independent draws of the pooled 1 fs frames (tau_int of u "
+              f"{ind['tau_int_E_frames']:.1f} frames, so the test set holds about {ind['test_independent_samples']:.0f}; "
+              f"there the median is {ind['E_W2_kT_at_test_size']['E_W2_median']:.3f} kT):")
+        print(table(ind["rows"]))
+        if ind["independent_samples_for_bound"] is None:
+            print(f"no size up to {ind['rows'][-1]['independent_samples']} reaches {TEST_FLOOR_BOUND_KT} kT")
+        else:
+            print(f"{TEST_FLOOR_BOUND_KT} kT needs about {ind['independent_samples_for_bound']:.0f} independent samples "
+                  f"per set: {ind['ns_per_set_for_bound']:.0f} ns of 1 fs MD")
     name = "noise_floor" if target is None else f"noise_floor_{target.name.lower()}"  # the old table keeps its file
     path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds,
                              "integrators": {s: dataset.integrator(runs[s]["settings"]) for s in seeds}, "repeats": args.repeats,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.noise_floor import disjoint_pairs
+from benchmarks.noise_floor import disjoint_pairs, independent_floor, samples_for
 from benchmarks.training_ab import paired_nll_difference, paired_sample_comparison, read_likelihood, read_samples
 
 
@@ -308,3 +308,21 @@ def test_chunk_reproducibility_redraws_a_committed_chunk(tmp_path):
     model.write_bytes(b"another model")
     with pytest.raises(SystemExit, match="is not the file that drew"):
         compare_chunk(run, 0)
+
+
+@pytest.mark.parametrize("n", [50, 400, 3200])
+def test_independent_floor_matches_the_closed_form_of_uniform_order_statistics(n):
+    # two sorted samples of n uniforms: E[(X_(i) - Y_(i))^2] = 2 i (n + 1 - i) / ((n + 1)^2 (n + 2)),
+    # which sums to E[W2^2] = 1 / (3 (n + 1)); a pool of 10^6 draws stands in for the distribution
+    pool = np.random.default_rng(7).uniform(size=1_000_000)
+    row, = independent_floor(pool, [n], 400, np.random.default_rng(8))
+    assert row["independent_samples"] == n
+    assert row["E_W2_rms"] == pytest.approx((3 * (n + 1)) ** -0.5, rel=0.06)
+    assert row["E_W2_16_84"][0] < row["E_W2_median"] < row["E_W2_16_84"][1]
+
+
+def test_samples_for_inverts_a_power_law_and_says_when_no_size_reaches_the_bound():
+    rows = [{"independent_samples": n, "E_W2_median": 12.0 / n ** 0.5} for n in (500, 1000, 2000, 4000, 8000)]
+    assert samples_for(rows, 0.2) == pytest.approx((12.0 / 0.2) ** 2)  # 3600: between 2000 and 4000
+    assert samples_for(rows, 0.1) is None  # would need 14,400 > 8000
+    assert samples_for(rows, 1.0) == 500  # the smallest size is already below
