@@ -30,7 +30,8 @@
    the draws. Also per model: the spread of log w (half its 16-84% range) and the largest
    normalised weight, which say whether an ESS is decided by the bulk or by one draw, and the
    Pareto k-hat of the weights' tail (``rexmol.metrics.weights.pareto_khat``; above 0.7 the ESS
-   at this n is not reliable).
+   at this n is not reliable) with the ESS of the Pareto-smoothed weights
+   (``rexmol.metrics.weights.psis_ess``), which one heavy draw moves less.
    ``--versus NAME=BASE`` pairs folder NAME with folder BASE instead (same settings, checked),
    e.g. a candidate against the model shipped now rather than the group's first.
 
@@ -55,7 +56,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics.bootstrap import ess_fraction, interval, resample_indices  # noqa: E402
-from rexmol.metrics.weights import log_w_quantiles, pareto_khat  # noqa: E402
+from rexmol.metrics.weights import log_w_quantiles, pareto_khat, psis_ess  # noqa: E402
 
 CHECKS = ("val/nll_nats", "val/ess_fraction", "val/n_folded", "val/log_w_median", "val/log_w_spread")
 
@@ -189,6 +190,9 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
             "max_weight_base": float(np.max(base["weights"])), "max_weight": float(np.max(other["weights"])),
             # the Pareto tail shape of each weight set (PSIS): above 0.7 its ESS is not reliable at this n
             "pareto_khat_base": pareto_khat(base["log_w"])["khat"], "pareto_khat": pareto_khat(other["log_w"])["khat"],
+            # the ESS of Pareto-smoothed weights: one heavy draw counts by what the fitted tail says
+            "psis_ess_fraction_base": psis_ess(base["log_w"])["ess_fraction"],
+            "psis_ess_fraction": psis_ess(other["log_w"])["ess_fraction"],
             "bootstrap": {"resamples": n_boot, "seed": seed}}
 
 

@@ -264,6 +264,42 @@ def test_pareto_khat_of_light_tails_and_bad_input():
         pareto_khat(np.array([0.0, 1.0, 2.0, np.nan]))
 
 
+def test_psis_ess_of_a_light_generalised_pareto_tail_is_its_closed_form():
+    """Weights w ~ GPD(k, sigma = 1) have E[w] = 1 / (1 - k) and E[w^2] = 2 / ((1 - k)(1 - 2k)), so
+    an ESS fraction (E w)^2 / E[w^2] = (1 - 2k) / (2 (1 - k)): 4/9 at k = 0.1 (light enough that
+    E[w^4] is finite and 50,000 draws pin the ESS to about 1%). Smoothing a tail
+    this light must keep it; a constant added to log w (log Z) changes nothing; weight-0 draws
+    count in N with weight 0."""
+    from rexmol.metrics.weights import kish_ess, psis_ess
+
+    k = 0.1
+    lw = np.log((np.random.default_rng(21).uniform(size=50000) ** (-k) - 1.0) / k)
+    out = psis_ess(lw)
+    assert out["ess_fraction"] == pytest.approx((1 - 2 * k) / (2 * (1 - k)), rel=0.03)
+    assert out["ess_fraction"] == pytest.approx(kish_ess(lw), rel=0.01)
+    assert abs(out["khat"] - k) < 0.1
+    assert psis_ess(lw + 55.5)["ess_fraction"] == pytest.approx(out["ess_fraction"], rel=1e-9)
+    padded = np.concatenate([lw, np.full(50000, -np.inf)])
+    assert psis_ess(padded)["ess_fraction"] == pytest.approx(out["ess_fraction"] / 2, rel=1e-9)
+
+
+def test_psis_ess_scatters_less_than_kish_under_a_heavy_tail():
+    """At k = 0.7 and N = 1000 (the README's paired draws) the Kish ESS of one set of draws is set
+    by its largest weight; the smoothed one by the fitted tail, so over 60 repeats it scatters
+    less (log scale)."""
+    from rexmol.metrics.weights import kish_ess, psis_ess
+
+    rng = np.random.default_rng(9)
+    kish, psis = [], []
+    for _ in range(60):
+        lw = np.log((rng.uniform(size=1000) ** (-0.7) - 1.0) / 0.7)
+        kish.append(kish_ess(lw))
+        psis.append(psis_ess(lw)["ess_fraction"])
+    assert np.std(np.log(psis)) < 0.8 * np.std(np.log(kish)), (np.std(np.log(psis)), np.std(np.log(kish)))
+    with pytest.raises(ValueError, match="at least 5 tail draws"):
+        psis_ess(np.array([0.0, 1.0, 2.0, np.nan]))
+
+
 def test_paired_ratio_is_exact_for_a_constant_factor_and_pairs_the_resamples():
     """A statistic that is 3x larger on one row for every subset of draws has ratio 3 at both ends
     of its interval only if both rows are resampled at the same indices; unpaired resamples would
