@@ -326,3 +326,54 @@ def test_samples_for_inverts_a_power_law_and_says_when_no_size_reaches_the_bound
     assert samples_for(rows, 0.2) == pytest.approx((12.0 / 0.2) ** 2)  # 3600: between 2000 and 4000
     assert samples_for(rows, 0.1) is None  # would need 14,400 > 8000
     assert samples_for(rows, 1.0) == 500  # the smallest size is already below
+
+
+def test_residue_regions_and_backbone_states_at_their_boundaries():
+    from rexmol.metrics.features import backbone_states, residue_regions
+
+    deg = np.deg2rad
+    # phi > 0 is "L" whatever psi; with phi <= 0, psi in [-150, 100) degrees is alpha_R
+    got = residue_regions(deg([60.0, 0.0, -70.0, -70.0, -70.0, -70.0]), deg([-40.0, -40.0, -150.0, 99.9, 100.0, -150.1]))
+    assert list(got) == ["L", "a", "a", "a", "b", "b"]
+    # columns psi1, phi2, psi2, phi3, psi3: residue 2 from columns 1-2, residue 3 from 3-4
+    states = backbone_states(deg(np.array([[170.0, -70.0, 140.0, -70.0, -40.0], [-40.0, 60.0, 30.0, -70.0, 140.0]])))
+    assert list(states) == ["ba", "Lb"]
+    with pytest.raises(ValueError, match="one shape"):
+        residue_regions(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="finite"):
+        residue_regions(np.array([np.nan]), np.array([0.0]))
+    with pytest.raises(ValueError, match=r"\(n, 5\)"):
+        backbone_states(np.zeros((3, 6)))
+
+
+def test_state_table_reweights_by_state_and_lists_states_only_md_visits():
+    from benchmarks.state_populations import region_fractions, state_table
+
+    md = np.array(["ba"] * 6 + ["aa"] * 3 + ["Lb"])
+    states = np.array(["ba", "ba", "aa", "bb"])
+    log_w = np.log([1.0, 1.0, 6.0, 2.0])  # normalised weights 0.1, 0.1, 0.6, 0.2
+    rows = {r["state"]: r for r in state_table(md, states, log_w, top=1)}
+    assert [r["state"] for r in state_table(md, states, log_w, top=1)][:2] == ["ba", "aa"]  # by MD population
+    assert rows["ba"]["md_fraction"] == pytest.approx(0.6) and rows["ba"]["raw_fraction"] == pytest.approx(0.5)
+    assert rows["ba"]["raw_fraction_se"] == pytest.approx((0.25 / 4) ** 0.5)
+    assert rows["aa"]["reweighted_fraction"] == pytest.approx(0.6) and rows["aa"]["top1_weight_share"] == pytest.approx(0.6)
+    assert rows["bb"]["md_fraction"] == 0.0 and rows["Lb"]["draws"] == 0 and rows["Lb"]["median_log_w"] is None
+    assert sum(r["reweighted_fraction"] for r in rows.values()) == pytest.approx(1.0)
+    f = region_fractions(np.array(["ba", "aL", "Lb", "ab"]))
+    assert f["residue 2 alpha_R"] == 0.5 and f["residue 2 phi > 0"] == 0.25 and f["residue 3 phi > 0"] == 0.25
+    for r in (2, 3):
+        assert sum(f[f"residue {r} {name}"] for name in ("alpha_R", "beta", "phi > 0")) == pytest.approx(1.0)
+
+
+def test_by_integrator_means_errors_and_welch_t_by_hand():
+    from benchmarks.state_populations import REGIONS, by_integrator
+
+    a, b = [0.20, 0.24, 0.22], [0.15, 0.17, 0.16, 0.20]
+    fractions = {i: {name: v for name in REGIONS} for i, v in enumerate(a + b)}
+    integrators = {i: "1 fs" if i < 3 else "2 fs" for i in range(7)}
+    row = by_integrator(fractions, integrators, "1 fs")[0]
+    se_a, se_b = np.std(a, ddof=1) / np.sqrt(3), np.std(b, ddof=1) / np.sqrt(4)
+    assert row["1 fs mean"] == pytest.approx(0.22) and row["1 fs se"] == pytest.approx(se_a)
+    assert row["2 fs minus protocol"] == pytest.approx(np.mean(b) - 0.22)
+    assert row["2 fs welch t"] == pytest.approx((np.mean(b) - 0.22) / np.hypot(se_a, se_b))
+    assert 0 < row["2 fs p"] < 0.05 and "1 fs welch t" not in row

@@ -38,3 +38,32 @@ def backbone_torsions(xyz: np.ndarray, topology_path=ala3.TOPOLOGY_PDB) -> tuple
         columns.append(mdtraj.compute_dihedrals(traj, [quad])[:, 0])
     order = sorted(range(len(names)), key=lambda i: (int(names[i][3:]), names[i][:3] == "psi"))
     return np.stack([columns[i] for i in order], axis=1).astype(np.float64), [names[i] for i in order]
+
+
+# Ramachandran regions of one residue, in degrees: phi > 0 is the left-handed side (alpha_L, C7ax);
+# with phi <= 0, psi in [-150, 100) is the right-handed helix (alpha_R), the rest beta and PPII
+_BETA_PSI_DEG = (100.0, -150.0)
+
+
+def residue_regions(phi, psi) -> np.ndarray:
+    """Region of each (phi, psi) in radians: "L" (phi > 0), else "a" (alpha_R: -150 deg <= psi <
+    100 deg) or "b" (beta / PPII). Arrays of one shape in, a string array of that shape out."""
+    phi, psi = np.asarray(phi, dtype=np.float64), np.asarray(psi, dtype=np.float64)
+    if phi.shape != psi.shape:
+        raise ValueError(f"phi and psi must have one shape, got {phi.shape} and {psi.shape}")
+    if not (np.isfinite(phi).all() and np.isfinite(psi).all()):
+        raise ValueError("phi and psi must be finite")
+    hi, lo = np.deg2rad(_BETA_PSI_DEG)
+    return np.where(phi > 0, "L", np.where((psi >= lo) & (psi < hi), "a", "b"))
+
+
+def backbone_states(torsions: np.ndarray) -> np.ndarray:
+    """The two-letter metastable state of each tri-alanine conformation: the region
+    (:func:`residue_regions`) of residue 2, then of residue 3, from the columns psi1, phi2, psi2,
+    phi3, psi3 of :func:`backbone_torsions` (residue 1 has no phi). E.g. "ba": residue 2 in beta,
+    residue 3 in alpha_R."""
+    torsions = np.asarray(torsions, dtype=np.float64)
+    if torsions.ndim != 2 or torsions.shape[1] != 5:
+        raise ValueError(f"torsions must be (n, 5): psi1, phi2, psi2, phi3, psi3; got shape {torsions.shape}")
+    r2, r3 = residue_regions(torsions[:, 1], torsions[:, 2]), residue_regions(torsions[:, 3], torsions[:, 4])
+    return np.char.add(r2, r3)

@@ -1,0 +1,160 @@
+"""Where a generator's weight goes, state by state: backbone-state populations of MD, raw draws and reweighted draws.
+
+Each conformation gets the two-letter metastable state of residues 2 and 3
+(``rexmol.metrics.features.backbone_states``: "a" alpha_R, "b" beta/PPII, "L" phi > 0). For each
+state: its fraction of the MD test frames (every frame of the manifest's test split), of the raw
+draws (all of them; a draw of weight 0 still has a state) and of the self-normalised importance
+weights, the draws' median log w there, and its share of the ``--top`` largest weights (and each
+split's own state fractions: what the model was trained on beside what it is judged by). A state
+the model under-samples has a raw fraction below MD's, and its draws carry larger weights: this
+is what makes the ESS a property of a few states rather than of the bulk of log w. Note: MD
+fractions rest on 20 ns of correlated frames, so a state seen rarely (a slow event) has a large
+error; the raw fractions on the draws (binomial, sqrt(p (1 - p) / n)) are given with theirs.
+
+Then the MD runs themselves, by integrator: every finished 5 ns run of the manifest's target,
+each residue's region fractions per run, their mean and standard error over runs (independent
+trajectories, so the error includes the slow events), and Welch's t between the protocol's 1 fs
+runs and each other integrator's (validated HMR): a faster integrator's configurational ensemble
+must match the protocol's in the states' populations too, not only in energies and bonds.
+
+    python benchmarks/state_populations.py --run benchmarks/results/aaa_headline_n2000 \\
+        [--run benchmarks/results/ab_cycle4_logsnr_n2000] [--top 10] [--json-name state_populations]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import ttest_ind
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dataclasses import asdict  # noqa: E402
+
+from benchmarks.common import table, write_json  # noqa: E402
+from rexmol.metrics import backbone_torsions  # noqa: E402
+from rexmol.metrics.features import backbone_states  # noqa: E402
+from rexmol.metrics.weights import kish_ess, normalised_weights  # noqa: E402
+from rexmol.molecules import dataset  # noqa: E402
+from rexmol.molecules.md import MDSettings  # noqa: E402
+from rexmol.molecules.target import require_same_target  # noqa: E402
+
+
+def state_table(md_states: np.ndarray, states: np.ndarray, log_w: np.ndarray, top: int) -> list[dict]:
+    """One row per state seen in MD or the draws, most populated in MD first (see the module
+    docstring); ``log_w`` is -inf (or NaN) for a draw of weight 0."""
+    if states.shape != log_w.shape:
+        raise ValueError(f"one state per draw: {states.shape} states, {log_w.shape} log-weights")
+    w = normalised_weights(log_w)
+    heavy = np.argsort(w)[::-1][:top]
+    n = len(states)
+    rows = []
+    for s in sorted(set(md_states) | set(states), key=lambda s: (-np.mean(md_states == s), s)):
+        mine = states == s
+        finite = mine & np.isfinite(log_w)
+        p = float(mine.mean())
+        rows.append({"state": str(s), "md_fraction": float(np.mean(md_states == s)),
+                     "raw_fraction": p, "raw_fraction_se": float(np.sqrt(p * (1 - p) / n)),
+                     "reweighted_fraction": float(w[mine].sum()), "draws": int(mine.sum()),
+                     "median_log_w": float(np.median(log_w[finite])) if finite.any() else None,
+                     f"top{top}_weight_share": float(w[heavy][mine[heavy]].sum()),
+                     f"top{top}_draws": int(mine[heavy].sum())})
+    return rows
+
+
+def integrator_label(integrator: dict) -> str:
+    """A short name of an MD integrator record, e.g. "1 fs" or "2 fs, H 3.0 amu" (friction too if
+    not the protocol's 0.3/ps)."""
+    label = f"{1000 * integrator['timestep_ps']:g} fs"
+    if integrator.get("hydrogen_mass_amu"):
+        label += f", H {integrator['hydrogen_mass_amu']} amu"
+    if integrator.get("friction_per_ps") != MDSettings().friction_per_ps:
+        label += f", friction {integrator['friction_per_ps']}/ps"
+    return label
+
+
+REGIONS = {f"residue {r} {name}": (r - 2, letter) for r in (2, 3)
+           for name, letter in (("alpha_R", "a"), ("beta", "b"), ("phi > 0", "L"))}
+
+
+def region_fractions(states: np.ndarray) -> dict[str, float]:
+    """Fraction of conformations with each residue in each region (the letters of
+    :func:`rexmol.metrics.features.backbone_states`: position 0 residue 2, position 1 residue 3)."""
+    return {name: float(np.mean([st[i] == letter for st in states])) for name, (i, letter) in REGIONS.items()}
+
+
+def by_integrator(fractions: dict[int, dict[str, float]], integrators: dict[int, str], protocol: str) -> list[dict]:
+    """Per region: mean and standard error over the runs of each integrator, and Welch's t (with
+    its two-sided p) of each other integrator's runs against the protocol's."""
+    groups = sorted(set(integrators.values()), key=lambda g: g != protocol)
+    rows = []
+    for name in REGIONS:
+        row = {"region": name}
+        values = {g: np.array([fractions[s][name] for s in fractions if integrators[s] == g]) for g in groups}
+        for g in groups:
+            v = values[g]
+            row[f"{g} mean"] = float(v.mean())
+            row[f"{g} se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+            row[f"{g} runs"] = len(v)
+            if g != protocol and protocol in values and min(len(v), len(values[protocol])) > 1:
+                test = ttest_ind(v, values[protocol], equal_var=False)
+                row[f"{g} minus protocol"] = float(v.mean() - values[protocol].mean())
+                row[f"{g} welch t"], row[f"{g} p"] = float(test.statistic), float(test.pvalue)
+        rows.append(row)
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, action="append", required=True, help="a finished rexmol sample folder")
+    p.add_argument("--manifest", type=Path, default=dataset.MANIFEST)
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--json-name", default="state_populations")
+    args = p.parse_args(argv)
+    if args.top < 1:
+        raise SystemExit(f"--top must be at least 1, got {args.top}")
+    target_record = dataset.load_manifest(args.manifest)["system"].get("target")
+    md_states = backbone_states(backbone_torsions(dataset.load_split("test", args.manifest))[0])
+    out = {"description": __doc__, "manifest": str(args.manifest), "md_test_frames": int(len(md_states)),
+           "top": args.top, "runs": {}, "split_fractions": {}}
+    # what the model was trained on, beside what it is judged against
+    for split in ("train", "val", "test"):
+        st = md_states if split == "test" else backbone_states(backbone_torsions(dataset.load_split(split, args.manifest))[0])
+        out["split_fractions"][split] = {str(k): float(np.mean(st == k)) for k in sorted(set(st))}
+    print("MD state fractions by split:", {k: {s: round(v, 3) for s, v in f.items()} for k, f in out["split_fractions"].items()})
+    for run in args.run:
+        arrays_path, results_path = run / "arrays.npz", run / "results.json"
+        for f in (arrays_path, results_path):
+            if not f.is_file():
+                raise SystemExit(f"{f} does not exist: --run takes a finished rexmol sample folder")
+        require_same_target(json.loads(results_path.read_text()).get("target"), str(results_path),
+                            target_record, str(args.manifest))
+        arrays = np.load(arrays_path)
+        log_w = arrays["log_w"].astype(np.float64)
+        rows = state_table(md_states, backbone_states(arrays["torsions"]), log_w, args.top)
+        out["runs"][str(run)] = {"n": int(len(log_w)), "ess_fraction": kish_ess(log_w), "states": rows}
+        print(f"\n{run} (n = {len(log_w)}, ESS {100 * kish_ess(log_w):.2f}%; MD: {len(md_states)} test frames)")
+        print(table([{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
+    runs = {sd: r for sd, r in dataset.completed_runs(dataset.MD_DIR, 5000).items() if r.get("target") == target_record}
+    protocol = integrator_label(dataset.integrator(asdict(MDSettings())))
+    integrators = {sd: integrator_label(dataset.integrator(r["settings"])) for sd, r in runs.items()}
+    fractions = {}
+    for sd, r in sorted(runs.items()):
+        xyz = np.concatenate([dataset.load_chunk(dataset.MD_DIR / r["dir"] / c["file"], c["frames"], c["sha256"])
+                              for c in r["chunks"]])
+        fractions[sd] = region_fractions(backbone_states(backbone_torsions(xyz)[0]))
+    rows = by_integrator(fractions, integrators, protocol)
+    out["md_runs"] = {"protocol_integrator": protocol, "integrators": {str(k): v for k, v in integrators.items()},
+                      "region_fractions": {str(k): v for k, v in fractions.items()}, "by_integrator": rows}
+    print(f"\nMD runs by integrator ({len(runs)} finished 5 ns runs; protocol {protocol}):")
+    for g in sorted(set(integrators.values())):
+        print(f"  {g}: seeds {' '.join(str(sd) for sd in sorted(runs) if integrators[sd] == g)}")
+    print(table([{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
+    print(f"\nwrote {write_json(args.json_name, out)}")
+
+
+if __name__ == "__main__":
+    main()
