@@ -460,16 +460,29 @@ def _paired_fields(p: dict, *keys) -> list:
     return out
 
 
+# the fields of a paired comparison's sentence, in the order the n = 2000 sentences quote them
+_PAIRED_TAIL_KEYS = ("median_log_w_difference_nats", "median_log_w_difference_interval_16_84", "log_w_spread_base",
+                     "log_w_spread", "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84",
+                     "max_weight", "max_weight_base", "pareto_khat", "pareto_khat_base")
+
+
+def _paired_claim(template: str, run: str, n: int, baseline: str):
+    """A claim printing ``template`` with run's paired fields, or "" (a failure) unless the JSON
+    pairs n draws of it with benchmarks/results/<baseline>."""
+    def claim(j):
+        p = j["paired_samples"][run]
+        if (p["n"], p["baseline_dir"]) != (n, f"benchmarks/results/{baseline}"):
+            return ""
+        return template.format(*_paired_fields(p, *_PAIRED_TAIL_KEYS))
+    return claim
+
 C3N = "training_ab_cycle3_n2000.json"
 _C3N = lambda j: j["paired_samples"]["cycle3"]  # noqa: E731
 CLAIMS += [
-    (C3N, lambda j: "the median log w still rises by **{:.2f} nats** [{:.2f},\n  {:.2f}] and the spread narrows from "
-     "{:.1f} to {:.1f} nats, but the ESS is **{:.2f}%** against {:.2f}%\n  (ratio {:.2f} [{:.2f}, {:.2f}]; largest "
-     "normalised weight {:.2f} against {:.2f}; k-hat {:.2f} against {:.2f})".format(*_paired_fields(
-         _C3N(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84", "log_w_spread_base",
-         "log_w_spread", "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84", "max_weight",
-         "max_weight_base", "pareto_khat", "pareto_khat_base"))
-     if (_C3N(j)["n"], _C3N(j)["baseline_dir"]) == (2000, "benchmarks/results/aaa_headline_n2000") else "", "{}",
+    (C3N, _paired_claim("the median log w still rises by **{:.2f} nats** [{:.2f},\n  {:.2f}] and the spread narrows "
+                        "from {:.1f} to {:.1f} nats, but the ESS is **{:.2f}%** against {:.2f}%\n  (ratio {:.2f} [{:.2f}, "
+                        "{:.2f}]; largest normalised weight {:.2f} against {:.2f}; k-hat {:.2f} against {:.2f})",
+                        "cycle3", 2000, "aaa_headline_n2000"), "{}",
      "the median log w still rises by **2.01 nats** [1.91,\n  2.15] and the spread narrows from 11.0 to 9.0 nats, but "
      "the ESS is **0.71%** against 1.48%\n  (ratio 0.48 [0.36, 1.28]; largest normalised weight 0.23 against 0.09; "
      "k-hat 1.00 against 1.04)"),
@@ -510,13 +523,10 @@ CLAIMS += [
 C4N = "training_ab_cycle4_n2000.json"
 _C4N = lambda j: j["paired_samples"]["cycle4"]  # noqa: E731
 CLAIMS += [
-    (C4N, lambda j: "the median log w rises by **{:.2f} nats** [{:.2f}, {:.2f}]\n  and the spread narrows from {:.1f} "
-     "to {:.1f} nats, but the ESS is **{:.2f}%** against {:.2f}% (ratio\n  {:.2f} [{:.2f}, {:.2f}]; largest normalised "
-     "weight {:.2f} against {:.2f}; k-hat {:.2f} against {:.2f})".format(*_paired_fields(
-         _C4N(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84", "log_w_spread_base",
-         "log_w_spread", "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84", "max_weight",
-         "max_weight_base", "pareto_khat", "pareto_khat_base"))
-     if (_C4N(j)["n"], _C4N(j)["baseline_dir"]) == (2000, "benchmarks/results/aaa_headline_n2000") else "", "{}",
+    (C4N, _paired_claim("the median log w rises by **{:.2f} nats** [{:.2f}, {:.2f}]\n  and the spread narrows from "
+                        "{:.1f} to {:.1f} nats, but the ESS is **{:.2f}%** against {:.2f}% (ratio\n  {:.2f} [{:.2f}, {:.2f}]; "
+                        "largest normalised weight {:.2f} against {:.2f}; k-hat {:.2f} against {:.2f})",
+                        "cycle4", 2000, "aaa_headline_n2000"), "{}",
      "the median log w rises by **3.33 nats** [3.18, 3.45]\n  and the spread narrows from 11.0 to 7.6 nats, but the "
      "ESS is **0.54%** against 1.48% (ratio\n  0.37 [0.28, 1.34]; largest normalised weight 0.28 against 0.09; k-hat "
      "0.78 against 1.04)"),
