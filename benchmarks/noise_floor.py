@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2  # noqa: E402
-from rexmol.metrics.autocorrelation import integrated_time  # noqa: E402
+from rexmol.metrics.autocorrelation import converges, integrated_time  # noqa: E402
 from rexmol.molecules import dataset  # noqa: E402
 from rexmol.molecules.energies import EnergyEvaluator  # noqa: E402
 from rexmol.molecules.md import MDSettings  # noqa: E402
@@ -77,7 +77,8 @@ TEST_FLOOR_BOUND_KT = 0.15  # the one-ensemble issue's bound on the test set's E
 
 
 def independent_floor(pool: np.ndarray, sizes, repeats: int, rng) -> list[dict]:
-    """E-W2 (units of ``pool``) between two sets of n independent draws from the pooled energies,
+    """E-W2 (units of ``pool``) between two sets of n independent draws (with replacement, so n
+    may exceed the pool; the pool stands in for the distribution) from the pooled energies,
     for each n in ``sizes``: what sampling noise alone gives at n independent samples per side,
     with no slow mode and no run-to-run offset. Median, 16-84% band and root mean square over
     ``repeats`` pairs (for a uniform distribution on [0, 1], E[W2^2] = 1 / (3 (n + 1)) exactly)."""
@@ -93,7 +94,8 @@ def independent_floor(pool: np.ndarray, sizes, repeats: int, rng) -> list[dict]:
 def samples_for(rows: list[dict], bound: float) -> float | None:
     """The n at which the median of :func:`independent_floor` falls to ``bound``: log-log
     interpolation between the two sizes around the crossing (the noise falls about as n^-1/2);
-    None when no size in ``rows`` reaches it."""
+    None when no size in ``rows`` reaches it; the smallest size (an upper bound on n) when that
+    one is already at or below the bound."""
     for a, b in itertools.pairwise(rows):
         if a["E_W2_median"] > bound >= b["E_W2_median"]:
             slope = math.log(b["E_W2_median"] / a["E_W2_median"]) / math.log(b["independent_samples"] / a["independent_samples"])
@@ -187,7 +189,8 @@ def main(argv=None):
         at_protocol = [s for s in seeds if dataset.integrator(runs[s]["settings"]) == protocol]
         others_at_protocol = [s for s in at_protocol if s not in test]
         pairings = []
-        # every distinct pairing up to 64 (8 runs at k = 4 give 35): the E-W2s are cheap, their spread is the point
+        # every distinct pairing up to 64 (8 runs at k = 4 give 35): the E-W2s are cheap; pairings share
+        # runs, so their spread understates the run-to-run variation
         for g1, g2 in disjoint_pairs(at_protocol, k, 64, rng_test) if len(at_protocol) >= 2 * k else []:
             u1, u2 = (np.concatenate([energies[s] for s in g]) for g in (g1, g2))
             pairings.append({"sets": [g1, g2], "E_W2_kT": energy_w2(u1, u2).value,
@@ -206,13 +209,14 @@ def main(argv=None):
         # how much of the floor sampling noise alone explains: two sets of n independent draws from the
         # pooled 1 fs frames, against n; a 1 fs run of T frames holds about T / tau_int independent ones
         u_at_protocol = [energies[s] for s in at_protocol]
+        # a lower bound where Sokal's window does not converge (then the counts below are upper bounds)
         tau_e = integrated_time(u_at_protocol, unconverged="bound")
         rows = independent_floor(np.concatenate(u_at_protocol), [500 * 2 ** i for i in range(8)], 200,
                                  np.random.default_rng(2))
         n_test = len(u_test) / tau_e
         needed = samples_for(rows, TEST_FLOOR_BOUND_KT)
         test_set["independent_samples"] = {
-            "tau_int_E_frames": tau_e, "test_independent_samples": n_test,
+            "tau_int_E_frames": tau_e, "tau_int_E_converged": converges(u_at_protocol), "test_independent_samples": n_test,
             "E_W2_kT_at_test_size": independent_floor(np.concatenate(u_at_protocol), [round(n_test)], 200,
                                                       np.random.default_rng(3))[0],
             "rows": rows, "bound_kT": TEST_FLOOR_BOUND_KT, "independent_samples_for_bound": needed,

@@ -1,20 +1,25 @@
 """Where a generator's weight goes, state by state: backbone-state populations of MD, raw draws and reweighted draws.
 
-Each conformation gets the two-letter metastable state of residues 2 and 3
-(``rexmol.metrics.features.backbone_states``: "a" alpha_R, "b" beta/PPII, "L" phi > 0). For each
+Each conformation gets a two-letter metastable state (``rexmol.metrics.features.backbone_states``):
+residue 2's region ("a" alpha_R, "b" beta/PPII, "L" phi > 0), then residue 3's side of phi ("R",
+"L"; its alpha_R and beta are not separable, psi3 running to a carboxylate oxygen). For each
 state: its fraction of the MD test frames (every frame of the manifest's test split), of the raw
 draws (all of them; a draw of weight 0 still has a state) and of the self-normalised importance
-weights, the draws' median log w there, and its share of the ``--top`` largest weights (and each
+weights (with a 16-84% bootstrap interval over the draws: at an ESS of ~10 one draw can carry a
+state), the draws' median log w there, and the weight its draws among the ``--top`` largest carry,
+as a fraction of the total weight (and each
 split's own state fractions: what the model was trained on beside what it is judged by). A state
 the model under-samples has a raw fraction below MD's, and its draws carry larger weights: this
 is what makes the ESS a property of a few states rather than of the bulk of log w. Note: MD
 fractions rest on 20 ns of correlated frames, so a state seen rarely (a slow event) has a large
 error; the raw fractions on the draws (binomial, sqrt(p (1 - p) / n)) are given with theirs.
 
-Then the MD runs themselves, by integrator: every finished 5 ns run of the manifest's target,
-each residue's region fractions per run, their mean and standard error over runs (independent
-trajectories, so the error includes the slow events), and Welch's t between the protocol's 1 fs
-runs and each other integrator's (validated HMR): a faster integrator's configurational ensemble
+Then the MD runs themselves, by integrator: every finished 5 ns run under ``--md`` of the
+manifest's target, at the protocol's integrator or one the ensemble benchmark validated (the
+data manifest's gate), each region's fraction per run (residue 2's three sum to 1), their mean
+and standard error over runs (independent trajectories, so the error includes the slow events),
+and Welch's t between the protocol's 1 fs runs and each other integrator's (validated HMR), also
+for the 1 fs runs outside the test split alone: a faster integrator's configurational ensemble
 must match the protocol's in the states' populations too, not only in energies and bonds.
 
     python benchmarks/state_populations.py --run benchmarks/results/aaa_headline_n2000 \\
@@ -43,24 +48,32 @@ from rexmol.molecules.md import MDSettings  # noqa: E402
 from rexmol.molecules.target import require_same_target  # noqa: E402
 
 
-def state_table(md_states: np.ndarray, states: np.ndarray, log_w: np.ndarray, top: int) -> list[dict]:
+def state_table(md_states: np.ndarray, states: np.ndarray, log_w: np.ndarray, top: int,
+                n_boot: int = 1000, seed: int = 0) -> list[dict]:
     """One row per state seen in MD or the draws, most populated in MD first (see the module
-    docstring); ``log_w`` is -inf (or NaN) for a draw of weight 0."""
+    docstring); ``log_w`` is -inf (or NaN) for a draw of weight 0. ``weight_in_top<k>`` is the
+    normalised weight (a fraction of all of it) that the state's draws among the k heaviest carry."""
     if states.shape != log_w.shape:
         raise ValueError(f"one state per draw: {states.shape} states, {log_w.shape} log-weights")
     w = normalised_weights(log_w)
     heavy = np.argsort(w)[::-1][:top]
     n = len(states)
+    rng = np.random.default_rng(seed)
+    resamples = [rng.integers(0, n, n) for _ in range(n_boot)]
     rows = []
     for s in sorted(set(md_states) | set(states), key=lambda s: (-np.mean(md_states == s), s)):
         mine = states == s
         finite = mine & np.isfinite(log_w)
         p = float(mine.mean())
+        # the reweighted fraction of each resample of the draws (renormalised on it)
+        boot = [w[i][mine[i]].sum() / w[i].sum() for i in resamples if w[i].sum() > 0]
         rows.append({"state": str(s), "md_fraction": float(np.mean(md_states == s)),
                      "raw_fraction": p, "raw_fraction_se": float(np.sqrt(p * (1 - p) / n)),
-                     "reweighted_fraction": float(w[mine].sum()), "draws": int(mine.sum()),
+                     "reweighted_fraction": float(w[mine].sum()),
+                     "reweighted_fraction_16_84": [float(q) for q in np.quantile(boot, [0.16, 0.84])],
+                     "draws": int(mine.sum()),
                      "median_log_w": float(np.median(log_w[finite])) if finite.any() else None,
-                     f"top{top}_weight_share": float(w[heavy][mine[heavy]].sum()),
+                     f"weight_in_top{top}": float(w[heavy][mine[heavy]].sum()),
                      f"top{top}_draws": int(mine[heavy].sum())})
     return rows
 
@@ -71,13 +84,15 @@ def integrator_label(integrator: dict) -> str:
     label = f"{1000 * integrator['timestep_ps']:g} fs"
     if integrator.get("hydrogen_mass_amu"):
         label += f", H {integrator['hydrogen_mass_amu']} amu"
-    if integrator.get("friction_per_ps") != MDSettings().friction_per_ps:
-        label += f", friction {integrator['friction_per_ps']}/ps"
+    friction = integrator.get("friction_per_ps", MDSettings().friction_per_ps)
+    if friction != MDSettings().friction_per_ps:
+        label += f", friction {friction}/ps"
     return label
 
 
-REGIONS = {f"residue {r} {name}": (r - 2, letter) for r in (2, 3)
-           for name, letter in (("alpha_R", "a"), ("beta", "b"), ("phi > 0", "L"))}
+# name: (position in the state string, letter); residue 2's three regions sum to 1
+REGIONS = {"residue 2 alpha_R": (0, "a"), "residue 2 beta": (0, "b"), "residue 2 phi > 0": (0, "L"),
+           "residue 3 phi > 0": (1, "L")}
 
 
 def region_fractions(states: np.ndarray) -> dict[str, float]:
@@ -111,6 +126,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, action="append", required=True, help="a finished rexmol sample folder")
     p.add_argument("--manifest", type=Path, default=dataset.MANIFEST)
+    p.add_argument("--md", type=Path, default=dataset.MD_DIR, help="the MD runs of the by-integrator section")
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--json-name", default="state_populations")
     args = p.parse_args(argv)
@@ -138,21 +154,33 @@ def main(argv=None):
         out["runs"][str(run)] = {"n": int(len(log_w)), "ess_fraction": kish_ess(log_w), "states": rows}
         print(f"\n{run} (n = {len(log_w)}, ESS {100 * kish_ess(log_w):.2f}%; MD: {len(md_states)} test frames)")
         print(table([{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
-    runs = {sd: r for sd, r in dataset.completed_runs(dataset.MD_DIR, 5000).items() if r.get("target") == target_record}
+    # the same gate as the data manifest's and noise_floor's: this target, the protocol's integrator or a validated one
+    allowed = [dataset.integrator(asdict(MDSettings())), *dataset.validated_integrators(target_record)]
+    runs = {sd: r for sd, r in dataset.completed_runs(args.md, 5000).items()
+            if r.get("target") == target_record and dataset.integrator(r["settings"]) in allowed}
     protocol = integrator_label(dataset.integrator(asdict(MDSettings())))
+    test = set(dataset.load_manifest(args.manifest)["splits"]["test"])
+    outside = f"{protocol}, outside the test split"
     integrators = {sd: integrator_label(dataset.integrator(r["settings"])) for sd, r in runs.items()}
     fractions = {}
     for sd, r in sorted(runs.items()):
-        xyz = np.concatenate([dataset.load_chunk(dataset.MD_DIR / r["dir"] / c["file"], c["frames"], c["sha256"])
+        xyz = np.concatenate([dataset.load_chunk(args.md / r["dir"] / c["file"], c["frames"], c["sha256"])
                               for c in r["chunks"]])
         fractions[sd] = region_fractions(backbone_states(backbone_torsions(xyz)[0]))
     rows = by_integrator(fractions, integrators, protocol)
+    # the protocol's runs the test set does not contain, on their own against each other integrator
+    non_test = {sd for sd in runs if integrators[sd] == protocol and sd not in test}
+    rows_outside = by_integrator({sd: f for sd, f in fractions.items() if sd in non_test or integrators[sd] != protocol},
+                                 {sd: outside if sd in non_test else g for sd, g in integrators.items()
+                                  if sd in non_test or g != protocol}, outside)
     out["md_runs"] = {"protocol_integrator": protocol, "integrators": {str(k): v for k, v in integrators.items()},
-                      "region_fractions": {str(k): v for k, v in fractions.items()}, "by_integrator": rows}
+                      "test_seeds": sorted(test), "region_fractions": {str(k): v for k, v in fractions.items()},
+                      "by_integrator": rows, "by_integrator_outside_test": rows_outside}
     print(f"\nMD runs by integrator ({len(runs)} finished 5 ns runs; protocol {protocol}):")
     for g in sorted(set(integrators.values())):
         print(f"  {g}: seeds {' '.join(str(sd) for sd in sorted(runs) if integrators[sd] == g)}")
-    print(table([{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
+    for block in (rows, rows_outside):
+        print(table([{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()} for r in block]))
     print(f"\nwrote {write_json(args.json_name, out)}")
 
 

@@ -42,7 +42,7 @@ def backbone_torsions(xyz: np.ndarray, topology_path=ala3.TOPOLOGY_PDB) -> tuple
 
 # Ramachandran regions of one residue, in degrees: phi > 0 is the left-handed side (alpha_L, C7ax);
 # with phi <= 0, psi in [-150, 100) is the right-handed helix (alpha_R), the rest beta and PPII
-_BETA_PSI_DEG = (100.0, -150.0)
+_ALPHA_R_PSI_DEG = (-150.0, 100.0)
 
 
 def residue_regions(phi, psi) -> np.ndarray:
@@ -53,17 +53,22 @@ def residue_regions(phi, psi) -> np.ndarray:
         raise ValueError(f"phi and psi must have one shape, got {phi.shape} and {psi.shape}")
     if not (np.isfinite(phi).all() and np.isfinite(psi).all()):
         raise ValueError("phi and psi must be finite")
-    hi, lo = np.deg2rad(_BETA_PSI_DEG)
+    lo, hi = np.deg2rad(_ALPHA_R_PSI_DEG)
     return np.where(phi > 0, "L", np.where((psi >= lo) & (psi < hi), "a", "b"))
 
 
 def backbone_states(torsions: np.ndarray) -> np.ndarray:
-    """The two-letter metastable state of each tri-alanine conformation: the region
-    (:func:`residue_regions`) of residue 2, then of residue 3, from the columns psi1, phi2, psi2,
-    phi3, psi3 of :func:`backbone_torsions` (residue 1 has no phi). E.g. "ba": residue 2 in beta,
-    residue 3 in alpha_R."""
+    """The two-letter metastable state of each tri-alanine conformation, from the columns psi1,
+    phi2, psi2, phi3, psi3 of :func:`backbone_torsions`: residue 2's region
+    (:func:`residue_regions`: "a", "b" or "L"), then residue 3's side of phi only ("R" for
+    phi3 <= 0, "L" for phi3 > 0). Residue 3's alpha_R and beta are not told apart: its psi3 is
+    N-CA-C-OXT, and the carboxylate's two oxygens are equivalent, so a half-turn of the group moves
+    psi3 by 180 degrees (alpha_R's -40 onto beta's 140) without changing the conformation. Residue
+    1 has no phi. E.g. "bR": residue 2 in beta, residue 3 with phi < 0."""
     torsions = np.asarray(torsions, dtype=np.float64)
     if torsions.ndim != 2 or torsions.shape[1] != 5:
         raise ValueError(f"torsions must be (n, 5): psi1, phi2, psi2, phi3, psi3; got shape {torsions.shape}")
-    r2, r3 = residue_regions(torsions[:, 1], torsions[:, 2]), residue_regions(torsions[:, 3], torsions[:, 4])
-    return np.char.add(r2, r3)
+    if not np.isfinite(torsions).all():
+        raise ValueError("torsions must be finite")
+    r2 = residue_regions(torsions[:, 1], torsions[:, 2])
+    return np.char.add(r2, np.where(torsions[:, 3] > 0, "L", "R"))

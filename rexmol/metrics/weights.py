@@ -90,8 +90,11 @@ def psis_ess(log_w) -> dict:
     cut-off weight plus the GPD quantiles at (i - 1/2) / M, none above the largest raw weight.
     One heavy draw then moves the ESS by what the fitted tail says such draws weigh on average,
     not by its own luck; the estimate stays unreliable above k = 0.7 (its k is returned beside
-    it). Returns {"ess_fraction", "khat"}; weight-0 draws count in N with weight 0."""
+    it). Returns {"ess_fraction", "khat"}; weight-0 draws (-inf or NaN) count in N with weight 0;
+    a +inf log-weight is an error."""
     log_w = np.asarray(log_w, dtype=np.float64)
+    if np.isposinf(log_w).any():
+        raise ValueError(f"{int(np.isposinf(log_w).sum())} log-weights are +inf: an infinite weight has no ESS")
     finite = np.isfinite(log_w)
     order = np.argsort(np.where(finite, log_w, -np.inf))
     lw = log_w[order][-int(finite.sum()):] if finite.any() else log_w[:0]
