@@ -8,7 +8,9 @@ the quoted line disappears.
 
 import hashlib
 import json
+import math
 import re
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +35,14 @@ def _floor_cell(k, i):
     return get
 
 
-def _test_floor_cell(r, key):
-    """Row r of the test-set floor table: the disjoint groups in order, then all other runs; the
-    row's runs are checked too (the README names them)."""
-    def get(j):
-        t = j["test_set"]
-        row = [*t["groups"], t["against_all_others"]][r]
-        expected = AAA_TEST_FLOOR_RUNS[r]
-        assert (row["against"] == expected if expected else len(row["against"]) == 11), row["against"]
-        assert all('"hydrogen_mass_amu": 3.0' in i for i in row["integrators"]), row["integrators"]
-        return row[key]
-    return get
+def _protocol_floor(j):
+    """The test set's floor against MD of its own integrator: (against the other 1 fs runs, the
+    E-W2s of the 1 fs pairings at the test set's size), checking the runs the README names."""
+    t = j["test_set"]
+    mine = t["against_other_runs_at_protocol"]
+    assert mine["against"] == [116, 117, 118, 119, 120], mine["against"]
+    assert t["runs_at_protocol"] == [101, 102, 103, 104, 116, 117, 118, 119, 120], t["runs_at_protocol"]
+    return mine, [q["E_W2_kT"] for q in t["protocol_pairings_of_test_size"]]
 
 
 def _sweep_row(setting):
@@ -84,14 +83,11 @@ HMR_XH = "| mean X-H length (nm) | 0.10684 | 0.10684 | 1.3 (3.1) |"
 AAA_E = "| E-W2 (kT) | 2122864.83 | 6.31 [5.84, 7.78] | 0.38 / 3.99 |"
 AAA_T = "| T-W2, 5 backbone torsions (rad) | 0.90 | 2.09 [1.91, 2.38] | 1.22 / 1.96 |"
 HEAD = "aaa_headline/results.json"
-AAA_TEST_FLOOR_ROWS = ["| 109, 110, 112, 201 (20 ns, HMR) | 0.16 | +0.04 | 0.16 |",
-                       "| 105, 106, 107, 113 (20 ns, HMR) | 0.51 | +0.49 | 0.16 |",
-                       "| all 11 other runs (55 ns, HMR) | 0.26 | +0.23 | 0.14 |"]
-AAA_TEST_FLOOR_RUNS = [[109, 110, 112, 201], [105, 106, 107, 113], None]
-AAA_FLOOR_ROWS = {1: "| 1 trajectory, 5 ns | 0.32 [0.21, 0.29, 0.32, 0.90, 1.04] | 0.72 |",
-                  2: "| 2 trajectories, 10 ns | 0.18 [0.16, 0.18, 0.18, 0.41, 0.52] | 0.58 |",
-                  4: "| 4 trajectories, 20 ns (the test set's size) | 0.33 [0.10, 0.19, 0.33, 0.38, 0.42] | 0.87 |",
-                  7: "| 7 trajectories, 35 ns | 0.19 [0.14, 0.18, 0.19, 0.23, 0.37] | 0.71 |"}
+AAA_FLOOR_ROWS = {1: "| 1 trajectory, 5 ns | 0.32 [0.22, 0.29, 0.32, 0.33, 0.52] | 0.76 |",
+                  2: "| 2 trajectories, 10 ns | 0.17 [0.14, 0.16, 0.17, 0.26, 0.30] | 0.60 |",
+                  4: "| 4 trajectories, 20 ns (the test set's size) | 0.29 [0.12, 0.17, 0.29, 0.31, 0.44] | 0.72 |",
+                  7: "| 7 trajectories, 35 ns | 0.29 [0.23, 0.26, 0.29, 0.29, 0.30] | 0.68 |",
+                  10: "| 10 trajectories, 50 ns | 0.13 [0.06, 0.12, 0.13, 0.15, 0.19] | 0.66 |"}
 
 AB = "training_ab.json"
 AB_ROWS = {"checkpoints/ala3_dit_aaa": "| first cycle: uniform t (`aaa_run.yaml`) | -335.5 | -345.7 | -350.4 |",
@@ -152,13 +148,35 @@ CLAIMS = [
     *[("noise_floor_aaa.json", _floor_cell(k, i), "{:.2f}", row, (2, i)) for k, row in AAA_FLOOR_ROWS.items()
       for i in range(6)],
     *[("noise_floor_aaa.json", _floor_cell(k, "T"), "{:.2f}", row, 3) for k, row in AAA_FLOOR_ROWS.items()],
-    ("noise_floor_aaa.json", lambda j: ", ".join(f"{j['by_length'][k - 1]['E_W2_kT_median']:.2f}" for k in (3, 5))
-     + f" and {j['by_length'][5]['E_W2_kT_median']:.2f}", "{}", "are in the JSON: 0.36, 0.25 and 0.31 kT"),
-    *[("noise_floor_aaa.json", _test_floor_cell(r, key), fmt, row, cell) for r, row in enumerate(AAA_TEST_FLOOR_ROWS)
-      for cell, key, fmt in ((2, "E_W2_kT", "{:.2f}"), (3, "mean_u_others_minus_test_kT", "{:+.2f}"),
-                             (4, "E_W2_kT_centred", "{:.2f}"))],
-    ("noise_floor_aaa.json", lambda j: ", ".join(map(str, j["test_set"]["unused_in_groups"][:-1]))
-     + f" and {j['test_set']['unused_in_groups'][-1]}", "{}", "(108, 111 and 114 left over)"),
+    ("noise_floor_aaa.json", lambda j: ", ".join(f"{j['by_length'][k - 1]['E_W2_kT_median']:.2f}" for k in (3, 5, 6, 8))
+     + f" and {j['by_length'][8]['E_W2_kT_median']:.2f} kT", "{}", "are in the JSON: 0.40, 0.28, 0.29, 0.14 and 0.19 kT"),
+    ("noise_floor_aaa.json", lambda j: "| test set (101-104) against the other 1 fs runs (116-120, 25 ns) | {:.2f} | {:+.2f} | "
+     "{:.2f} |".format(*(_protocol_floor(j)[0][k] for k in ("E_W2_kT", "mean_u_others_minus_test_kT", "E_W2_kT_centred"))),
+     "{}", "| test set (101-104) against the other 1 fs runs (116-120, 25 ns) | 0.25 | +0.21 | 0.13 |"),
+    ("noise_floor_aaa.json", lambda j: "| two disjoint 4-run sets of the 9 runs at 1 fs, median of {} of the {} pairings | "
+     "{:.2f} | | {:.2f} |".format(len(_protocol_floor(j)[1]), math.comb(9, 4) * math.comb(5, 4) // 2,
+                                  j["test_set"]["protocol_pairings_E_W2_kT_median"],
+                                  statistics.median(q["E_W2_kT_centred"]
+                                                    for q in j["test_set"]["protocol_pairings_of_test_size"])),
+     "{}", "| two disjoint 4-run sets of the 9 runs at 1 fs, median of 64 of the 315 pairings | 0.21 | | 0.12 |"),
+    ("noise_floor_aaa.json", lambda j: "own floor: {:.2f} kT at its 20 ns, above the issue's 0.15".format(
+        j["test_set"]["protocol_pairings_E_W2_kT_median"]) if j["test_set"]["protocol_pairings_E_W2_kT_median"] > 0.15
+     else "", "{}", "own floor: 0.21 kT at its 20 ns, above the issue's 0.15"),
+    ("noise_floor_aaa.json", lambda j: "the 16-84% range is {:.2f}-{:.2f} kT, and {:.0f}% of them are at or below 0.15".format(
+        *np.quantile(_protocol_floor(j)[1], [0.16, 0.84]), 100 * np.mean(np.array(_protocol_floor(j)[1]) <= 0.15)), "{}",
+     "the 16-84% range is 0.13-0.29 kT, and 27% of them are at or below 0.15"),
+    ("noise_floor_aaa.json", lambda j: "a median of {:.2f} kT at the test set's about {:,} independent samples (its {:,}\n"
+     "frames over the integrated autocorrelation time of u, {:.1f} frames, {})".format(
+         j["test_set"]["independent_samples"]["E_W2_kT_at_test_size"]["E_W2_median"],
+         int(round(j["test_set"]["independent_samples"]["test_independent_samples"], -2)), j["test_set"]["frames"],
+         j["test_set"]["independent_samples"]["tau_int_E_frames"],
+         "converged" if j["test_set"]["independent_samples"]["tau_int_E_converged"] else "not converged"), "{}",
+     "a median of 0.25 kT at the test set's about 4,900 independent samples (its 20,000\nframes over the integrated "
+     "autocorrelation time of u, 4.1 frames, converged)"),
+    ("noise_floor_aaa.json", lambda j: "**0.15 kT needs about {:,} independent samples per set: {:.0f} ns of 1 fs MD**".format(
+        int(round(j["test_set"]["independent_samples"]["independent_samples_for_bound"], -2)),
+        j["test_set"]["independent_samples"]["ns_per_set_for_bound"]), "{}",
+     "**0.15 kT needs about 13,800 independent samples per set: 56 ns of 1 fs MD**"),
     *_headline_table(HEAD, AAA_E, AAA_T),
     (HEAD, lambda j: 100 * j["ess_fraction"], "{:.2f}", "| ESS | | 3.5 of 1000 (0.35%)"),
     (HEAD, lambda j: j["n"], "{}", "| AAA model, n = 1000 draws |"),
