@@ -828,3 +828,11 @@ def test_the_model_card_quotes_the_n2000_headline():
         *b["E_W2_kT_reweighted_16_84"], j["noise_floor_reweighted"]["n"], j["noise_floor_reweighted"]["E_W2_kT"],
         j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"], j["n_folded"], j["n"])
     assert quote in (ROOT / "models" / "ala3_dit.md").read_text()
+
+
+def test_the_model_card_quotes_the_integrators_alpha_r_populations():
+    j = json.loads((RESULTS / SP).read_text())
+    card = (ROOT / "models/ala3_dit.md").read_text()
+    quote = "residue 2 spends\n  {:.1f}% of the time in alpha_R against {:.1f}% at 1 fs".format(
+        100 * _r2(j)[f"{_HMR} mean"], 100 * _r2(j)["1 fs mean"])
+    assert quote in card, quote
