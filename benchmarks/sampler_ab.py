@@ -107,6 +107,7 @@ def main(argv=None):
                                 manifest_target.record() if manifest_target else None, f"data manifest {args.manifest}")
         reference = MDReference(args.manifest, args.workers)
         payload["md_test_frames"] = len(reference.u)
+        payload["md_test_set"] = reference.record()
     rows, w2_rows = [], []
     for name, other, path in named[1:]:
         d = paired_sample_comparison(base, other, n_boot=args.boot, same="model_sha256")

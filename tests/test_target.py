@@ -1,5 +1,6 @@
 """One ensemble: the target that MD integrates is the target that scores samples."""
 
+import hashlib
 import json
 
 import pytest
@@ -489,6 +490,9 @@ def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
     res = sample_conformers(model, tmp_path / "s", n=4, chunk_size=4, manifest=manifest, progress=False, plots=False)
     assert res["target"] == AAA.record() and "2.5775" in res["units"]["u"]
     assert res["md_test_frames"] == 10_000 and res["noise_floor_raw"]["n_E"] == 4
+    # the result names the test set it was judged against: this manifest's bytes and its test runs
+    assert res["md_test_set"] == {"manifest": str(manifest), "frames": 10_000, "test_seeds": [101, 102],
+                                  "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest()}
     with pytest.raises(TargetMismatch, match="records no target"):
         sample_conformers(old_ensemble_model(model, tmp_path / "old.pt"), tmp_path / "old", n=2, manifest=manifest)
     assert not (tmp_path / "old").exists()

@@ -143,7 +143,7 @@ def evaluate(model_path, out_dir, n: int = 128, specs: list[SolverSpec] | None =
     floor_row = {"solver": floor_label, "E_W2_kT": floor["E_W2_kT"], "T_W2_rad": floor["T_W2_rad"]}
     result = {"model": str(model_path), "n": n, "seed": seed, "nll_frames": len(nll_x), "rows": rows,
               "noise_floor": floor_row, "md_test_frames": len(reference.u),
-              "units": {"E_W2": f"kT = {reference.kT_kJ_per_mol:.4f} kJ/mol", "T_W2": "rad",
+              "md_test_set": reference.record(), "units": {"E_W2": f"kT = {reference.kT_kJ_per_mol:.4f} kJ/mol", "T_W2": "rad",
                         "nll": "nats per molecule, q per nm^96"}}
     _bootstrap_rows(rows, specs, out_dir, reference.u, seed)
     atomic_write_json(out_dir / "evaluate.json", result)

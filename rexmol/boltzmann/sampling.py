@@ -143,6 +143,13 @@ class MDReference:
         self.torsions, self.torsion_names = backbone_torsions(test)
         self._floor_pool = None
 
+    def record(self) -> dict:
+        """Which test set this reference is: the manifest (path and SHA-256, the data version), its
+        test seeds and the frames used, so that a result names the set it was judged against."""
+        manifest = Path(self.manifest)
+        return {"manifest": str(manifest), "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+                "test_seeds": sorted(dataset.load_manifest(manifest)["splits"]["test"]), "frames": len(self.u)}
+
     def evaluator(self, workers: int | None = None) -> EnergyEvaluator:
         """The scorer of this reference's target (u = U/kT with the target's kT)."""
         return EnergyEvaluator(n_workers=self.workers if workers is None else workers, target=self.target)
@@ -417,7 +424,7 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         "roundtrip_samples": sum(min(chunk_size, n - i * chunk_size) for i in range(min(roundtrip_chunks,
                                                                                           len(drawn["stats"])))),
         "mean_log_q_nats": float(np.nanmean(drawn["log_q"])) if np.isfinite(drawn["log_q"]).any() else None,
-        **numbers, "md_test_frames": len(reference.u), "torch_threads": torch.get_num_threads(),
+        **numbers, "md_test_frames": len(reference.u), "md_test_set": reference.record(), "torch_threads": torch.get_num_threads(),
         "units": {"u": f"U/kT, kT = {reference.kT_kJ_per_mol:.4f} kJ/mol", "log_q": "nats per nm^96", "T_W2": "rad"},
         "target": None if reference.target is None else reference.target.record(),
     }
