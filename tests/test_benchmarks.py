@@ -385,3 +385,29 @@ def test_by_integrator_means_errors_and_welch_t_by_hand():
     dof = (se_a ** 2 + se_b ** 2) ** 2 / (se_a ** 4 / 2 + se_b ** 4 / 3)
     assert row["2 fs p"] == pytest.approx(2 * student_t.sf(abs(row["2 fs welch t"]), dof))
     assert "1 fs welch t" not in row
+
+
+def test_integrator_ensemble_populations_refuse_a_shifted_state_and_pass_equal_ones():
+    """The integrator benchmark's population test: Welch's t over runs (the state_populations
+    benchmark's, checked by hand above), failing a 5-point shift across 12 runs a side with run
+    spreads like the AAA runs', passing equal populations and a region no run visits."""
+    from benchmarks.md_integrator_ensemble import population_rows
+    from benchmarks.state_populations import REGIONS
+
+    rng = np.random.default_rng(0)
+    a_ref, a_cand = 0.22 + 0.035 * rng.standard_normal(12), 0.17 + 0.035 * rng.standard_normal(12)
+
+    def runs(alpha, start):
+        return {start + i: {name: 0.0 for name in REGIONS} | {"residue 2 alpha_R": a, "residue 2 beta": 1 - a}
+                for i, a in enumerate(alpha)}
+
+    ref, cand = runs(a_ref, 0), runs(a_cand, 100)
+    rows = {r["region"]: r for r in population_rows(ref | cand, list(ref), list(cand))}
+    se = np.hypot(a_ref.std(ddof=1), a_cand.std(ddof=1)) / np.sqrt(12)
+    assert rows["residue 2 alpha_R"]["welch t"] == pytest.approx((a_cand.mean() - a_ref.mean()) / se)
+    assert rows["residue 2 alpha_R"]["welch t"] < -3 and not rows["residue 2 alpha_R"]["pass"]
+    assert rows["residue 2 phi > 0"]["welch t"] == 0.0 and rows["residue 2 phi > 0"]["pass"]  # nobody visits it
+    same = runs(a_ref, 100)
+    assert all(r["pass"] and abs(r["welch t"]) < 1e-9 for r in population_rows(ref | same, list(ref), list(same)))
+    with pytest.raises(SystemExit, match="at least 2 runs"):
+        population_rows(ref | cand, list(ref)[:1], list(cand))

@@ -303,6 +303,9 @@ CLAIMS += [
         and j["folded"] == 0 else "") if j["run"] == "benchmarks/results/ab_cycle2_logsnr_headline" and j["chunk"] == 0 else "",
      "{}", "agreed to 1.7e-6 nm in x and 1.1e-4 nats in log q, no draw folded in either"),
 ]
+N2000_60 = "aaa_headline_n2000_test60/results.json"
+N2000_60_E = "| E-W2 (kT) | 614556.16 | 4.86 [3.70, 6.09] | 0.29 / 1.88 |"
+N2000_60_T = "| T-W2, 5 backbone torsions (rad) | 0.80 | 1.20 [1.26, 1.54] | 1.10 / 1.34 |"
 N2000 = "aaa_headline_n2000/results.json"
 N2000_E = "| E-W2 (kT) | 614556.21 | 4.91 [3.74, 6.14] | 0.38 / 2.56 |"
 N2000_T = "| T-W2, 5 backbone torsions (rad) | 0.80 | 1.22 [1.27, 1.56] | 1.09 / 1.37 |"
@@ -311,6 +314,11 @@ _C2S = lambda j: j["paired_samples"]["cycle2"]  # noqa: E731
 _W96C2 = lambda j: j["paired_samples"]["w96c2"]  # noqa: E731
 CLAIMS += [
     *_headline_claims(N2000, N2000_E, N2000_T, N2000_S, "/ reweighted (n = 30, the ESS) |"),
+    *_headline_claims(N2000_60, N2000_60_E, N2000_60_T, N2000_S, "/ reweighted (n = 30, the ESS) |"),
+    (N2000_60, lambda j: "the 60,000 frames of the twelve 1 fs runs, data version `{}`".format(
+        j["md_test_set"]["manifest_sha256"][:8]) if j["md_test_set"]["test_seeds"] == [*range(101, 105), *range(116, 124)]
+     and j["md_test_set"]["frames"] == 60_000 else "", "{}", "the 60,000 frames of the twelve 1 fs runs, data version `34af59ed`"),
+    (N2000, lambda j: "(seeds 101-104, {:,} frames)".format(j["md_test_frames"]), "{}", "(seeds 101-104, 20,000 frames)"),
     (N2000, lambda j: "no non-finite energy, no D residue, {} draws folded".format(j["n_folded"])
      if (j["clip_quantile"], j["n_nonfinite_energy"], j["n_d_chirality"]) == (None, 0, 0) else "",
      "{}", "no non-finite energy, no D residue, 3 draws folded"),
