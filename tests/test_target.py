@@ -466,9 +466,24 @@ def test_the_fast_integrator_is_used_only_where_validated_and_started_seeds_keep
     assert resumed["settings"] == md.asdict(own) and len(resumed["chunks"]) == 2
 
 
+def test_the_shipped_integrator_benchmark_keeps_hmr_runs_out_of_new_manifests(tmp_path):
+    """benchmarks/results/md_integrator_ensemble.json found HMR at 2 fs to shift residue 2's alpha_R
+    population, so the gate that reads it refuses the committed HMR runs (seed 201) in a new data
+    set, and `--fast-if-validated` runs the protocol's own integrator."""
+    from rexmol.molecules import dataset
+
+    record = json.loads(dataset.INTEGRATOR_VALIDATION.read_text())
+    assert record["matches"] is False and not next(r for r in record["populations"] if r["region"] == "residue 2 alpha_R")["pass"]
+    assert dataset.validated_integrators(AAA.record()) == []
+    with pytest.raises(ValueError, match="seed 201 was run with the integrator .* nor validated against it"):
+        dataset.build_manifest({"train": [201], "val": [103], "test": [101, 102]}, out=tmp_path / "m.json")
+    assert not (tmp_path / "m.json").exists()
+    assert md.fast_if_validated() == md.MDSettings()
+
+
 @pytest.mark.slow
 def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
-    """The switch, rehearsed on the committed AAA runs (train: the validated HMR seed 201, val 103,
+    """The switch, rehearsed on the committed AAA runs (train: the 1 fs seed 116, val 103,
     test 101-102): a short real fit, export, and `rexmol sample` score and judge with AAA's System and
     kT, with AAA floors; a model of the old ensemble is refused against that data."""
     import lightning as L
@@ -480,7 +495,7 @@ def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
     from rexmol.training.data import Ala3DataModule
 
     manifest = tmp_path / "dataset.json"
-    dataset.build_manifest({"train": [201], "val": [103], "test": [101, 102]}, out=manifest)
+    dataset.build_manifest({"train": [116], "val": [103], "test": [101, 102]}, out=manifest)
     module = FlowMatchingModule(width=32, depth=2, heads=2, max_steps=30, warmup_steps=5, canonical_frame=True)
     trainer = L.Trainer(max_steps=30, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
