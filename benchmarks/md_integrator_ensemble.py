@@ -209,7 +209,8 @@ def main(argv=None):
         f = np.array([r[metric] for r in floor])
         v = np.array([r[metric] for r in versus])
         w2_rows.append({"metric": metric, "floor median": float(np.median(f)), "floor 84%": float(np.quantile(f, 0.84)),
-                        "n floor pairs": len(f), "of floor pairs": len(floor_pairs), "candidate median": float(np.median(v)), "n candidate pairs": len(v), "of candidate pairs": len(versus_pairs),
+                        "n floor pairs": len(f), "of floor pairs": len(floor_pairs), "candidate median": float(np.median(v)),
+                       "n candidate pairs": len(v), "of candidate pairs": len(versus_pairs),
                         "ratio of medians": float(np.median(v) / np.median(f)),
                         "pass": bool(np.median(v) <= np.quantile(f, 0.84))})
 

@@ -80,6 +80,7 @@ def _headline_claims(name, e_row, t_row, s_row, floor_header):
 HMR_U = "| mean u (kT) | -153.83 | -153.68 | 1.4 (3.1) |"
 HMR_XH = "| mean X-H length (nm) | 0.10684 | 0.10684 | 0.3 (3.8) |"
 
+INTEGRATOR_RUNS = "the\n60 ns of HMR (seeds 105-115 and 201) against the 60 ns at 1 fs (seeds 101-104 and 116-123)"
 INTEGRATOR_POPULATION_ROWS = ("| residue 2 in alpha_R | 21.75% | 16.88% | -3.59 (0.0017) |",
                               "| residue 2 in beta/PPII | 78.23% | 80.28% | 0.77 (0.45) |",
                               "| residue 2 at phi > 0 | 0.02% | 2.84% | 1.00 (0.34) |",
@@ -150,10 +151,10 @@ CLAIMS = [
     ("md_integrator_ensemble.json", lambda j: "({} random pairs of 1 ns blocks each)".format(
         j["block_w2"][0]["n floor pairs"]) if j["block_w2"][0]["n floor pairs"] == j["block_w2"][0]["n candidate pairs"]
      else "", "{}", "(400 random pairs of 1 ns blocks each)"),
-    ("md_integrator_ensemble.json", lambda j: "the\n60 ns of HMR (seeds 105-115 and 201) against the 60 ns at 1 fs (seeds 101-104 and 116-123)"
+    ("md_integrator_ensemble.json", lambda j: INTEGRATOR_RUNS
      if sorted(map(int, j["candidate"])) == [*range(105, 116), 201]
      and sorted(map(int, j["reference"])) == [*range(101, 105), *range(116, 124)] else "", "{}",
-     "the\n60 ns of HMR (seeds 105-115 and 201) against the 60 ns at 1 fs (seeds 101-104 and 116-123)"),
+     INTEGRATOR_RUNS),
     *[("md_integrator_ensemble.json", (lambda j, i=i, k=k: 100 * j["populations"][i][k]), "{:.2f}", row, cell)
       for i, row in enumerate(INTEGRATOR_POPULATION_ROWS) for k, cell in (("reference", (2, 0)), ("candidate", (3, 0)))],
     *[("md_integrator_ensemble.json", (lambda j, i=i: j["populations"][i]["welch t"]), "{:.2f}", row, (4, 0))
@@ -335,7 +336,8 @@ CLAIMS += [
     *_headline_claims(N2000_60, N2000_60_E, N2000_60_T, N2000_S, "/ reweighted (n = 30, the ESS) |"),
     (N2000_60, lambda j: "the 60,000 frames of the twelve 1 fs runs, data version `{}`".format(
         j["md_test_set"]["manifest_sha256"][:8]) if j["md_test_set"]["test_seeds"] == [*range(101, 105), *range(116, 124)]
-     and j["md_test_set"]["frames"] == 60_000 else "", "{}", "the 60,000 frames of the twelve 1 fs runs, data version `34af59ed`"),
+     and j["md_test_set"]["frames"] == 60_000 else "", "{}",
+     "the 60,000 frames of the twelve 1 fs runs, data version `34af59ed`"),
     (N2000, lambda j: "(seeds 101-104, {:,} frames)".format(j["md_test_frames"]), "{}", "(seeds 101-104, 20,000 frames)"),
     (N2000, lambda j: "no non-finite energy, no D residue, {} draws folded".format(j["n_folded"])
      if (j["clip_quantile"], j["n_nonfinite_energy"], j["n_d_chirality"]) == (None, 0, 0) else "",

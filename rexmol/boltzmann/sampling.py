@@ -424,7 +424,8 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         "roundtrip_samples": sum(min(chunk_size, n - i * chunk_size) for i in range(min(roundtrip_chunks,
                                                                                           len(drawn["stats"])))),
         "mean_log_q_nats": float(np.nanmean(drawn["log_q"])) if np.isfinite(drawn["log_q"]).any() else None,
-        **numbers, "md_test_frames": len(reference.u), "md_test_set": reference.record(), "torch_threads": torch.get_num_threads(),
+        **numbers, "md_test_frames": len(reference.u), "md_test_set": reference.record(),
+        "torch_threads": torch.get_num_threads(),
         "units": {"u": f"U/kT, kT = {reference.kT_kJ_per_mol:.4f} kJ/mol", "log_q": "nats per nm^96", "T_W2": "rad"},
         "target": None if reference.target is None else reference.target.record(),
     }
