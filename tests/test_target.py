@@ -511,3 +511,44 @@ def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
     with pytest.raises(TargetMismatch, match="records no target"):
         sample_conformers(old_ensemble_model(model, tmp_path / "old.pt"), tmp_path / "old", n=2, manifest=manifest)
     assert not (tmp_path / "old").exists()
+
+
+def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_load(aaa_manifest, tmp_path):
+    """MDReference keeps u of the test frames beside the manifest, under a name of the test chunks'
+    SHA-256s and the target; a cached file that disagrees with energies recomputed on load (here: a
+    tampered one) is rescored and replaced, with a warning; the old ensemble's scorer has its own."""
+    import numpy as np
+
+    from rexmol.boltzmann.sampling import MDReference, test_energy_cache_path
+    from rexmol.geometry import centre
+    from rexmol.molecules import dataset
+    from rexmol.molecules.energies import EnergyEvaluator
+
+    cache = test_energy_cache_path(aaa_manifest, AAA)
+    first = MDReference(aaa_manifest)
+    with EnergyEvaluator(target=AAA) as ev:
+        truth = ev.reduced(centre(dataset.load_split("test", aaa_manifest)))
+    np.testing.assert_allclose(np.load(cache)["u"], truth, rtol=1e-12)
+    np.testing.assert_allclose(MDReference(aaa_manifest).u, first.u, rtol=0)  # read back
+    np.savez(cache, u=truth + 0.01)  # off by 10 times the tolerance
+    with pytest.warns(UserWarning, match="disagrees with energies recomputed here"):
+        again = MDReference(aaa_manifest)
+    np.testing.assert_allclose(again.u, truth, rtol=1e-12)
+    np.testing.assert_allclose(np.load(cache)["u"], truth, rtol=1e-12)
+    old = old_ensemble_manifest(aaa_manifest, aaa_manifest.parent / "old.json")
+    assert test_energy_cache_path(old, None) != cache
+    assert test_energy_cache_path(old, AAA) == cache  # the same chunks and target: the same energies
+
+
+def test_the_shipped_test_set_has_its_energies_cached():
+    """The main job judges against the shipped test set: its energies are committed (see
+    MDReference), so a fresh clone does not rescore every frame before its first result."""
+    import numpy as np
+
+    from rexmol.boltzmann.sampling import test_energy_cache_path
+    from rexmol.molecules import dataset
+
+    manifest = dataset.load_manifest()
+    path = test_energy_cache_path(dataset.MANIFEST, dataset.manifest_target())
+    assert path.exists(), f"{path} is missing: build it with `python -c 'from rexmol.boltzmann.sampling import MDReference; MDReference()'`"
+    assert len(np.load(path)["u"]) == sum(manifest["runs"][str(s)]["frames"] for s in manifest["splits"]["test"])

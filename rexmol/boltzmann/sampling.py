@@ -18,6 +18,7 @@ import hashlib
 import json
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -120,6 +121,16 @@ def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_si
             "stats": stats}
 
 
+def test_energy_cache_path(manifest, target) -> Path:
+    """Where the reduced energies of ``manifest``'s test set under ``target`` are kept: beside the
+    manifest, named by a hash of the test chunks' SHA-256s and the target record (the two things u
+    depends on), so another data version or target never reads them."""
+    record = dataset.load_manifest(manifest)
+    key = json.dumps({"chunks": [c["sha256"] for s in record["splits"]["test"] for c in record["runs"][str(s)]["chunks"]],
+                      "target": None if target is None else target.record()}, sort_keys=True)
+    return Path(manifest).parent / "cache" / f"test_u_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+
 class MDReference:
     """The MD test set's reduced energies and torsions (the reference of every metric), and the
     noise floor: the same metrics for independent MD frames (the validation and training
@@ -132,16 +143,44 @@ class MDReference:
     def __init__(self, manifest=dataset.MANIFEST, workers: int = 1, max_frames: int | None = None, seed: int = 0):
         """``max_frames``: an evenly spaced subset of the test set (quick checks only)."""
         test = centre(dataset.load_split("test", manifest))
-        if max_frames and len(test) > max_frames:
-            test = test[np.linspace(0, len(test) - 1, max_frames).round().astype(int)]
-        self.xyz = test
         self.manifest = manifest
         self.workers = workers
         self.target = dataset.manifest_target(manifest)
-        with self.evaluator() as ev:
-            self.u = ev.reduced(test)
+        keep = (np.linspace(0, len(test) - 1, max_frames).round().astype(int) if max_frames and len(test) > max_frames
+                else None)
+        cache = test_energy_cache_path(manifest, self.target)
+        if keep is not None and not cache.exists():  # a quick check scores its subset only
+            test = test[keep]
+            with self.evaluator() as ev:
+                self.u = ev.reduced(test)
+        else:
+            self.u = self._test_energies(test, cache)
+            if keep is not None:
+                test, self.u = test[keep], self.u[keep]
+        self.xyz = test
         self.torsions, self.torsion_names = backbone_torsions(test)
         self._floor_pool = None
+
+    #: frames of the cached test-set energies recomputed on every load, and the largest difference
+    #: (kT) allowed: the CPU platform's single-precision energies repeat to about 1e-4 kT here
+    CACHE_CHECK_FRAMES, CACHE_TOLERANCE_KT = 8, 1e-3
+
+    def _test_energies(self, test: np.ndarray, cache: Path) -> np.ndarray:
+        """u = U/kT of every test frame. Scoring 60,000 frames costs a minute or two of OpenMM, so
+        the result is cached (:func:`test_energy_cache_path`, written atomically). A cached file is
+        trusted only after :attr:`CACHE_CHECK_FRAMES` evenly spaced frames, recomputed here, agree
+        with it (another OpenMM version or platform could differ); otherwise everything is
+        recomputed and the cache replaced."""
+        with self.evaluator() as ev:
+            if cache.exists():
+                u = np.load(cache)["u"]
+                check = np.linspace(0, len(test) - 1, self.CACHE_CHECK_FRAMES).round().astype(int)
+                if len(u) == len(test) and np.abs(ev.reduced(test[check]) - u[check]).max() <= self.CACHE_TOLERANCE_KT:
+                    return u
+                warnings.warn(f"{cache} disagrees with energies recomputed here; rescoring the test set", stacklevel=3)
+            u = ev.reduced(test)
+        atomic_savez(cache, u=u)
+        return u
 
     def record(self) -> dict:
         """Which test set this reference is: the manifest (path and SHA-256, the data version), its
