@@ -550,5 +550,5 @@ def test_the_shipped_test_set_has_its_energies_cached():
 
     manifest = dataset.load_manifest()
     path = test_energy_cache_path(dataset.MANIFEST, dataset.manifest_target())
-    assert path.exists(), f"{path} is missing: build it with `python -c 'from rexmol.boltzmann.sampling import MDReference; MDReference()'`"
+    assert path.exists(), f"{path} is missing: MDReference() writes it (e.g. one `rexmol sample`)"
     assert len(np.load(path)["u"]) == sum(manifest["runs"][str(s)]["frames"] for s in manifest["splits"]["test"])
