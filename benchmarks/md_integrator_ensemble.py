@@ -11,7 +11,7 @@ reference trajectories (1 fs, standard masses) of the same target, on
 - the 17 X-H bond lengths (nm), the degrees of freedom a larger step perturbs most,
 - the 4 backbone torsions of the published T-W2 (psi1, phi2, psi2, phi3; radians).
 
-Two tests, both against a floor measured in the same run from the reference alone:
+Three tests, the first two against a floor measured in the same run from the reference alone:
 
 1. **Means.** For u and for every X-H bond length, the candidate mean minus the reference mean,
    in units of its standard error, from the spread of block means (``--block-ns`` blocks). The
@@ -41,13 +41,15 @@ a two-sided p of about 0.007 each). Candidate and reference must each hold at le
 that a run too short to tell cannot pass.
 Prints a table, writes results/md_integrator_ensemble.json.
 
-    python benchmarks/md_integrator_ensemble.py --reference 101 102 103 --candidate 201
+    python benchmarks/md_integrator_ensemble.py --reference 101 102 103 104 116 117 118 119 120 121 122 123 \\
+        --candidate 105 106 107 108 109 110 111 112 113 114 115 201
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -95,12 +97,11 @@ def population_rows(fractions: dict[int, dict[str, float]], reference: list[int]
     side = {**{s: "reference" for s in reference}, **{s: "candidate" for s in candidate}}
     rows = []
     for row in by_integrator({s: fractions[s] for s in side}, side, "reference"):
-        t = row["candidate welch t"]
+        t, pvalue, difference = row["candidate welch t"], row["candidate p"], row["candidate minus protocol"]
         if not np.isfinite(t):  # no run varies: equal means (a region nobody visits) pass, others fail
-            t = 0.0 if row["candidate minus protocol"] == 0 else float("inf")
+            t, pvalue = (0.0, 1.0) if difference == 0 else (math.copysign(math.inf, difference), 0.0)
         rows.append({"region": row["region"], "reference": row["reference mean"], "candidate": row["candidate mean"],
-                     "difference": row["candidate minus protocol"], "welch t": float(t), "p": row["candidate p"],
-                     "pass": bool(abs(t) < 3.0)})
+                     "difference": difference, "welch t": float(t), "p": float(pvalue), "pass": bool(abs(t) < 3.0)})
     return rows
 
 
@@ -134,6 +135,8 @@ def main(argv=None):
     p.add_argument("--candidate", type=int, nargs="+", required=True, help="seeds of the integrator under test")
     p.add_argument("--block-ns", type=float, default=1.0)
     p.add_argument("--min-blocks", type=int, default=4, help="blocks each of candidate and reference must hold")
+    p.add_argument("--min-runs", type=int, default=6,
+                   help="runs each side needs for the population test (Welch's t over fewer can hardly reach 3)")
     p.add_argument("--max-pairs", type=int, default=400,
                    help="block pairs per W2 set (floor, candidate): a random subset where there are more")
     p.add_argument("--json-name", default="md_integrator_ensemble")
@@ -142,6 +145,9 @@ def main(argv=None):
         raise SystemExit(f"--max-pairs must be at least 1, got {args.max_pairs}")
     if len(args.reference) < 2:
         raise SystemExit("the floor needs at least 2 reference runs")
+    if min(len(args.reference), len(args.candidate)) < max(2, args.min_runs):
+        raise SystemExit(f"the population test needs at least {max(2, args.min_runs)} runs a side (runs are its "
+                         f"independent samples), got {len(args.reference)} reference and {len(args.candidate)} candidate")
     if set(args.reference) & set(args.candidate):
         raise SystemExit(f"seeds {sorted(set(args.reference) & set(args.candidate))} are both reference and candidate")
 

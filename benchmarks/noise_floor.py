@@ -1,7 +1,9 @@
 """The MD noise floor: E-W2 and T-W2 between two independent MD sets of equal size.
 
-No generator can be judged closer to MD than two independent MD sets are to each other. All
-finished trajectories are reference MD of the same ensemble. Three parts:
+No generator can be judged closer to MD than two independent MD sets are to each other. The
+finished trajectories of the target at its protocol's integrator, or at one the integrator
+benchmark validated (the data manifest's gate), are reference MD of its ensemble; runs of another
+integrator are left out and listed (``excluded_seeds``). Three parts:
 
 1. against set length: two disjoint groups of k whole trajectories each (k = 1, 2, ...),
    every frame used for E-W2 (exact 1-D, kT); T-W2 on 2000-frame subsamples (exact OT).
@@ -12,8 +14,10 @@ finished trajectories are reference MD of the same ensemble. Three parts:
    several disjoint groups of as many other whole trajectories (none of them test runs), and
    against all the other runs together, each split into the offset of the mean u and the
    centred E-W2, with the integrators on each side (an offset may be an integrator's bias); then
-   against the other runs of the protocol's own integrator (1 fs), and, with 2k runs at 1 fs, two
-   disjoint k-run sets of them against each other: the test set's floor at its own size; and
+   against the other runs of the protocol's own integrator (1 fs), and two disjoint k-run sets of
+   the 1 fs runs against each other: the test set's floor at its own size k, or, with fewer than
+   2k runs at 1 fs, at the largest size they allow, beside what the sampling-noise model below
+   gives at that size (the check of the model before it is read at the test set's size); and
    what sampling noise alone gives: two sets of n independent draws from the pooled 1 fs frames
    against n, at the test set's own number of independent samples (its frames / tau_int of u),
    and the n (and ns of 1 fs MD) at which the median falls to the issue's 0.15 kT.
@@ -121,8 +125,12 @@ def main(argv=None):
     wanted = None if target is None else target.record()
     allowed = [] if target is None else [dataset.integrator(asdict(MDSettings())),
                                          *dataset.validated_integrators(wanted)]
-    runs = {s: r for s, r in dataset.completed_runs(args.md, 5000).items()
-            if r.get("target") == wanted and (target is None or dataset.integrator(r["settings"]) in allowed)}
+    finished = {s: r for s, r in dataset.completed_runs(args.md, 5000).items() if r.get("target") == wanted}
+    runs = {s: r for s, r in finished.items() if target is None or dataset.integrator(r["settings"]) in allowed}
+    excluded = sorted(set(finished) - set(runs))  # e.g. HMR runs, once the integrator benchmark rejected HMR
+    if excluded:
+        print(f"not reference MD of the target's ensemble (an integrator neither the protocol's nor validated): "
+              f"seeds {excluded}", flush=True)
     seeds = sorted(runs)
     if len(seeds) < 2:
         raise SystemExit(f"need at least 2 finished trajectories of {target.name if target else 'the old ensemble'} "
@@ -219,7 +227,7 @@ def main(argv=None):
                                  np.random.default_rng(2))
         n_test = len(u_test) / tau_e
         needed = samples_for(rows, TEST_FLOOR_BOUND_KT)
-        n_pair = k_pair * 5000 / tau_e  # the pairings' sets are k_pair whole 5 ns runs
+        n_pair = k_pair * int(np.median([len(energies[s]) for s in at_protocol])) / tau_e  # k_pair whole runs a set
         test_set["independent_samples"] = {
             "tau_int_E_frames": tau_e, "tau_int_E_converged": converges(u_at_protocol), "test_independent_samples": n_test,
             "E_W2_kT_at_test_size": independent_floor(np.concatenate(u_at_protocol), [round(n_test)], 200,
@@ -288,7 +296,7 @@ def main(argv=None):
             print(f"{TEST_FLOOR_BOUND_KT} kT needs about {ind['independent_samples_for_bound']:.0f} independent samples "
                   f"per set: {ind['ns_per_set_for_bound']:.0f} ns of 1 fs MD")
     name = "noise_floor" if target is None else f"noise_floor_{target.name.lower()}"  # the old table keeps its file
-    path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds,
+    path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds, "excluded_seeds": excluded,
                              "integrators": {s: dataset.integrator(runs[s]["settings"]) for s in seeds}, "repeats": args.repeats,
                              "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size,
                              "test_set": test_set})

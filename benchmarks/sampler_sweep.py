@@ -263,7 +263,7 @@ def main(argv=None):
               "rows": rows,
               "integral_vs_jacobian": integral_error, "rex_vs_base_solver": rex_vs_base,
               "best_effective_per_cpu_s": best["setting"],
-              "md_test_frames": len(reference.u),
+              "md_test_frames": len(reference.u), "md_test_set": reference.record(),
               "units": {"E_W2": "kT", "T_W2": "rad (5 backbone torsions: psi1, phi2, psi2, phi3, psi3)",
                         "cpu_s": "process CPU seconds"},
               "notes": "reweighted metrics rest on about ESS draws; intervals are paired bootstrap 16-84%"}

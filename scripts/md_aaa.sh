@@ -5,17 +5,13 @@
 # (a cut-off loses at most one chunk per worker), and a seed another process is running is skipped
 # (each run holds a lock). Logs: runs/md-worker<i>.log; stop a worker with `kill -- -PGID` (it runs
 # in its own session, so it survives the shell that started it).
-# Plan: seeds 101-104 test (20 ns) at the protocol's own integrator (1 fs, standard masses): every
-# metric rests on them, so they come first. Seeds 105 (val) and 106-115 (train, 50 ns) start with
-# HMR at 2 fs (3 amu, twice the ns per CPU-second) if benchmarks/results/md_integrator_ensemble.json
-# validates it (`rexmol simulate --fast-if-validated`), else with the protocol's; a started seed
-# always resumes with the integrator it was started with. Then seeds 116-123, more test runs at 1 fs
-# (README, "The AAA noise floor": the four test runs are the only 1 fs runs, so the test set's own
-# floor, apart from the HMR runs' possible offset, is not measured yet); they join the test split
-# when a manifest is built with them listed (`rexmol dataset --test 101 ... 123`), which is also a
-# new data version for training: build it between training runs. Then seeds 124-135, training runs
-# at the protocol's 1 fs: the HMR runs put residue 2 in alpha_R 16.9% of the time against 22.0% at
-# 1 fs (benchmarks/state_populations.py), so the training split is to be regrown at 1 fs.
+# Plan: seeds 101-104 at the protocol's own integrator (1 fs, standard masses), then 105 and 106-115,
+# which started with HMR at 2 fs (3 amu, twice the ns per CPU-second) under `--fast-if-validated`
+# while benchmarks/results/md_integrator_ensemble.json admitted it; it has rejected HMR since (residue
+# 2's alpha_R population), so that flag now runs 1 fs, and a started seed always resumes with the
+# integrator it was started with. Then 116-123 at 1 fs: with 101-104 they are the test set (60 ns;
+# README, "The AAA noise floor"). Then 124-135 at 1 fs, the next val (124) and train (125-135) splits
+# that replace the HMR runs (README, "The shipped dataset", has the manifest command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKERS=${1:-1}

@@ -407,6 +407,11 @@ def test_integrator_ensemble_populations_refuse_a_shifted_state_and_pass_equal_o
     assert rows["residue 2 alpha_R"]["welch t"] == pytest.approx((a_cand.mean() - a_ref.mean()) / se)
     assert rows["residue 2 alpha_R"]["welch t"] < -3 and not rows["residue 2 alpha_R"]["pass"]
     assert rows["residue 2 phi > 0"]["welch t"] == 0.0 and rows["residue 2 phi > 0"]["pass"]  # nobody visits it
+    assert rows["residue 2 phi > 0"]["p"] == 1.0
+    # every run at exactly 25% against exactly 0%: no spread, so no t, but a difference: a failure of the right sign
+    flat = {s: f | {"residue 3 phi > 0": 0.25} for s, f in cand.items()}
+    row = next(r for r in population_rows(ref | flat, list(ref), list(flat)) if r["region"] == "residue 3 phi > 0")
+    assert row["welch t"] == np.inf and row["p"] == 0.0 and not row["pass"]
     same = runs(a_ref, 100)
     assert all(r["pass"] and abs(r["welch t"]) < 1e-9 for r in population_rows(ref | same, list(ref), list(same)))
     with pytest.raises(SystemExit, match="at least 2 runs"):

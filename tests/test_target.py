@@ -516,7 +516,8 @@ def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
 def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_load(aaa_manifest, tmp_path):
     """MDReference keeps u of the test frames beside the manifest, under a name of the test chunks'
     SHA-256s and the target; a cached file that disagrees with energies recomputed on load (here: a
-    tampered one) is rescored and replaced, with a warning; the old ensemble's scorer has its own."""
+    tampered one) is rescored and replaced, with a warning; a quick check on a subset reads the cache
+    but never writes it; the old ensemble's scorer has its own."""
     import numpy as np
 
     from rexmol.boltzmann.sampling import MDReference, test_energy_cache_path
@@ -535,6 +536,15 @@ def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_loa
         again = MDReference(aaa_manifest)
     np.testing.assert_allclose(again.u, truth, rtol=1e-12)
     np.testing.assert_allclose(np.load(cache)["u"], truth, rtol=1e-12)
+    keep = np.linspace(0, len(truth) - 1, 4).round().astype(int)  # a quick check's evenly spaced subset
+    np.testing.assert_allclose(MDReference(aaa_manifest, max_frames=4).u, truth[keep], rtol=1e-12)  # from the cache
+    np.savez(cache, u=truth + 0.01)
+    with pytest.warns(UserWarning, match="disagrees"):  # a subset is rescored on its own, the cache left alone
+        np.testing.assert_allclose(MDReference(aaa_manifest, max_frames=4).u, truth[keep], rtol=1e-12)
+    np.testing.assert_allclose(np.load(cache)["u"], truth + 0.01, rtol=1e-12)
+    cache.unlink()
+    MDReference(aaa_manifest, max_frames=4)
+    assert not cache.exists()
     old = old_ensemble_manifest(aaa_manifest, aaa_manifest.parent / "old.json")
     assert test_energy_cache_path(old, None) != cache
     assert test_energy_cache_path(old, AAA) == cache  # the same chunks and target: the same energies

@@ -36,6 +36,7 @@ from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
 from rexmol.model.checkpoint import model_sha256
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
+from rexmol.molecules.md import sha256 as md_sha256
 from rexmol.molecules.target import require_same_target
 
 
@@ -121,6 +122,11 @@ def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_si
             "stats": stats}
 
 
+def _evenly_spaced(n: int, k: int) -> np.ndarray:
+    """k indices spread evenly over range(n), both ends included."""
+    return np.linspace(0, n - 1, k).round().astype(int)
+
+
 def test_energy_cache_path(manifest, target) -> Path:
     """Where the reduced energies of ``manifest``'s test set under ``target`` are kept: beside the
     manifest, named by a hash of the test chunks' SHA-256s and the target record (the two things u
@@ -146,48 +152,48 @@ class MDReference:
         self.manifest = manifest
         self.workers = workers
         self.target = dataset.manifest_target(manifest)
-        keep = (np.linspace(0, len(test) - 1, max_frames).round().astype(int) if max_frames and len(test) > max_frames
-                else None)
-        cache = test_energy_cache_path(manifest, self.target)
-        if keep is not None and not cache.exists():  # a quick check scores its subset only
-            test = test[keep]
-            with self.evaluator() as ev:
-                self.u = ev.reduced(test)
-        else:
-            self.u = self._test_energies(test, cache)
-            if keep is not None:
-                test, self.u = test[keep], self.u[keep]
-        self.xyz = test
-        self.torsions, self.torsion_names = backbone_torsions(test)
+        # which data version this is, read now: the manifest file may be rebuilt while a long job runs
+        self._record = {"manifest": str(manifest), "manifest_sha256": md_sha256(Path(manifest)),
+                        "test_seeds": sorted(dataset.load_manifest(manifest)["splits"]["test"])}
+        keep = _evenly_spaced(len(test), max_frames) if max_frames and len(test) > max_frames else None
+        self.u = self._test_energies(test, keep)
+        self.xyz = test if keep is None else test[keep]
+        self.torsions, self.torsion_names = backbone_torsions(self.xyz)
         self._floor_pool = None
 
     #: frames of the cached test-set energies recomputed on every load, and the largest difference
     #: (kT) allowed: the CPU platform's single-precision energies repeat to about 1e-4 kT here
     CACHE_CHECK_FRAMES, CACHE_TOLERANCE_KT = 8, 1e-3
 
-    def _test_energies(self, test: np.ndarray, cache: Path) -> np.ndarray:
-        """u = U/kT of every test frame. Scoring 60,000 frames costs a minute or two of OpenMM, so
-        the result is cached (:func:`test_energy_cache_path`, written atomically). A cached file is
-        trusted only after :attr:`CACHE_CHECK_FRAMES` evenly spaced frames, recomputed here, agree
-        with it (another OpenMM version or platform could differ); otherwise everything is
-        recomputed and the cache replaced."""
+    def _test_energies(self, test: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+        """u = U/kT of the test frames (of ``test[keep]`` where ``keep`` is given). Scoring 60,000
+        frames costs a minute of OpenMM, so the full set's energies are cached
+        (:func:`test_energy_cache_path`, written atomically). A cached file is trusted only after
+        :attr:`CACHE_CHECK_FRAMES` evenly spaced frames, recomputed here, agree with it (another
+        OpenMM version or platform could differ); otherwise the frames are rescored, and the cache
+        replaced when the whole set was scored. A subset (``keep``) never writes the cache."""
+        cache = test_energy_cache_path(self.manifest, self.target)
         with self.evaluator() as ev:
             if cache.exists():
                 u = np.load(cache)["u"]
-                check = np.linspace(0, len(test) - 1, self.CACHE_CHECK_FRAMES).round().astype(int)
+                check = _evenly_spaced(len(test), self.CACHE_CHECK_FRAMES)
                 if len(u) == len(test) and np.abs(ev.reduced(test[check]) - u[check]).max() <= self.CACHE_TOLERANCE_KT:
-                    return u
+                    return u if keep is None else u[keep]
                 warnings.warn(f"{cache} disagrees with energies recomputed here; rescoring the test set", stacklevel=3)
+            if keep is not None:
+                return ev.reduced(test[keep])
             u = ev.reduced(test)
-        atomic_savez(cache, u=u)
+        try:
+            atomic_savez(cache, u=u)
+        except OSError as err:  # e.g. a read-only data folder: the result stands, only the cache is lost
+            warnings.warn(f"could not cache the test set's energies at {cache}: {err}", stacklevel=3)
         return u
 
     def record(self) -> dict:
-        """Which test set this reference is: the manifest (path and SHA-256, the data version), its
-        test seeds and the frames used, so that a result names the set it was judged against."""
-        manifest = Path(self.manifest)
-        return {"manifest": str(manifest), "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
-                "test_seeds": sorted(dataset.load_manifest(manifest)["splits"]["test"]), "frames": len(self.u)}
+        """Which test set this reference is: the manifest (path and SHA-256, the data version, as
+        read when the reference was built), its test seeds and the frames used, so that a result
+        names the set it was judged against."""
+        return {**self._record, "frames": len(self.u)}
 
     def evaluator(self, workers: int | None = None) -> EnergyEvaluator:
         """The scorer of this reference's target (u = U/kT with the target's kT)."""

@@ -88,7 +88,7 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
                                            np.percentile(u_model, [5, 25, 50, 75, 95]).tolist())),
         "fraction_below_md_max_energy": float(np.mean(u_model <= u_test.max())),
         "fraction_all_L": float((ala3.chirality_volumes(None, x) > 0).all(axis=1).mean()),
-        "torsions": names, "global_step": loaded.info.get("global_step"),
+        "torsions": names, "global_step": loaded.info.get("global_step"), "md_test_set": reference.record(),
     }
     ramachandran({"MD test": (tors_test, None), "model (unweighted)": (tors_model, None)}, names,
                  out_dir / "ramachandran.png")
