@@ -43,6 +43,7 @@ def _protocol_floor(j):
     assert mine["against"] == [124], mine["against"]
     assert t["runs_at_protocol"] == [101, 102, 103, 104, *range(116, 125)], t["runs_at_protocol"]
     assert j["seeds"] == t["runs_at_protocol"], "the floor's runs are the 1 fs runs only"
+    assert j["excluded_seeds"] == [*range(105, 116), 201], "the twelve HMR runs the README says are left out"
     assert t["protocol_pairings_runs_per_set"] == 6
     return mine, [q["E_W2_kT"] for q in t["protocol_pairings"]]
 
