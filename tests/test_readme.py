@@ -343,6 +343,13 @@ CLAIMS += [
      and j["md_test_set"]["frames"] == 60_000 else "", "{}",
      "the 60,000 frames of the twelve 1 fs runs, data version `34af59ed`"),
     (N2000, lambda j: "(seeds 101-104, {:,} frames)".format(j["md_test_frames"]), "{}", "(seeds 101-104, 20,000 frames)"),
+    (N2000_60, lambda j: ("| rexmol, shipped model, default sampler | {} | {:.2f}% | {:.2f} (floor {:.2f}) | "
+                          "{:.2f} (floor {:.2f}) |").format(
+        j["n"], 100 * j["ess_fraction"], j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["E_W2_kT"],
+        j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"]), "{}",
+     "| rexmol, shipped model, default sampler | 2000 | 1.48% | 4.86 (floor 1.88) | 1.20 (floor 1.34) |"),
+    (N2000_60, lambda j: "rest on about {} draws".format(j["noise_floor_reweighted"]["n"]), "{}",
+     "rest on about 30 draws"),
     (N2000, lambda j: "no non-finite energy, no D residue, {} draws folded".format(j["n_folded"])
      if (j["clip_quantile"], j["n_nonfinite_energy"], j["n_d_chirality"]) == (None, 0, 0) else "",
      "{}", "no non-finite energy, no D residue, 3 draws folded"),
@@ -882,3 +889,16 @@ def test_judging_the_headline_against_the_60_ns_test_set_left_its_draws_and_weig
     a_old, a_new = (np.load(RESULTS / name.replace("results.json", "arrays.npz")) for name in (N2000, N2000_60))
     np.testing.assert_array_equal(a_old["log_w"], a_new["log_w"])
     assert (old["md_test_frames"], new["md_test_frames"]) == (20_000, 60_000)
+
+
+def test_the_floor_pools_autocorrelation_times_are_the_readmes():
+    """The README's tau of the floor pool (E-W2: u; T-W2: the slowest torsion, unconverged) and the
+    number of T-W2 floor frames it holds are those the shipped headline's floors record."""
+    floor = json.loads((RESULTS / N2000_60).read_text())["noise_floor_raw"]
+    quote = ("autocorrelation time of u for E-W2 ({:.0f} ps on the shipped data) and of the slowest backbone torsion\n"
+             "  for T-W2 ({:.1f} ns, a lower bound: not converged in 5 ns runs)").format(
+        floor["tau_E_frames"], floor["tau_T_frames"] / 1000)
+    assert not floor["tau_T_converged"]
+    assert quote in (ROOT / "README.md").read_text(), quote
+    assert f"(T-W2: about {floor['n_T']} in 60 ns)" in (ROOT / "README.md").read_text()
+
