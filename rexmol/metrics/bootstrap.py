@@ -69,7 +69,10 @@ def reweighted_torus_w2(reference_torsions: np.ndarray, n_max: int = 2000, seed:
     """T-W2 (rad) of the resampled draws' ``torsions``, weighted, against ``reference_torsions``
     (the same reference subsample as :func:`torus_w2` with this seed); NaN where every weight is zero."""
     def statistic(a: dict, idx: np.ndarray) -> float:
-        tors, w = a["torsions"][idx], a["weights"][idx]
+        # a resample repeats draws: each distinct draw once, with its weight times its count, is the
+        # same weighted measure and a smaller transport problem (about 0.63 n rows instead of n)
+        draws, counts = np.unique(idx, return_counts=True)
+        tors, w = a["torsions"][draws], a["weights"][draws] * counts
         keep = w > 0
         return (torus_w2(tors[keep], reference_torsions, w_a=w[keep] / w[keep].sum(), n_max=n_max, seed=seed)
                 if keep.any() else np.nan)
