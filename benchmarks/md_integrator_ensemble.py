@@ -36,8 +36,8 @@ modes slower than a block: on 2.5-5 ns runs, two 1 fs runs differ by up to 6.6 S
 length of an N-H bond that follows the slow salt-bridge and hydrogen-bond states), for u, for the
 mean X-H length and for all but at most one of the 17 X-H bonds (17 tests at that level); for the
 distributions, the candidate's median block W2 at most the floor's 84th percentile, for each of
-E-W2, X-H W2 and T-W2; for the populations, |t| < 3 for every region (with ten or more runs a side,
-a two-sided p of about 0.007 each). Candidate and reference must each hold at least ``--min-blocks`` blocks, so
+E-W2, X-H W2 and T-W2; for the populations, |t| < 3 for every region, with at least ``--min-runs``
+(6) runs a side (with 12 a side, |t| = 3 is a two-sided p of about 0.007). Candidate and reference must each hold at least ``--min-blocks`` blocks, so
 that a run too short to tell cannot pass.
 Prints a table, writes results/md_integrator_ensemble.json.
 
@@ -99,7 +99,7 @@ def population_rows(fractions: dict[int, dict[str, float]], reference: list[int]
     for row in by_integrator({s: fractions[s] for s in side}, side, "reference"):
         t, pvalue, difference = row["candidate welch t"], row["candidate p"], row["candidate minus protocol"]
         if not np.isfinite(t):  # no run varies: equal means (a region nobody visits) pass, others fail
-            t, pvalue = (0.0, 1.0) if difference == 0 else (math.copysign(math.inf, difference), 0.0)
+            t, pvalue = (0.0, 1.0) if np.isclose(difference, 0.0, atol=1e-12) else (math.copysign(math.inf, difference), 0.0)
         rows.append({"region": row["region"], "reference": row["reference mean"], "candidate": row["candidate mean"],
                      "difference": difference, "welch t": float(t), "p": float(pvalue), "pass": bool(abs(t) < 3.0)})
     return rows

@@ -416,3 +416,13 @@ def test_integrator_ensemble_populations_refuse_a_shifted_state_and_pass_equal_o
     assert all(r["pass"] and abs(r["welch t"]) < 1e-9 for r in population_rows(ref | same, list(ref), list(same)))
     with pytest.raises(SystemExit, match="at least 2 runs"):
         population_rows(ref | cand, list(ref)[:1], list(cand))
+
+
+def test_integrator_ensemble_refuses_too_few_runs_before_any_work(tmp_path):
+    """Welch's t over two or three runs a side can hardly reach 3: the benchmark refuses such a
+    comparison up front (here no run exists under --md, so any loading would fail otherwise)."""
+    from benchmarks.md_integrator_ensemble import main
+
+    with pytest.raises(SystemExit, match="needs at least 6 runs a side .* got 6 reference and 2 candidate"):
+        main(["--md", str(tmp_path), "--reference", *map(str, range(1, 7)), "--candidate", "7", "8"])
+

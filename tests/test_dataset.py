@@ -118,6 +118,12 @@ def test_runs_of_another_integrator_join_only_when_validated(tmp_path, md_dir):
     assert manifest["md"]["integrator_validation"]["file"] == "md_integrator_ensemble.json"
     assert manifest["md"]["integrator_validation"]["sha256"] == hashlib.sha256(validation.read_bytes()).hexdigest()
     assert dataset.load_split("train", tmp_path / "a.json").shape == (20, 33, 3)
+    dataset.check_training_integrators(tmp_path / "a.json", validation)  # admitted: it may train
+    # the benchmark rejects the integrator later: the manifest built while it was admitted may not train
+    validation.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"train/val runs \[9\] were integrated with .*0\.002.* does not admit"):
+        dataset.check_training_integrators(tmp_path / "a.json", validation)
+    dataset.check_training_integrators(build(tmp_path, md_dir)[0], validation)  # protocol runs always may
     # a validated integrator with another frame stride is still refused (tau_int and floors count frames)
     odd = md.MDSettings(timestep_ps=0.002, hydrogen_mass_amu=3.0, stride_steps=10, chunk_frames=4, equilibration_ps=0.2)
     md.run_trajectory(root, 8, length_ns=0.0002, settings=odd, threads=1, progress=False)

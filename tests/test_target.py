@@ -479,6 +479,11 @@ def test_the_shipped_integrator_benchmark_keeps_hmr_runs_out_of_new_manifests(tm
         dataset.build_manifest({"train": [201], "val": [103], "test": [101, 102]}, out=tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
     assert md.fast_if_validated() == md.MDSettings()
+    # nor may the shipped manifest's HMR train and val runs train a model now (refused before any frame loads)
+    from rexmol.training.data import Ala3DataModule
+
+    with pytest.raises(ValueError, match=r"train/val runs \[105, 106, .*201\] were integrated with .* does not admit"):
+        Ala3DataModule().setup()
 
 
 @pytest.mark.slow
@@ -513,7 +518,7 @@ def test_the_aaa_pipeline_end_to_end_on_the_shipped_aaa_runs(tmp_path):
     assert not (tmp_path / "old").exists()
 
 
-def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_load(aaa_manifest, tmp_path):
+def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_load(aaa_manifest, tmp_path, monkeypatch):
     """MDReference keeps u of the test frames beside the manifest, under a name of the test chunks'
     SHA-256s and the target; a cached file that disagrees with energies recomputed on load (here: a
     tampered one) is rescored and replaced, with a warning; a quick check on a subset reads the cache
@@ -531,6 +536,12 @@ def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_loa
         truth = ev.reduced(centre(dataset.load_split("test", aaa_manifest)))
     np.testing.assert_allclose(np.load(cache)["u"], truth, rtol=1e-12)
     np.testing.assert_allclose(MDReference(aaa_manifest).u, first.u, rtol=0)  # read back
+    check = np.linspace(0, len(truth) - 1, MDReference.CACHE_CHECK_FRAMES).round().astype(int)
+    unchecked = next(i for i in range(len(truth)) if i not in check)
+    marked = truth.copy()
+    marked[unchecked] += 1.0  # a frame the load does not recompute: only a cache read returns this
+    np.savez(cache, u=marked)
+    np.testing.assert_allclose(MDReference(aaa_manifest).u, marked, rtol=0)
     np.savez(cache, u=truth + 0.01)  # off by 10 times the tolerance
     with pytest.warns(UserWarning, match="disagrees with energies recomputed here"):
         again = MDReference(aaa_manifest)
@@ -544,6 +555,15 @@ def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_loa
     np.testing.assert_allclose(np.load(cache)["u"], truth + 0.01, rtol=1e-12)
     cache.unlink()
     MDReference(aaa_manifest, max_frames=4)
+    assert not cache.exists()
+    import rexmol.boltzmann.sampling as sampling
+
+    def unwritable(path, **arrays):
+        raise PermissionError(f"read-only: {path}")
+
+    monkeypatch.setattr(sampling, "atomic_savez", unwritable)
+    with pytest.warns(UserWarning, match="could not cache the test set's energies"):  # the result still stands
+        np.testing.assert_allclose(MDReference(aaa_manifest).u, truth, rtol=1e-12)
     assert not cache.exists()
     old = old_ensemble_manifest(aaa_manifest, aaa_manifest.parent / "old.json")
     assert test_energy_cache_path(old, None) != cache
@@ -562,3 +582,10 @@ def test_the_shipped_test_set_has_its_energies_cached():
     path = test_energy_cache_path(dataset.MANIFEST, dataset.manifest_target())
     assert path.exists(), f"{path} is missing: MDReference() writes it (e.g. one `rexmol sample`)"
     assert len(np.load(path)["u"]) == sum(manifest["runs"][str(s)]["frames"] for s in manifest["splits"]["test"])
+    import warnings
+
+    from rexmol.boltzmann.sampling import MDReference
+
+    with warnings.catch_warnings():  # its values agree with OpenMM here, at the frames every load recomputes
+        warnings.filterwarnings("error", message=".*disagrees with energies recomputed here")
+        MDReference(max_frames=8)

@@ -77,6 +77,34 @@ def validated_integrators(target: dict, validation: Path = INTEGRATOR_VALIDATION
     return [integrator(run["settings"]) for run in record["candidate"].values()]
 
 
+def admitted_integrators(target: dict, validation: Path | None = None) -> list[dict]:
+    """Integrators whose runs are MD of ``target``'s ensemble: the protocol's own (1 fs, standard
+    masses) and any that ``validation`` (default :data:`INTEGRATOR_VALIDATION`) finds to match it."""
+    return [integrator(asdict(MDSettings())),
+            *validated_integrators(target, INTEGRATOR_VALIDATION if validation is None else validation)]
+
+
+def check_training_integrators(manifest_path: Path = MANIFEST, validation: Path | None = None) -> None:
+    """Refuse (ValueError, naming the runs) a manifest whose train or val runs were integrated with an
+    integrator :func:`admitted_integrators` does not admit now: a model fitted to them learns another
+    ensemble than the target's. The gate of :func:`build_manifest`, read again when training starts,
+    so that a manifest built while an integrator was admitted cannot train once it is rejected."""
+    record = load_manifest(manifest_path)
+    target = record["system"].get("target")
+    if target is None:  # the old ensemble: one protocol for every run, checked when it was built
+        return
+    allowed = admitted_integrators(target, validation)
+    by_run = record["md"].get("settings_by_run", {})
+    refused = {s: integrator(by_run[str(s)]) for split in ("train", "val") for s in record["splits"][split]
+               if integrator(by_run[str(s)]) not in allowed}
+    if refused:
+        raise ValueError(f"{manifest_path}: train/val runs {sorted(refused)} were integrated with "
+                         f"{sorted({json.dumps(v, sort_keys=True) for v in refused.values()})}, which "
+                         f"{INTEGRATOR_VALIDATION if validation is None else validation} does not admit for this "
+                         f"target: training on them fits another ensemble. Build a manifest of admitted runs "
+                         f"(`rexmol dataset`)")
+
+
 def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Path = MANIFEST,
                    frames_per_run: int | None = 5000, overwrite: bool = False,
                    validation: Path = INTEGRATOR_VALIDATION) -> dict:
@@ -107,7 +135,7 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
     first = next(iter(seen))
     settings, target = runs[first]["settings"], runs[first].get("target")
     protocol = integrator(asdict(MDSettings()))
-    allowed = validated_integrators(target, validation) if target is not None else []
+    allowed = admitted_integrators(target, validation) if target is not None else []
     stride = lambda st: st["stride_steps"] * st["timestep_ps"]  # noqa: E731
     for s in seen:
         theirs = runs[s]["settings"]
@@ -119,7 +147,7 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
                 raise ValueError(f"seed {s} was run with other MD settings than seed {first}")
         elif abs(stride(theirs) - stride(settings)) > 1e-12:
             raise ValueError(f"seed {s} records frames {stride(theirs)} ps apart, seed {first} {stride(settings)} ps")
-        elif integrator(theirs) != protocol and integrator(theirs) not in allowed:
+        elif integrator(theirs) not in allowed:
             raise ValueError(f"seed {s} was run with the integrator {integrator(theirs)}, neither the protocol's "
                              f"({protocol}) nor validated against it in {validation} (benchmarks/md_integrator_ensemble.py)")
     stride_ps = settings["stride_steps"] * settings["timestep_ps"]

@@ -38,6 +38,7 @@ class Ala3DataModule(L.LightningDataModule):
         if self.train_xyz is not None:
             return
         path = Path(self.hparams.manifest)
+        dataset.check_training_integrators(path)  # one ensemble: no runs of a rejected integrator
         self.target = dataset.load_manifest(path)["system"].get("target")
         self.manifest_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         self.train_xyz = centre(dataset.load_split("train", path))
