@@ -99,7 +99,8 @@ def population_rows(fractions: dict[int, dict[str, float]], reference: list[int]
     for row in by_integrator({s: fractions[s] for s in side}, side, "reference"):
         t, pvalue, difference = row["candidate welch t"], row["candidate p"], row["candidate minus protocol"]
         if not np.isfinite(t):  # no run varies: equal means (a region nobody visits) pass, others fail
-            t, pvalue = (0.0, 1.0) if np.isclose(difference, 0.0, atol=1e-12) else (math.copysign(math.inf, difference), 0.0)
+            same = np.isclose(difference, 0.0, atol=1e-12)
+            t, pvalue = (0.0, 1.0) if same else (math.copysign(math.inf, difference), 0.0)
         rows.append({"region": row["region"], "reference": row["reference mean"], "candidate": row["candidate mean"],
                      "difference": difference, "welch t": float(t), "p": float(pvalue), "pass": bool(abs(t) < 3.0)})
     return rows
