@@ -37,8 +37,8 @@ length of an N-H bond that follows the slow salt-bridge and hydrogen-bond states
 mean X-H length and for all but at most one of the 17 X-H bonds (17 tests at that level); for the
 distributions, the candidate's median block W2 at most the floor's 84th percentile, for each of
 E-W2, X-H W2 and T-W2; for the populations, |t| < 3 for every region, with at least ``--min-runs``
-(6) runs a side (with 12 a side, |t| = 3 is a two-sided p of about 0.007). Candidate and reference must each hold at least ``--min-blocks`` blocks, so
-that a run too short to tell cannot pass.
+(6) runs a side (with 12 a side, |t| = 3 is a two-sided p of about 0.007). Candidate and reference
+must each hold at least ``--min-blocks`` blocks, so that a run too short to tell cannot pass.
 Prints a table, writes results/md_integrator_ensemble.json.
 
     python benchmarks/md_integrator_ensemble.py --reference 101 102 103 104 116 117 118 119 120 121 122 123 \\
