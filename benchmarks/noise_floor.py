@@ -146,19 +146,27 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     stride_ns = 0.001  # frames are 1 ps apart
 
+    # what sampling noise alone gives at each set length (two sets of independent draws of the pooled
+    # energies, as many as a set's frames over tau_int of u): beside each measured row, so a length
+    # where runs differ by more than that (an offset, a slow state) shows
+    tau_all = integrated_time([energies[s] for s in seeds], unconverged="bound")
+    pooled = np.concatenate([energies[s] for s in seeds])
     by_length = []
     for k in range(1, len(seeds) // 2 + 1):
-        ew, tw = [], []
+        ew, tw, sets = [], [], []
         for r, (g1, g2) in enumerate(disjoint_pairs(seeds, k, args.repeats, rng)):
+            sets.append([g1, g2])
             u1 = np.concatenate([energies[s] for s in g1])
             u2 = np.concatenate([energies[s] for s in g2])
             ew.append(energy_w2(u1, u2).value)
             t1 = np.concatenate([torsions[s] for s in g1])
             t2 = np.concatenate([torsions[s] for s in g2])
             tw.append(torus_w2(t1, t2, n_max=args.tw2_frames, seed=r))
+        model = independent_floor(pooled, [round(k * 5000 / tau_all)], 200, np.random.default_rng([5, k]))[0]
         by_length.append({"trajectories_per_set": k, "ns_per_set": k * 5000 * stride_ns, "frames_per_set": k * 5000,
-                          "pairings": len(ew), "E_W2_kT_all": ew,
+                          "pairings": len(ew), "sets": sets, "E_W2_kT_all": ew,
                           "E_W2_kT_median": statistics.median(ew), "E_W2_kT_max": max(ew),
+                          "E_W2_kT_sampling_noise_median": model["E_W2_median"],
                           "T_W2_rad_median": statistics.median(tw), "T_W2_rad_max": max(tw)})
         print(by_length[-1], flush=True)
 
@@ -167,7 +175,8 @@ def main(argv=None):
         test = sorted(dataset.load_manifest(args.manifest)["splits"]["test"])
         others = [s for s in seeds if s not in test]
         if not set(test) <= set(seeds):
-            raise SystemExit(f"the test runs {test} of {args.manifest} are not all finished runs of {target.name}")
+            raise SystemExit(f"the test runs {sorted(set(test) - set(seeds))} of {args.manifest} are not finished runs "
+                             f"of {target.name} at an admitted integrator (excluded: {excluded})")
         k = len(test)
         rng_test = np.random.default_rng(1)  # its own stream: the other sections do not depend on this one
         order = list(rng_test.permutation(others))  # disjoint groups: every other run is used at most once
@@ -195,6 +204,9 @@ def main(argv=None):
         # k-run sets of them (the test set's size) against each other
         protocol = dataset.integrator(asdict(MDSettings()))
         at_protocol = [s for s in seeds if dataset.integrator(runs[s]["settings"]) == protocol]
+        if not at_protocol:
+            raise SystemExit(f"no finished run at the protocol's integrator {protocol}: the test set's floor is "
+                             "measured against MD of its own integrator")
         others_at_protocol = [s for s in at_protocol if s not in test]
         pairings = []
         # every distinct pairing up to 64 (8 runs at k = 4 give 35): the E-W2s are cheap; pairings share

@@ -18,8 +18,9 @@ Then the MD runs themselves, by integrator: every finished 5 ns run under ``--md
 target, whatever its integrator, each region's fraction per run (residue 2's three sum to 1), their
 mean and standard error over runs (independent trajectories, so the error includes the slow events),
 and Welch's t between the protocol's 1 fs runs and each other integrator's (HMR at 2 fs), also for
-the 1 fs runs outside the test split alone: a faster integrator's configurational ensemble must
-match the protocol's in the states' populations too, not only in energies and bonds.
+the 1 fs runs outside the test split alone (Welch's t needs two of them: with the 60 ns test set,
+the 1 fs runs from seed 124 on): a faster integrator's configurational ensemble must match the
+protocol's in the states' populations too, not only in energies and bonds.
 
     python benchmarks/state_populations.py --run benchmarks/results/aaa_headline_n2000 \\
         [--run benchmarks/results/ab_cycle4_logsnr_n2000] [--top 10] [--json-name state_populations]

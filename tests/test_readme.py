@@ -902,3 +902,33 @@ def test_the_floor_pools_autocorrelation_times_are_the_readmes():
     assert quote in (ROOT / "README.md").read_text(), quote
     assert f"(T-W2: about {floor['n_T']} in 60 ns)" in (ROOT / "README.md").read_text()
 
+
+def test_the_main_job_timing_is_the_committed_runs():
+    """The README's main-job timing: the wall time `time` printed, and the sampling and round-trip
+    seconds of that run's own results.json (the round trip: the drawing call's wall time less the
+    sampling time)."""
+    folder = RESULTS / "main_job_timing"
+    j = json.loads((folder / "results.json").read_text())
+    real = re.search(r"real\s+(\d+)m([\d.]+)s", (folder / "time.txt").read_text())
+    minutes, seconds = int(real.group(1)), round(float(real.group(2)))
+    quote = ("it takes **{} min {} s** from the command to\nthe end: set-up 8 s, sampling {:.0f} s ({:.2f} s per conformer "
+             "on two threads) plus {:.0f} s for the first\nchunk's round trip").format(
+        minutes, seconds, j["sampling_s"], j["sampling_s_per_sample"], j["wall_s_this_call"] - j["sampling_s"])
+    assert quote in (ROOT / "README.md").read_text(), quote
+    assert j["n"] == 64 and j["torch_threads"] == 2 and j["md_test_set"]["frames"] == 60_000
+
+
+def test_the_20_ns_figures_beside_the_60_ns_headline_and_the_alpha_r_shift_are_their_jsons():
+    """The model card's previous-test-set figures are the 20 ns headline's; every "4.9 points" of the
+    README is the integrator benchmark's alpha_R difference (12 runs a side)."""
+    j = json.loads((RESULTS / N2000).read_text())
+    quote = "`aaa_headline_n2000/`: {:.2f} kT, floor {:.2f}; {:.2f} rad, floor {:.2f})".format(
+        j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["E_W2_kT"], j["T_W2_rad_reweighted"],
+        j["noise_floor_reweighted"]["T_W2_rad"])
+    assert quote in (ROOT / "models" / "ala3_dit.md").read_text(), quote
+    alpha = json.loads((RESULTS / "md_integrator_ensemble.json").read_text())["populations"][0]
+    assert alpha["region"] == "residue 2 alpha_R"
+    shift = "{:.1f} points".format(100 * (alpha["reference"] - alpha["candidate"]))
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("4.9 points") == readme.count(shift) >= 2, shift
+

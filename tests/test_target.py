@@ -566,8 +566,9 @@ def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_loa
         np.testing.assert_allclose(MDReference(aaa_manifest).u, truth, rtol=1e-12)
     assert not cache.exists()
     old = old_ensemble_manifest(aaa_manifest, aaa_manifest.parent / "old.json")
-    assert test_energy_cache_path(old, None) != cache
-    assert test_energy_cache_path(old, AAA) == cache  # the same chunks and target: the same energies
+    assert test_energy_cache_path(old, None).name != cache.name
+    assert test_energy_cache_path(old, AAA).name == cache.name  # the same chunks and target: the same key
+    assert cache.parent == aaa_manifest.with_suffix(".cache")  # beside its manifest, named after it
 
 
 def test_the_shipped_test_set_has_its_energies_cached():

@@ -36,7 +36,6 @@ from rexmol.metrics.plots import _pyplot, _save, energy_histogram, ramachandran
 from rexmol.model.checkpoint import model_sha256
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.energies import EnergyEvaluator
-from rexmol.molecules.md import sha256 as md_sha256
 from rexmol.molecules.target import require_same_target
 
 
@@ -128,13 +127,14 @@ def _evenly_spaced(n: int, k: int) -> np.ndarray:
 
 
 def test_energy_cache_path(manifest, target) -> Path:
-    """Where the reduced energies of ``manifest``'s test set under ``target`` are kept: beside the
-    manifest, named by a hash of the test chunks' SHA-256s and the target record (the two things u
-    depends on), so another data version or target never reads them."""
+    """Where the reduced energies of ``manifest``'s test set under ``target`` are kept: a folder
+    beside the manifest named after it (``data/ala3/dataset.cache/`` for the shipped one), the file
+    named by a hash of the test chunks' SHA-256s and the target record (the two things u depends
+    on), so another data version or target never reads them."""
     record = dataset.load_manifest(manifest)
     key = json.dumps({"chunks": [c["sha256"] for s in record["splits"]["test"] for c in record["runs"][str(s)]["chunks"]],
                       "target": None if target is None else target.record()}, sort_keys=True)
-    return Path(manifest).parent / "cache" / f"test_u_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    return Path(manifest).with_suffix(".cache") / f"test_u_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
 class MDReference:
@@ -152,9 +152,11 @@ class MDReference:
         self.manifest = manifest
         self.workers = workers
         self.target = dataset.manifest_target(manifest)
-        # which data version this is, read now: the manifest file may be rebuilt while a long job runs
-        self._record = {"manifest": str(manifest), "manifest_sha256": md_sha256(Path(manifest)),
-                        "test_seeds": sorted(dataset.load_manifest(manifest)["splits"]["test"])}
+        # which data version this is, read now (one read: hash and seeds of the same bytes), since the
+        # manifest file may be rebuilt while a long job runs
+        raw = Path(manifest).read_bytes()
+        self._record = {"manifest": str(manifest), "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+                        "test_seeds": sorted(json.loads(raw)["splits"]["test"])}
         keep = _evenly_spaced(len(test), max_frames) if max_frames and len(test) > max_frames else None
         self.u = self._test_energies(test, keep)
         self.xyz = test if keep is None else test[keep]

@@ -70,7 +70,9 @@ def reweighted_torus_w2(reference_torsions: np.ndarray, n_max: int = 2000, seed:
     (the same reference subsample as :func:`torus_w2` with this seed); NaN where every weight is zero."""
     def statistic(a: dict, idx: np.ndarray) -> float:
         # a resample repeats draws: each distinct draw once, with its weight times its count, is the
-        # same weighted measure and a smaller transport problem (about 0.63 n rows instead of n)
+        # same weighted measure and a smaller transport problem (about 0.63 n rows instead of n). Where
+        # more than n_max draws are kept, torus_w2 subsamples them by weight, from fewer rows: the same
+        # measure, another random subsample than the repeated rows would give
         draws, counts = np.unique(idx, return_counts=True)
         tors, w = a["torsions"][draws], a["weights"][draws] * counts
         keep = w > 0
