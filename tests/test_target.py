@@ -525,12 +525,12 @@ def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_loa
     but never writes it; the old ensemble's scorer has its own."""
     import numpy as np
 
-    from rexmol.boltzmann.sampling import MDReference, test_energy_cache_path
+    from rexmol.boltzmann.sampling import MDReference, reference_energy_cache_path
     from rexmol.geometry import centre
     from rexmol.molecules import dataset
     from rexmol.molecules.energies import EnergyEvaluator
 
-    cache = test_energy_cache_path(aaa_manifest, AAA)
+    cache = reference_energy_cache_path(aaa_manifest, AAA)
     first = MDReference(aaa_manifest)
     with EnergyEvaluator(target=AAA) as ev:
         truth = ev.reduced(centre(dataset.load_split("test", aaa_manifest)))
@@ -566,8 +566,8 @@ def test_the_test_sets_energies_are_cached_by_data_and_target_and_checked_on_loa
         np.testing.assert_allclose(MDReference(aaa_manifest).u, truth, rtol=1e-12)
     assert not cache.exists()
     old = old_ensemble_manifest(aaa_manifest, aaa_manifest.parent / "old.json")
-    assert test_energy_cache_path(old, None).name != cache.name
-    assert test_energy_cache_path(old, AAA).name == cache.name  # the same chunks and target: the same key
+    assert reference_energy_cache_path(old, None).name != cache.name
+    assert reference_energy_cache_path(old, AAA).name == cache.name  # the same chunks and target: the same key
     assert cache.parent == aaa_manifest.with_suffix(".cache")  # beside its manifest, named after it
 
 
@@ -576,11 +576,11 @@ def test_the_shipped_test_set_has_its_energies_cached():
     MDReference), so a fresh clone does not rescore every frame before its first result."""
     import numpy as np
 
-    from rexmol.boltzmann.sampling import test_energy_cache_path
+    from rexmol.boltzmann.sampling import reference_energy_cache_path
     from rexmol.molecules import dataset
 
     manifest = dataset.load_manifest()
-    path = test_energy_cache_path(dataset.MANIFEST, dataset.manifest_target())
+    path = reference_energy_cache_path(dataset.MANIFEST, dataset.manifest_target())
     assert path.exists(), f"{path} is missing: MDReference() writes it (e.g. one `rexmol sample`)"
     assert len(np.load(path)["u"]) == sum(manifest["runs"][str(s)]["frames"] for s in manifest["splits"]["test"])
     import warnings

@@ -126,7 +126,7 @@ def _evenly_spaced(n: int, k: int) -> np.ndarray:
     return np.linspace(0, n - 1, k).round().astype(int)
 
 
-def test_energy_cache_path(manifest, target) -> Path:
+def reference_energy_cache_path(manifest, target) -> Path:
     """Where the reduced energies of ``manifest``'s test set under ``target`` are kept: a folder
     beside the manifest named after it (``data/ala3/dataset.cache/`` for the shipped one), the file
     named by a hash of the test chunks' SHA-256s and the target record (the two things u depends
@@ -170,11 +170,11 @@ class MDReference:
     def _test_energies(self, test: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
         """u = U/kT of the test frames (of ``test[keep]`` where ``keep`` is given). Scoring 60,000
         frames costs a minute of OpenMM, so the full set's energies are cached
-        (:func:`test_energy_cache_path`, written atomically). A cached file is trusted only after
+        (:func:`reference_energy_cache_path`, written atomically). A cached file is trusted only after
         :attr:`CACHE_CHECK_FRAMES` evenly spaced frames, recomputed here, agree with it (another
         OpenMM version or platform could differ); otherwise the frames are rescored, and the cache
         replaced when the whole set was scored. A subset (``keep``) never writes the cache."""
-        cache = test_energy_cache_path(self.manifest, self.target)
+        cache = reference_energy_cache_path(self.manifest, self.target)
         with self.evaluator() as ev:
             if cache.exists():
                 u = np.load(cache)["u"]
