@@ -123,8 +123,7 @@ def main(argv=None):
     # integrator or one an ensemble benchmark validated (the same gate as the data manifest's)
     target = None if args.old_ensemble else AAA
     wanted = None if target is None else target.record()
-    allowed = [] if target is None else [dataset.integrator(asdict(MDSettings())),
-                                         *dataset.validated_integrators(wanted)]
+    allowed = [] if target is None else dataset.admitted_integrators(wanted)
     finished = {s: r for s, r in dataset.completed_runs(args.md, 5000).items() if r.get("target") == wanted}
     runs = {s: r for s, r in finished.items() if target is None or dataset.integrator(r["settings"]) in allowed}
     excluded = sorted(set(finished) - set(runs))  # e.g. HMR runs, once the integrator benchmark rejected HMR
