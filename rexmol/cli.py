@@ -53,6 +53,9 @@ def _simulate(args) -> int:
         argv += ["--hydrogen-mass-amu", str(args.hydrogen_mass_amu)]
     if args.fast_if_validated:
         argv += ["--fast-if-validated"]
+    argv += ["--replicas", str(args.replicas)]
+    if args.replica_spacing_nm is not None:
+        argv += ["--replica-spacing-nm", str(args.replica_spacing_nm)]
     md.main(argv)
     return 0
 
@@ -264,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hydrogen-mass-amu", type=float, default=None, help="HMR; default standard masses (the protocol)")
     p.add_argument("--fast-if-validated", action="store_true",
                    help="new seeds use HMR 2 fs if benchmarks/results/md_integrator_ensemble.json validates it")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="run the seeds this many at a time side by side in one System (far-apart copies, each "
+                        "exactly a lone run of the protocol); more ns per CPU-second, most on a GPU")
+    p.add_argument("--replica-spacing-nm", type=float, default=None,
+                   help="anchor spacing of --replicas copies (default: ReplicaLayout's)")
     p.set_defaults(func=_simulate)
 
     sub.add_parser("train", help="train the DiT (LightningCLI; see `rexmol train --help`)", add_help=False)

@@ -1,46 +1,73 @@
 #!/usr/bin/env bash
-# The README's AAA results of a trained run, from its checkpoint to numbers (two cores, a few hours):
-#   bash scripts/evaluate_aaa.sh [CKPT]     (default: the shipped second cycle's last.ckpt)
-# 1. export the run's EMA weights to models/ala3_dit.pt (refuses to overwrite unless REXMOL_OVERWRITE=1);
+# The README's AAA results of a trained run, from its checkpoint to numbers paired with the shipped
+# model's (two cores, a few hours; every step resumes or refuses, so rerun it after a cut-off):
+#   bash scripts/evaluate_aaa.sh [CKPT] [NAME]
+# CKPT defaults to the 1 fs retrain's second cycle (checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt),
+# NAME to the checkpoint folder's name without "ala3_dit_" (aaa_1fs_cycle2). Nothing here replaces
+# the shipped model: shipping is a copy of the export onto models/ala3_dit.pt once the numbers are in.
+# 1. export the run's EMA weights to <ckpt folder>/ala3_dit.pt (byte-deterministic: the same
+#    checkpoint gives the same SHA-256; refuses to overwrite another file unless REXMOL_OVERWRITE=1);
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
-#    - the headline draw: rexmol sample --n 2000 (the default sampler: Princeps(midpoint), 16 log-SNR steps,
-#      exact Jacobian density) into runs/aaa_headline_n2000, its results, settings, arrays (x float32 nm,
-#      log q, u, log w) and plots copied to benchmarks/results/aaa_headline_n2000/;
-#    - the test NLL: rexmol likelihood on 1000 evenly spaced test frames, 16 uniform
-#      midpoint steps, exact divergence, into benchmarks/results/aaa_nll_shipped/ (the first cycle's is
-#      benchmarks/results/aaa_nll/);
-#    - the model report (2000 unweighted draws) into models/ala3_dit_report/.
-# The export is byte-deterministic (the same checkpoint gives the same SHA-256). The shipped file predates
-# that (its archive was named after a temporary file holding the PID): re-exporting cycle 2 gives equal
-# weights under a SHA-256 other than 1f06c9d9..., which runs recorded against the old bytes would refuse.
-# Every step writes atomically and refuses to replace results unless asked (REXMOL_OVERWRITE=1).
+#    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
+#      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
+#      model's headline (benchmarks/results/aaa_headline_n2000_test60), into runs/NAME_headline_n2000
+#      (resumable chunks), its results, settings, arrays (x float32 nm, log q, u, log w) and plots
+#      copied to benchmarks/results/NAME_headline_n2000/;
+#    - the test NLL on the 1000 test frames of the first cycle's headline NLL
+#      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
+#      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
+#      it pairs frame by frame with the first cycle (those 1000) and the shipped second cycle
+#      (benchmarks/results/ab_cycle2_nll: 250 of them);
+#    - the model report (2000 unweighted draws) into <ckpt folder>/ala3_dit_report/.
+# 3. prints the paired comparison (benchmarks/training_ab.py) against the shipped model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CKPT=${1:-checkpoints/ala3_dit_aaa_cycle2/last.ckpt}
+CKPT=${1:-checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt}
+DIR=$(dirname "$CKPT")
+NAME=${2:-$(basename "$DIR" | sed 's/^ala3_dit_//')}
 MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}  # the data the model was trained on (its target is checked)
+NLL_FRAMES=benchmarks/results/aaa_nll/log_q.npz
+[ -f "$CKPT" ] || { echo "no checkpoint $CKPT" >&2; exit 1; }
+[ -f "$NLL_FRAMES" ] || { echo "no $NLL_FRAMES (the paired NLL's frames)" >&2; exit 1; }
 # the run's CSV log: the latest CSVLogger version beside the checkpoint (a resumed run adds one)
-CSV=$(ls -d "$(dirname "$CKPT")"/csv/version_*/metrics.csv 2>/dev/null | sort -V | tail -1)
+CSV=$(ls -d "$DIR"/csv/version_*/metrics.csv 2>/dev/null | sort -V | tail -1)
 ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
-if [ -e benchmarks/results/aaa_headline_n2000/results.json ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "benchmarks/results/aaa_headline_n2000/ holds results; set REXMOL_OVERWRITE=1 to replace them" >&2; exit 1
+HEAD=benchmarks/results/${NAME}_headline_n2000
+if [ -e "$HEAD/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$HEAD/ holds results; set REXMOL_OVERWRITE=1 to replace them" >&2; exit 1
+fi
+MODEL=$DIR/ala3_dit.pt
+if [ -e "$MODEL" ]; then
+  echo "using the existing export $MODEL (delete it to export again)"
+else
+  .venv/bin/rexmol export --ckpt "$CKPT" --out "$MODEL"
 fi
 mkdir -p runs
-.venv/bin/rexmol export --ckpt "$CKPT" --out models/ala3_dit.pt "${ow[@]}"
-.venv/bin/rexmol sample --n 2000 --chunk 50 --threads 1 --manifest "$MANIFEST" --out runs/aaa_headline_n2000 "${ow[@]}" \
-  >runs/aaa_headline_n2000.log 2>&1 &
+.venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
+  --out "runs/${NAME}_headline_n2000" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
 sample=$!
-.venv/bin/rexmol likelihood --frames test --n-frames 1000 --solver princeps --tableau midpoint --steps 16 \
-  --threads 1 --manifest "$MANIFEST" --out benchmarks/results/aaa_nll_shipped "${ow[@]}" >runs/aaa_nll.log 2>&1 &
-nll=$!
-.venv/bin/rexmol model-report --model models/ala3_dit.pt --manifest "$MANIFEST" --out models/ala3_dit_report --n 2000 \
-  ${CSV:+--training-csv "$CSV"} "${ow[@]}" >runs/aaa_report.log 2>&1 &
+nll=
+if [ -e "benchmarks/results/${NAME}_nll/likelihood.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "benchmarks/results/${NAME}_nll/ exists: kept"
+else
+  .venv/bin/rexmol likelihood --model "$MODEL" --frames "$NLL_FRAMES" --n-frames 1000 --solver princeps \
+    --tableau midpoint --steps 16 --threads 1 --out "benchmarks/results/${NAME}_nll" "${ow[@]}" \
+    >"runs/${NAME}_nll.log" 2>&1 &
+  nll=$!
+fi
+.venv/bin/rexmol model-report --model "$MODEL" --manifest "$MANIFEST" --out "$DIR/ala3_dit_report" --n 2000 \
+  ${CSV:+--training-csv "$CSV"} "${ow[@]}" >"runs/${NAME}_report.log" 2>&1 &
 report=$!
-wait "$sample" || { echo "rexmol sample failed: see runs/aaa_headline_n2000.log" >&2; exit 1; }
-wait "$nll" || { echo "rexmol likelihood failed: see runs/aaa_nll.log" >&2; exit 1; }
-wait "$report" || { echo "rexmol model-report failed: see runs/aaa_report.log" >&2; exit 1; }
-mkdir -p benchmarks/results/aaa_headline_n2000
+wait "$sample" || { echo "rexmol sample failed: see runs/${NAME}_headline_n2000.log" >&2; exit 1; }
+[ -z "$nll" ] || wait "$nll" || { echo "rexmol likelihood failed: see runs/${NAME}_nll.log" >&2; exit 1; }
+wait "$report" || { echo "rexmol model-report failed: see runs/${NAME}_report.log" >&2; exit 1; }
+mkdir -p "$HEAD"
 for f in results.json settings.json arrays.npz ramachandran.png energies.png weights.png; do
-  cp runs/aaa_headline_n2000/$f benchmarks/results/aaa_headline_n2000/$f
+  cp "runs/${NAME}_headline_n2000/$f" "$HEAD/$f"
 done
-echo "done: benchmarks/results/aaa_headline_n2000/, benchmarks/results/aaa_nll_shipped/, models/ala3_dit_report/"
+echo "done: $HEAD/, benchmarks/results/${NAME}_nll/, $DIR/ala3_dit_report/"
+echo "paired with the shipped model (same noise, same frames):"
+echo "  python benchmarks/training_ab.py --nll $NAME=benchmarks/results/${NAME}_nll" \
+  "first=benchmarks/results/aaa_nll cycle2=benchmarks/results/ab_cycle2_nll" \
+  "--samples shipped=benchmarks/results/aaa_headline_n2000_test60 $NAME=$HEAD --json-name training_ab_$NAME"

@@ -180,7 +180,9 @@ def build_manifest(splits: dict[str, list[int]], md_dir: Path = MD_DIR, out: Pat
         "versions": _versions(),
         "splits": {name: sorted(seeds) for name, seeds in splits.items()},
         "split_ns": {name: sum(runs[s]["frames"] for s in seeds) * stride_ps / 1000 for name, seeds in splits.items()},
+        # a run made side by side with others in one System (md.run_replicas) names its group
         "runs": {str(s): {"dir": f"{md_rel}/{runs[s]['dir']}", "frames": runs[s]["frames"],
+                          **({"replicas": runs[s]["replicas"]} if runs[s].get("replicas") else {}),
                           "chunks": [{"file": c["file"], "frames": c["frames"], "sha256": c["sha256"]}
                                      for c in runs[s]["chunks"]]}
                  for s in sorted(seen)},

@@ -15,10 +15,15 @@ step, standard masses, no constraints (the System comes from the target, which h
 1 ps stride, 200 ps equilibration, 0.5 ns chunks. Hydrogen mass repartitioning is an
 option: it leaves the configurational ensemble unchanged only in the limit of a small
 step, so a larger step must be shown to match the 1 fs ensemble before its data is used.
+
+:func:`run_replicas` runs several seeds side by side as far-apart copies in one System (one
+OpenMM step advances them all; see :class:`ReplicaLayout` for why each copy is exactly a lone
+run of the protocol) and writes each seed's folder as :func:`run_trajectory` would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -177,6 +182,9 @@ def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings
         if record["settings"] != asdict(settings):
             diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
             raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
+        if record.get("replicas"):  # its state is the group's: alone it would restart and lose its chunks
+            raise ValueError(f"{run_dir} was started as copy {record['replicas'].get('copy')} of "
+                             f"{record['replicas'].get('dir')}; resume it with its group (md.run_replicas)")
     else:
         record = {"seed": seed, "target": target.record(), "settings": asdict(settings), "chunks": []}
 
@@ -205,18 +213,238 @@ def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings
             xyz[i] = simulation.context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
             bar.update(1)
         wall = time.perf_counter() - t0
-        name = f"chunk{chunk:04d}.dcd"
-        tmp = run_dir / (name + ".tmp.dcd")
-        mdtraj.Trajectory(xyz, md_top).save_dcd(str(tmp))
-        os.replace(tmp, run_dir / name)
-        simulation.saveState(str(state_file) + ".tmp")
-        os.replace(str(state_file) + ".tmp", state_file)
+        name = _write_chunk(run_dir, chunk, xyz, md_top)
+        _save_state(simulation, state_file)
         record["chunks"].append({"file": name, "frames": frames, "wall_s": wall, "sha256": sha256(run_dir / name),
                                  "platform": simulation.context.getPlatform().getName()})
         _atomic_write_text(progress_file, json.dumps(record, indent=1))
     bar.close()
     return run_dir
 
+
+def _write_chunk(run_dir: Path, chunk: int, xyz: np.ndarray, md_top) -> str:
+    """Write frames ``xyz`` (frames, atoms, 3; nm) as ``run_dir/chunk{chunk:04d}.dcd``, atomically."""
+    import mdtraj
+
+    name = f"chunk{chunk:04d}.dcd"
+    tmp = run_dir / (name + ".tmp.dcd")
+    mdtraj.Trajectory(xyz, md_top).save_dcd(str(tmp))
+    os.replace(tmp, run_dir / name)
+    return name
+
+
+def _save_state(simulation, state_file: Path) -> None:
+    simulation.saveState(str(state_file) + ".tmp")
+    os.replace(str(state_file) + ".tmp", state_file)
+
+
+#: The farthest an atom of AAA may sit from its centre of mass for :class:`ReplicaLayout`'s bound
+#: (nm): 0.65 nm is the largest over 30,000 frames of the 1 fs runs; every recorded frame is checked.
+AAA_EXTENT_NM = 0.9
+
+
+@dataclass(frozen=True)
+class ReplicaLayout:
+    """How K independent trajectories share one OpenMM System (:func:`run_replicas`).
+
+    Copy i of the molecule lives around its anchor a_i, on a cubic grid ``spacing_nm`` apart. A
+    flat-bottom restraint on its mass-weighted centre of mass R_i (nm; energy in kJ/mol),
+
+        U_i = 1/2 k max(0, |R_i - a_i| - radius_nm)^2,
+
+    keeps the copies from diffusing into each other (free Langevin diffusion moves AAA's centre
+    of mass about 30 nm RMS in 5 ns). Why each copy is then exactly a lone run of the protocol:
+
+    - no atom of one copy comes within the target's cutoff of an atom of another, so the potential
+      is the sum of each copy's own (the target's) plus the restraints. The layout guarantees it
+      while every atom lies within ``AAA_EXTENT_NM`` of its centre of mass (spacing - 2 radius -
+      2 extent > cutoff), and :func:`copy_gap_nm` checks it at every recorded frame;
+    - the restraint's force F on copy i acts on its atom j as (m_j / M) F
+      (``CustomCentroidBondForce`` weights by mass), an acceleration F / M common to all of its atoms:
+      it moves the centre of mass only. The coordinates relative to the centre of mass, all the data
+      keep, follow the lone molecule's Langevin dynamics (per-atom friction and noise), so its
+      ensemble too: U depends on R_i and on them separately, and x -> (R_i, relative) is linear.
+    """
+
+    spacing_nm: float = 7.0
+    radius_nm: float = 1.0
+    k_kj_per_mol_nm2: float = 1000.0
+
+    def check(self, cutoff_nm: float | None) -> None:
+        if not (self.spacing_nm > 0 and self.radius_nm > 0 and self.k_kj_per_mol_nm2 > 0):
+            raise ValueError(f"replica layout needs positive spacing, radius and k, got {self}")
+        if cutoff_nm is None:
+            raise ValueError("replicas need a target with a finite cutoff: without one, every copy interacts with all")
+        room = self.spacing_nm - 2 * self.radius_nm - 2 * AAA_EXTENT_NM
+        if room <= cutoff_nm:
+            raise ValueError(f"replica spacing {self.spacing_nm} nm leaves {room:.2f} nm between copies held within "
+                             f"{self.radius_nm} nm of their anchors ({AAA_EXTENT_NM} nm molecular extent each side), "
+                             f"not more than the {cutoff_nm} nm cutoff: the copies could interact")
+
+    def anchors(self, k: int) -> np.ndarray:
+        """(k, 3) anchor positions (nm) on a cubic grid, ``spacing_nm`` apart."""
+        side = max(1, round(k ** (1 / 3)))
+        side += side ** 3 < k
+        i = np.arange(k)
+        return self.spacing_nm * np.stack([i % side, (i // side) % side, i // side ** 2], axis=1).astype(float)
+
+
+#: The force group of the replica restraints, so the copies' own potential can be read without them
+RESTRAINT_GROUP = 31
+
+
+def copy_gap_nm(positions: np.ndarray, masses: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """A lower bound on the closest approach of atoms of two different copies (positions (K, atoms,
+    3), nm): min over pairs of |R_i - R_j| - r_i - r_j, with R the mass-weighted centres and r the
+    largest atom-centre distance of each copy; and the pair where it is smallest ((0, 0): K = 1)."""
+    com = (positions * masses[None, :, None]).sum(1) / masses.sum()
+    extent = np.linalg.norm(positions - com[:, None], axis=-1).max(1)
+    k = positions.shape[0]
+    if k < 2:
+        return np.inf, (0, 0)
+    gap = np.linalg.norm(com[:, None] - com[None], axis=-1) - extent[:, None] - extent[None]
+    gap[np.diag_indices(k)] = np.inf
+    i, j = np.unravel_index(np.argmin(gap), gap.shape)
+    return float(gap[i, j]), (int(min(i, j)), int(max(i, j)))
+
+
+def build_replica_simulation(k: int, settings: MDSettings = MDSettings(), target: Target = AAA,
+                             layout: ReplicaLayout = ReplicaLayout(), platform: str | None = None,
+                             threads: int | None = None, random_seed: int = 0):
+    """The OpenMM Simulation of ``k`` copies of the target's molecule in one System (the target's
+    ``create_system`` of the k-copy topology, plus :class:`ReplicaLayout`'s restraints in force group
+    ``RESTRAINT_GROUP``), under :func:`build_simulation`'s integrator. Returns (simulation,
+    positions (k * atoms, 3) nm: the shipped structure centred on each anchor, anchors (k, 3) nm,
+    masses (atoms,) amu)."""
+    import openmm
+    from openmm import app, unit
+
+    if int(k) != k or k < 1:
+        raise ValueError(f"the number of replicas must be a positive integer, got {k}")
+    layout.check(target.cutoff_nm)
+    topology, positions = ala3.load_topology()
+    if (ala3.chirality_volumes(topology, positions) <= 0).any():
+        raise ValueError(f"{ala3.TOPOLOGY_PDB} has a D residue; rebuild it with `rexmol build-system --overwrite`")
+    lone = target.create_system(topology, settings.hydrogen_mass_amu)
+    masses = np.array([lone.getParticleMass(i).value_in_unit(unit.dalton) for i in range(lone.getNumParticles())])
+    centred = positions - (positions * masses[:, None]).sum(0) / masses.sum()
+    anchors = layout.anchors(k)
+    modeller = app.Modeller(topology, (centred + anchors[0]) * unit.nanometer)
+    for a in anchors[1:]:
+        modeller.add(topology, (centred + a) * unit.nanometer)
+    system = target.create_system(modeller.topology, settings.hydrogen_mass_amu)
+    restraint = openmm.CustomCentroidBondForce(
+        1, "0.5*k_replica*max(0, d - r_replica)^2; d = sqrt((x1 - ax)^2 + (y1 - ay)^2 + (z1 - az)^2)")
+    restraint.addGlobalParameter("k_replica", layout.k_kj_per_mol_nm2)
+    restraint.addGlobalParameter("r_replica", layout.radius_nm)
+    for name in ("ax", "ay", "az"):
+        restraint.addPerBondParameter(name)
+    n = len(masses)
+    for i, a in enumerate(anchors):
+        restraint.addGroup(list(range(i * n, (i + 1) * n)))  # no weights given: weighted by mass
+        restraint.addBond([i], [float(v) for v in a])
+    restraint.setForceGroup(RESTRAINT_GROUP)
+    system.addForce(restraint)
+    integrator = openmm.LangevinMiddleIntegrator(
+        target.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
+    )
+    integrator.setRandomNumberSeed(random_seed)
+    plat, props = _platform(platform, threads)
+    simulation = app.Simulation(modeller.topology, system, integrator, plat, props)
+    return simulation, np.asarray(modeller.positions.value_in_unit(unit.nanometer)), anchors, masses
+
+
+def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MDSettings = MDSettings(),
+                 target: Target = AAA, layout: ReplicaLayout = ReplicaLayout(), platform: str | None = None,
+                 threads: int | None = None, progress: bool = True) -> list[Path]:
+    """Run (or resume) the trajectories ``seeds`` side by side, one copy each in one System
+    (:class:`ReplicaLayout`), into ``out_dir/seed{s}/``: chunks, SHA-256s and progress records as
+    :func:`run_trajectory` writes them, frames shifted by the copy's anchor (so centred near the
+    origin, like a lone run's), each record naming its group (``"replicas"``; a chunk's ``wall_s`` is
+    the group's). The group's OpenMM state is ``out_dir/replicas-<seeds>/state.xml``; a group resumes
+    only as the same group (the same seeds in the same order, the same layout), from the chunk every
+    member has finished. A frame where two copies could interact stops the run before its chunk is
+    written. Returns the seeds' folders."""
+    import mdtraj
+    from openmm import unit
+    from tqdm import tqdm
+
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"replica seeds must be distinct and at least one, got {seeds}")
+    layout.check(target.cutoff_nm)
+    group = {"dir": "replicas-" + "-".join(map(str, seeds)), "seeds": seeds, "layout": asdict(layout)}
+    run_dirs = [Path(out_dir) / f"seed{s}" for s in seeds]
+    group_dir = Path(out_dir) / group["dir"]
+    for d in (*run_dirs, group_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as locks:
+        for d in run_dirs:
+            locks.callback(_lock_run(d).close)
+        records = []
+        for i, (seed, run_dir) in enumerate(zip(seeds, run_dirs)):
+            progress_file = run_dir / "progress.json"
+            if not progress_file.exists():
+                records.append({"seed": seed, "target": target.record(), "settings": asdict(settings),
+                                "replicas": {**group, "copy": i}, "chunks": []})
+                continue
+            record = json.loads(progress_file.read_text())
+            target.check(record.get("target"), str(progress_file))
+            if record["settings"] != asdict(settings):
+                diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
+                raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
+            if record.get("replicas") != {**group, "copy": i}:
+                how = (f"as copy {record['replicas'].get('copy')} of {record['replicas'].get('dir')}"
+                       if record.get("replicas") else "alone")
+                raise ValueError(f"{run_dir} was started {how}; it resumes only that way, not as copy {i} of {group['dir']}")
+            records.append(record)
+        stride_ps = settings.stride_steps * settings.timestep_ps
+        n_frames = int(round(length_ns * 1000.0 / stride_ps))
+        n_chunks = -(-n_frames // settings.chunk_frames)
+        done = min(len(r["chunks"]) for r in records)
+        state_file = group_dir / "state.xml"
+        simulation, positions, anchors, masses = build_replica_simulation(
+            len(seeds), settings, target, layout, platform, threads, seeds[0] + 1000 * done)
+        if done and state_file.exists():
+            simulation.loadState(str(state_file))
+            for r in records:  # a member that wrote one chunk more before a cut-off redoes it with the group
+                del r["chunks"][done:]
+        else:
+            for r in records:
+                r["chunks"] = []
+            simulation.context.setPositions(positions)
+            simulation.minimizeEnergy()
+            simulation.context.setVelocitiesToTemperature(target.temperature_k * unit.kelvin, seeds[0])
+            simulation.step(int(round(settings.equilibration_ps / settings.timestep_ps)))
+        md_top = mdtraj.Topology.from_openmm(ala3.load_topology()[0])
+        k, n = len(seeds), len(masses)
+        bar = tqdm(total=n_frames * k, initial=min(n_frames, done * settings.chunk_frames) * k,
+                   desc=f"MD seeds {seeds[0]}-{seeds[-1]} ({k} side by side)", unit="ps", disable=not progress)
+        for chunk in range(done, n_chunks):
+            frames = min(settings.chunk_frames, n_frames - chunk * settings.chunk_frames)
+            xyz = np.empty((k, frames, n, 3), dtype=np.float32)
+            t0 = time.perf_counter()
+            for f in range(frames):
+                simulation.step(settings.stride_steps)
+                pos = simulation.context.getState(getPositions=True).getPositions(asNumpy=True)
+                pos = pos.value_in_unit(unit.nanometer).reshape(k, n, 3)
+                gap, (i, j) = copy_gap_nm(pos, masses)
+                if gap <= target.cutoff_nm:
+                    raise RuntimeError(f"seeds {seeds[i]} and {seeds[j]} came within {gap:.2f} nm of each other, inside "
+                                       f"the {target.cutoff_nm} nm cutoff, in chunk {chunk}: their frames would not be "
+                                       f"independent; nothing of this chunk was written (use a larger spacing)")
+                xyz[:, f] = pos - anchors[:, None]
+                bar.update(k)
+            wall = time.perf_counter() - t0
+            names = [_write_chunk(run_dir, chunk, xyz[i], md_top) for i, run_dir in enumerate(run_dirs)]
+            _save_state(simulation, state_file)
+            for run_dir, record, name in zip(run_dirs, records, names):
+                record["chunks"].append({"file": name, "frames": frames, "wall_s": wall,
+                                         "sha256": sha256(run_dir / name),
+                                         "platform": simulation.context.getPlatform().getName()})
+                _atomic_write_text(run_dir / "progress.json", json.dumps(record, indent=1))
+        bar.close()
+    return run_dirs
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
@@ -234,11 +462,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fast-if-validated", action="store_true",
                    help=f"a new seed runs {FAST_FS:g} fs with {FAST_H_AMU:g} amu hydrogens if the ensemble benchmark "
                         "validated that integrator for the target, else the protocol's")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="run the seeds this many at a time side by side in one System (far-apart copies, each "
+                        "exactly a lone run: see ReplicaLayout); several times the ns per CPU-second of one")
+    p.add_argument("--replica-spacing-nm", type=float, default=ReplicaLayout.spacing_nm)
     a = p.parse_args(argv)
+    if a.replicas < 1:
+        p.error(f"--replicas must be at least 1, got {a.replicas}")
     settings = settings_for(a.timestep_fs, a.hydrogen_mass_amu)
     if a.fast_if_validated:
         settings = fast_if_validated()
         print(f"new seeds run dt {settings.timestep_ps * 1000:g} fs, hydrogen mass {settings.hydrogen_mass_amu}", flush=True)
+    if a.replicas > 1:
+        layout = ReplicaLayout(spacing_nm=a.replica_spacing_nm)
+        for start in range(0, len(a.seeds), a.replicas):
+            group = a.seeds[start:start + a.replicas]
+            first = a.out / f"seed{group[0]}" / "progress.json"
+            own = MDSettings(**json.loads(first.read_text())["settings"]) if first.exists() else settings
+            try:
+                run_replicas(a.out, group, a.length_ns, settings=own, layout=layout, platform=a.platform,
+                             threads=a.threads)
+            except RunInProgress as err:
+                print(f"skipped seeds {group}: {err}", flush=True)
+        return
     for seed in a.seeds:
         progress_file = a.out / f"seed{seed}" / "progress.json"
         own = settings

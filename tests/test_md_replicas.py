@@ -1,0 +1,158 @@
+"""Several trajectories side by side in one OpenMM System (md.run_replicas): each copy must be
+exactly a lone run of the target, and each seed's folder must read as one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rexmol.molecules import ala3, md
+from rexmol.molecules.target import AAA
+
+SETTINGS = md.MDSettings(chunk_frames=3, equilibration_ps=0.01, stride_steps=5)
+CHUNK_NS = 3 * 5 * SETTINGS.timestep_ps / 1000  # one chunk of 3 frames, 5 steps apart
+
+
+def _context(system, positions):
+    import openmm
+    from openmm import unit
+
+    ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions(positions * unit.nanometer)
+    return ctx
+
+
+def _energy_forces(ctx, groups=-1):
+    from openmm import unit
+
+    state = ctx.getState(getEnergy=True, getForces=True, groups=groups)
+    return (state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
+            state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
+
+
+def _md_frames(indices):
+    import mdtraj
+
+    traj = mdtraj.load_dcd(str(ala3.TOPOLOGY_PDB.parent / "md" / "seed101" / "chunk0000.dcd"), top=str(ala3.TOPOLOGY_PDB))
+    return traj.xyz[list(indices)].astype(np.float64)
+
+
+def _replicas_against_lone_molecule(layout, outside=None):
+    """Three different MD conformations (randomly rotated) placed as the copies of a k = 3 replica
+    System, against the target's own one-molecule System built separately: (energy of the copies'
+    own potential minus the sum of the lone energies (kJ/mol), the largest force difference
+    (kJ/mol/nm), the restraint's energy and forces (3, atoms, 3), masses). Copy ``outside`` has its
+    centre of mass 0.3 nm beyond its radius; the others sit inside."""
+    sim, _, anchors, masses = md.build_replica_simulation(3, settings=SETTINGS, layout=layout, platform="Reference")
+    rng = np.random.default_rng(0)
+    frames = _md_frames([0, 250, 499])
+    placed = []
+    for i, frame in enumerate(frames):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        q *= np.sign(np.linalg.det(q))  # a proper rotation: the molecule stays all-L
+        x = (frame - (frame * masses[:, None]).sum(0) / masses.sum()) @ q.T
+        offset = np.array([0.0, 0.0, layout.radius_nm + 0.3]) if i == outside else np.array([0.1, -0.1, 0.05])
+        placed.append(x + anchors[i] + offset)
+    topology, _ = ala3.load_topology()
+    lone = _context(AAA.create_system(topology), frames[0])
+    lone_e, lone_f = zip(*(_energy_forces(_set(lone, x)) for x in placed))
+    ctx = _context(sim.system, np.concatenate(placed))
+    e, f = _energy_forces(ctx, sum(1 << g for g in range(32) if g != md.RESTRAINT_GROUP))
+    e_res, f_res = _energy_forces(ctx, 1 << md.RESTRAINT_GROUP)
+    return (e - sum(lone_e), np.abs(f.reshape(3, -1, 3) - np.stack(lone_f)).max(), e_res, f_res.reshape(3, -1, 3),
+            masses, np.stack(placed))
+
+
+def _set(ctx, x):
+    from openmm import unit
+
+    ctx.setPositions(x * unit.nanometer)
+    return ctx
+
+
+def test_copies_do_not_interact_and_the_restraint_moves_only_their_centres():
+    """The k-copy System without its restraints has, copy by copy, the lone molecule's forces and
+    the sum of its energies. The restraint has its closed-form energy and gives every atom of a
+    copy the same acceleration (a pure centre-of-mass force)."""
+    layout = md.ReplicaLayout()
+    de, df, e_res, f_res, masses, placed = _replicas_against_lone_molecule(layout, outside=2)
+    assert md.copy_gap_nm(placed, masses)[0] > AAA.cutoff_nm  # the replica code's own check agrees
+    assert abs(de) < 1e-6 and df < 1e-6
+    assert e_res == pytest.approx(0.5 * layout.k_kj_per_mol_nm2 * 0.3 ** 2, rel=1e-9)
+    np.testing.assert_allclose(f_res[[0, 1]], 0.0, atol=1e-12)  # inside their radius: untouched
+    accel = f_res[2] / masses[:, None]
+    np.testing.assert_allclose(accel, np.broadcast_to(accel[0], accel.shape), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(f_res[2].sum(0), [0.0, 0.0, -layout.k_kj_per_mol_nm2 * 0.3], rtol=1e-9, atol=1e-9)
+
+
+def test_the_comparison_sees_copies_that_do_interact(monkeypatch):
+    """The same comparison resolves an interaction: copies 1.5 nm apart (the layout check bypassed)
+    differ from lone molecules by far more than the tolerance above (about 0.9 kJ/mol)."""
+    monkeypatch.setattr(md.ReplicaLayout, "check", lambda self, cutoff_nm: None)
+    de, df, *_ = _replicas_against_lone_molecule(md.ReplicaLayout(spacing_nm=1.5, radius_nm=0.3))
+    assert abs(de) > 0.1 and df > 1e-3
+
+
+def test_the_layout_refuses_copies_that_could_interact():
+    with pytest.raises(ValueError, match="could interact"):
+        md.ReplicaLayout(spacing_nm=5.0).check(2.0)
+    with pytest.raises(ValueError, match="finite cutoff"):
+        md.ReplicaLayout().check(None)
+    with pytest.raises(ValueError, match="positive"):
+        md.ReplicaLayout(radius_nm=0.0).check(2.0)
+    anchors = md.ReplicaLayout(spacing_nm=7.0).anchors(9)
+    d = np.linalg.norm(anchors[:, None] - anchors[None], axis=-1)
+    assert len(anchors) == 9 and d[np.triu_indices(9, 1)].min() == pytest.approx(7.0)
+
+
+def test_copy_gap_is_the_centre_distance_less_both_extents():
+    unit_pair = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])  # equal masses: centre at x = 0.5, extent 0.5
+    masses = np.ones(2)
+    positions = np.stack([unit_pair, unit_pair + [4.0, 0.0, 0.0], unit_pair + [10.0, 0.0, 0.0]])
+    gap, pair = md.copy_gap_nm(positions, masses)
+    assert gap == pytest.approx(4.0 - 0.5 - 0.5) and pair == (0, 1)
+    assert md.copy_gap_nm(positions[:1], masses)[0] == np.inf
+
+
+def test_replicas_write_each_seed_as_a_lone_run_and_resume_only_as_their_group(tmp_path):
+    import mdtraj
+
+    from rexmol.molecules import dataset
+
+    md.run_replicas(tmp_path, [5, 6], CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    first = {}
+    for i, seed in enumerate((5, 6)):
+        record = json.loads((tmp_path / f"seed{seed}" / "progress.json").read_text())
+        AAA.check(record["target"], "progress.json")
+        assert record["replicas"]["copy"] == i and record["replicas"]["seeds"] == [5, 6]
+        (chunk,) = record["chunks"]
+        assert chunk["sha256"] == md.sha256(tmp_path / f"seed{seed}" / chunk["file"])
+        first[seed] = chunk["sha256"]
+        traj = mdtraj.load_dcd(str(tmp_path / f"seed{seed}" / chunk["file"]), top=str(ala3.TOPOLOGY_PDB))
+        assert traj.xyz.shape == (3, ala3.N_ATOMS, 3)
+        com = np.abs(traj.xyz.mean(1)).max()
+        assert com < md.ReplicaLayout().radius_nm + 0.5  # shifted back by its anchor: near the origin
+    assert first[5] != first[6]  # two copies, two trajectories
+    assert (tmp_path / "replicas-5-6" / "state.xml").exists()
+
+    md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)  # resume
+    for seed in (5, 6):
+        chunks = json.loads((tmp_path / f"seed{seed}" / "progress.json").read_text())["chunks"]
+        assert len(chunks) == 2 and chunks[0]["sha256"] == first[seed]
+    runs = dataset.completed_runs(tmp_path)
+    assert runs[5]["replicas"]["dir"] == "replicas-5-6" and runs[6]["frames"] == 6
+
+    with pytest.raises(ValueError, match="copy 0 of replicas-5-6"):  # alone it would restart from scratch
+        md.run_trajectory(tmp_path, 5, 3 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    with pytest.raises(ValueError, match="resumes only that way"):
+        md.run_replicas(tmp_path, [6, 5], 3 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    assert len(json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"]) == 2
+
+
+def test_a_frame_where_copies_could_interact_stops_the_run_before_its_chunk(tmp_path, monkeypatch):
+    monkeypatch.setattr(md, "copy_gap_nm", lambda positions, masses: (1.5, (0, 1)))
+    with pytest.raises(RuntimeError, match="seeds 7 and 8 came within 1.50 nm"):
+        md.run_replicas(tmp_path, [7, 8], CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    assert not list(tmp_path.glob("seed*/chunk*.dcd"))
