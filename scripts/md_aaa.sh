@@ -11,7 +11,10 @@
 # 2's alpha_R population), so that flag now runs 1 fs, and a started seed always resumes with the
 # integrator it was started with. Then 116-123 at 1 fs: with 101-104 they are the test set (60 ns;
 # README, "The AAA noise floor"). Then 124-135 at 1 fs, the next val (124) and train (125-135) splits
-# that replace the HMR runs (README, "The shipped dataset", has the manifest command).
+# that replace the HMR runs (README, "The shipped dataset", has the manifest command); 132-135 run as
+# one job, four copies side by side in one System (`rexmol simulate --replicas 4`: each copy exactly a
+# lone run, about 2.3x the ns per CPU-second; README, "Several trajectories in one System").
+# A job is a seed or a comma-separated group of seeds run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKERS=${1:-1}
@@ -19,7 +22,7 @@ WORKERS=${1:-1}
 TEST=(101 102 103 104)
 TEST_MORE=(116 117 118 119 120 121 122 123)  # more 1 fs test runs (see above)
 REST=(105 106 107 108 109 110 111 112 113 114 115)
-TRAIN_1FS=(124 125 126 127 128 129 130 131 132 133 134 135)  # a 1 fs training split (see above)
+TRAIN_1FS=(124 125 126 127 128 129 130 131 132,133,134,135)  # a 1 fs training split (see above)
 SEEDS=("${TEST[@]}" "${REST[@]}" "${TEST_MORE[@]}" "${TRAIN_1FS[@]}")
 PLATFORM=${REXMOL_MD_PLATFORM:-CPU}
 mkdir -p runs
@@ -29,8 +32,9 @@ for ((w = 0; w < WORKERS; w++)); do
     seed=${SEEDS[i]}
     flags=""
     if [[ " ${REST[*]} " == *" $seed "* ]]; then flags="--fast-if-validated"; fi
-    script+="; OMP_NUM_THREADS=1 .venv/bin/rexmol simulate --seeds $seed --length-ns 5 --threads 1"
-    script+=" --platform $PLATFORM $flags || echo 'seed $seed failed: see above'"
+    if [[ $seed == *,* ]]; then flags="--replicas $(tr ',' '\n' <<<"$seed" | wc -l)"; fi
+    script+="; OMP_NUM_THREADS=1 .venv/bin/rexmol simulate --seeds ${seed//,/ } --length-ns 5 --threads 1"
+    script+=" --platform $PLATFORM $flags || echo 'seed(s) $seed failed: see above'"
   done
   setsid nohup bash -c "$script" >>"runs/md-worker$w.log" 2>&1 < /dev/null &
   echo "worker $w (pid $!, its own process group): seeds $(for ((i = w; i < ${#SEEDS[@]}; i += WORKERS)); do printf '%s ' "${SEEDS[i]}"; done)"
