@@ -7,6 +7,9 @@ segments of ``--segment-ps`` with the production run's per-frame readout (positi
 The baseline is ``md.build_simulation`` (the lone run that ``rexmol simulate`` makes). Rounds go
 over every setting in turn, so drift in the machine's load touches all alike; the table shows
 medians over rounds of the ns/day summed over the copies, and its ratio to the baseline's median.
+Run it on an idle machine: with more busy processes than cores, OpenMM's CPU platform loses more
+per step to waiting, and a lone run (the most steps per ns) loses most, which inflates the ratio
+(the JSON records the load average before and after).
 
     python benchmarks/md_replicas.py [--replicas 1 4 8 16] [--rounds 3] [--segment-ps 5]
 
@@ -16,6 +19,7 @@ Writes results/md_replicas.json.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -61,6 +65,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json-name", default="md_replicas")
     args = p.parse_args(argv)
+    load_before = os.getloadavg()
     settings = {"lone run": (None, 1), **{f"{k} replicas in one System": (k, k) for k in args.replicas}}
     sims = {name: _ready(k, args.threads) for name, (k, _) in settings.items()}
     rates = {name: [] for name in settings}
@@ -74,7 +79,9 @@ def main(argv=None):
              "vs_lone_run": statistics.median(rates[name]) / base, "rounds": rates[name]}
             for name, (_, copies) in settings.items()]
     print(table(rows, ["setting", "copies", "ns_per_day_total", "ns_per_day_per_copy", "vs_lone_run"]))
-    write_json(args.json_name, {"threads": args.threads, "segment_ps": args.segment_ps, "rounds": args.rounds,
+    write_json(args.json_name, {"cpu_count": os.cpu_count(), "loadavg_1_5_15_before": load_before,
+                                "loadavg_1_5_15_after": os.getloadavg(), "threads": args.threads,
+                                "segment_ps": args.segment_ps, "rounds": args.rounds,
                                 "layout": md.ReplicaLayout().__dict__, "rows": rows})
 
 

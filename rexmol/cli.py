@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="new seeds use HMR 2 fs if benchmarks/results/md_integrator_ensemble.json validates it")
     p.add_argument("--replicas", type=int, default=1,
                    help="run the seeds this many at a time side by side in one System (far-apart copies, each "
-                        "exactly a lone run of the protocol); more ns per CPU-second, most on a GPU")
+                        "exactly a lone run of the protocol); more ns per CPU-second than lone runs (README)")
     p.add_argument("--replica-spacing-nm", type=float, default=None,
                    help="anchor spacing of --replicas copies (default: ReplicaLayout's)")
     p.set_defaults(func=_simulate)

@@ -6,7 +6,8 @@
 # NAME to the checkpoint folder's name without "ala3_dit_" (aaa_1fs_cycle2). Nothing here replaces
 # the shipped model: shipping is a copy of the export onto models/ala3_dit.pt once the numbers are in.
 # 1. export the run's EMA weights to <ckpt folder>/ala3_dit.pt (byte-deterministic: the same
-#    checkpoint gives the same SHA-256; refuses to overwrite another file unless REXMOL_OVERWRITE=1);
+#    checkpoint gives the same bytes, so an existing export is kept only if it is the checkpoint's;
+#    another one is refused unless REXMOL_OVERWRITE=1);
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
@@ -20,12 +21,14 @@
 #      (benchmarks/results/ab_cycle2_nll: 250 of them);
 #    - the model report (2000 unweighted draws) into <ckpt folder>/ala3_dit_report/.
 # 3. prints the paired comparison (benchmarks/training_ab.py) against the shipped model.
+# A step whose output is complete is skipped on a rerun; results.json is copied last, so a folder
+# that has it is whole.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=${1:-checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt}
 DIR=$(dirname "$CKPT")
 NAME=${2:-$(basename "$DIR" | sed 's/^ala3_dit_//')}
-MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}  # the data the model was trained on (its target is checked)
+MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}  # its test split judges the draws (its target is checked)
 NLL_FRAMES=benchmarks/results/aaa_nll/log_q.npz
 [ -f "$CKPT" ] || { echo "no checkpoint $CKPT" >&2; exit 1; }
 [ -f "$NLL_FRAMES" ] || { echo "no $NLL_FRAMES (the paired NLL's frames)" >&2; exit 1; }
@@ -38,15 +41,24 @@ if [ -e "$HEAD/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
   echo "$HEAD/ holds results; set REXMOL_OVERWRITE=1 to replace them" >&2; exit 1
 fi
 MODEL=$DIR/ala3_dit.pt
-if [ -e "$MODEL" ]; then
-  echo "using the existing export $MODEL (delete it to export again)"
-else
-  .venv/bin/rexmol export --ckpt "$CKPT" --out "$MODEL"
+fresh=$(mktemp -d)
+.venv/bin/rexmol export --ckpt "$CKPT" --out "$fresh/ala3_dit.pt" >/dev/null
+if [ ! -e "$MODEL" ] || [ ${#ow[@]} -gt 0 ]; then
+  mv "$fresh/ala3_dit.pt" "$MODEL"
+elif ! cmp -s "$fresh/ala3_dit.pt" "$MODEL"; then
+  rm -r "$fresh"
+  echo "$MODEL is not the export of $CKPT (the checkpoint moved on?); set REXMOL_OVERWRITE=1 to replace it" >&2; exit 1
 fi
+rm -rf "$fresh"
 mkdir -p runs
-.venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
-  --out "runs/${NAME}_headline_n2000" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
-sample=$!
+sample=
+if [ -e "runs/${NAME}_headline_n2000/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "runs/${NAME}_headline_n2000/ is complete: kept"
+else
+  .venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
+    --out "runs/${NAME}_headline_n2000" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
+  sample=$!
+fi
 nll=
 if [ -e "benchmarks/results/${NAME}_nll/likelihood.json" ] && [ ${#ow[@]} -eq 0 ]; then
   echo "benchmarks/results/${NAME}_nll/ exists: kept"
@@ -56,18 +68,24 @@ else
     >"runs/${NAME}_nll.log" 2>&1 &
   nll=$!
 fi
-.venv/bin/rexmol model-report --model "$MODEL" --manifest "$MANIFEST" --out "$DIR/ala3_dit_report" --n 2000 \
-  ${CSV:+--training-csv "$CSV"} "${ow[@]}" >"runs/${NAME}_report.log" 2>&1 &
-report=$!
-wait "$sample" || { echo "rexmol sample failed: see runs/${NAME}_headline_n2000.log" >&2; exit 1; }
+report=
+if [ -e "$DIR/ala3_dit_report/report.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$DIR/ala3_dit_report/ exists: kept"
+else
+  .venv/bin/rexmol model-report --model "$MODEL" --manifest "$MANIFEST" --out "$DIR/ala3_dit_report" --n 2000 \
+    ${CSV:+--training-csv "$CSV"} "${ow[@]}" >"runs/${NAME}_report.log" 2>&1 &
+  report=$!
+fi
+[ -z "$sample" ] || wait "$sample" || { echo "rexmol sample failed: see runs/${NAME}_headline_n2000.log" >&2; exit 1; }
 [ -z "$nll" ] || wait "$nll" || { echo "rexmol likelihood failed: see runs/${NAME}_nll.log" >&2; exit 1; }
-wait "$report" || { echo "rexmol model-report failed: see runs/${NAME}_report.log" >&2; exit 1; }
+[ -z "$report" ] || wait "$report" || { echo "rexmol model-report failed: see runs/${NAME}_report.log" >&2; exit 1; }
 mkdir -p "$HEAD"
-for f in results.json settings.json arrays.npz ramachandran.png energies.png weights.png; do
+for f in settings.json arrays.npz ramachandran.png energies.png weights.png results.json; do
   cp "runs/${NAME}_headline_n2000/$f" "$HEAD/$f"
 done
 echo "done: $HEAD/, benchmarks/results/${NAME}_nll/, $DIR/ala3_dit_report/"
-echo "paired with the shipped model (same noise, same frames):"
+echo "paired with the shipped model (same noise, same frames; the NLL's baseline is $NAME, whose 1000 frames"
+echo "hold cycle2's 250, so its differences read shipped minus $NAME: positive means $NAME is better):"
 echo "  python benchmarks/training_ab.py --nll $NAME=benchmarks/results/${NAME}_nll" \
   "first=benchmarks/results/aaa_nll cycle2=benchmarks/results/ab_cycle2_nll" \
   "--samples shipped=benchmarks/results/aaa_headline_n2000_test60 $NAME=$HEAD --json-name training_ab_$NAME"

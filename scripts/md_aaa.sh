@@ -13,7 +13,7 @@
 # README, "The AAA noise floor"). Then 124-135 at 1 fs, the next val (124) and train (125-135) splits
 # that replace the HMR runs (README, "The shipped dataset", has the manifest command); 132-135 run as
 # one job, four copies side by side in one System (`rexmol simulate --replicas 4`: each copy exactly a
-# lone run, about 2.3x the ns per CPU-second; README, "Several trajectories in one System").
+# lone run, about 1.6x the ns per CPU-second measured in production; README, "Several trajectories in one System").
 # A job is a seed or a comma-separated group of seeds run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."

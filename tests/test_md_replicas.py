@@ -78,7 +78,10 @@ def test_copies_do_not_interact_and_the_restraint_moves_only_their_centres():
     copy the same acceleration (a pure centre-of-mass force)."""
     layout = md.ReplicaLayout()
     de, df, e_res, f_res, masses, placed = _replicas_against_lone_molecule(layout, outside=2)
-    assert md.copy_gap_nm(placed, masses)[0] > AAA.cutoff_nm  # the replica code's own check agrees
+    # the copies sit beyond the cutoff, by direct atom-atom distances (not the replica code's bound)
+    closest = min(np.linalg.norm(placed[i][:, None] - placed[j][None], axis=-1).min()
+                  for i in range(3) for j in range(i + 1, 3))
+    assert closest > AAA.cutoff_nm
     assert abs(de) < 1e-6 and df < 1e-6
     assert e_res == pytest.approx(0.5 * layout.k_kj_per_mol_nm2 * 0.3 ** 2, rel=1e-9)
     np.testing.assert_allclose(f_res[[0, 1]], 0.0, atol=1e-12)  # inside their radius: untouched
@@ -96,15 +99,38 @@ def test_the_comparison_sees_copies_that_do_interact(monkeypatch):
 
 
 def test_the_layout_refuses_copies_that_could_interact():
+    from dataclasses import replace
+
+    # reach = radius 1 + excursion sqrt(2 * 20 kT / 1000) = 0.321 nm + extent 0.9 = 2.221 nm each side
+    excursion = np.sqrt(2 * 20 * AAA.kT / 1000)
+    assert md.ReplicaLayout().excursion_nm(AAA.kT) == pytest.approx(excursion)
+    tight = 2 * (1 + excursion + md.AAA_EXTENT_NM) + AAA.cutoff_nm
+    md.ReplicaLayout(spacing_nm=tight + 0.01).check(AAA)
     with pytest.raises(ValueError, match="could interact"):
-        md.ReplicaLayout(spacing_nm=5.0).check(2.0)
+        md.ReplicaLayout(spacing_nm=tight - 0.01).check(AAA)
+    with pytest.raises(ValueError, match="could interact"):  # a softer restraint lets copies wander further
+        md.ReplicaLayout(spacing_nm=tight + 0.01, k_kj_per_mol_nm2=500.0).check(AAA)
     with pytest.raises(ValueError, match="finite cutoff"):
-        md.ReplicaLayout().check(None)
+        md.ReplicaLayout().check(replace(AAA, cutoff_nm=None))
     with pytest.raises(ValueError, match="positive"):
-        md.ReplicaLayout(radius_nm=0.0).check(2.0)
+        md.ReplicaLayout(radius_nm=0.0).check(AAA)
     anchors = md.ReplicaLayout(spacing_nm=7.0).anchors(9)
     d = np.linalg.norm(anchors[:, None] - anchors[None], axis=-1)
     assert len(anchors) == 9 and d[np.triu_indices(9, 1)].min() == pytest.approx(7.0)
+    np.testing.assert_allclose(anchors.mean(0), 0.0, atol=1e-12)
+
+
+def test_the_extent_bound_holds_for_the_test_runs():
+    """AAA_EXTENT_NM against 6,000 frames of the 1 fs test runs (the first chunk of each of twelve)."""
+    import mdtraj
+
+    md_dir = ala3.TOPOLOGY_PDB.parent / "md"
+    frames = mdtraj.join([mdtraj.load_dcd(str(md_dir / f"seed{s}" / "chunk0000.dcd"), top=str(ala3.TOPOLOGY_PDB))
+                          for s in (101, 102, 103, 104, *range(116, 124))])
+    masses = np.array([a.element.mass for a in frames.topology.atoms])
+    com = (frames.xyz * masses[None, :, None]).sum(1) / masses.sum()
+    extent = np.linalg.norm(frames.xyz - com[:, None], axis=-1).max()
+    assert len(frames) == 6000 and 0.5 < extent < md.AAA_EXTENT_NM
 
 
 def test_copy_gap_is_the_centre_distance_less_both_extents():
@@ -116,11 +142,18 @@ def test_copy_gap_is_the_centre_distance_less_both_extents():
     assert md.copy_gap_nm(positions[:1], masses)[0] == np.inf
 
 
-def test_replicas_write_each_seed_as_a_lone_run_and_resume_only_as_their_group(tmp_path):
+def _mass_weighted_centres(path):
     import mdtraj
 
+    traj = mdtraj.load_dcd(str(path), top=str(ala3.TOPOLOGY_PDB))
+    masses = np.array([a.element.mass for a in traj.topology.atoms])
+    return traj, (traj.xyz * masses[None, :, None]).sum(1) / masses.sum()
+
+
+def test_replicas_write_each_seed_as_a_lone_run_and_resume_only_as_their_group(tmp_path):
     from rexmol.molecules import dataset
 
+    layout = md.ReplicaLayout()
     md.run_replicas(tmp_path, [5, 6], CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
     first = {}
     for i, seed in enumerate((5, 6)):
@@ -130,25 +163,59 @@ def test_replicas_write_each_seed_as_a_lone_run_and_resume_only_as_their_group(t
         (chunk,) = record["chunks"]
         assert chunk["sha256"] == md.sha256(tmp_path / f"seed{seed}" / chunk["file"])
         first[seed] = chunk["sha256"]
-        traj = mdtraj.load_dcd(str(tmp_path / f"seed{seed}" / chunk["file"]), top=str(ala3.TOPOLOGY_PDB))
+        traj, com = _mass_weighted_centres(tmp_path / f"seed{seed}" / chunk["file"])
         assert traj.xyz.shape == (3, ala3.N_ATOMS, 3)
-        com = np.abs(traj.xyz.mean(1)).max()
-        assert com < md.ReplicaLayout().radius_nm + 0.5  # shifted back by its anchor: near the origin
+        # shifted back by its anchor: the centre of mass within the restraint's radius (+ its excursion)
+        assert np.linalg.norm(com, axis=-1).max() < layout.radius_nm + layout.excursion_nm(AAA.kT)
     assert first[5] != first[6]  # two copies, two trajectories
-    assert (tmp_path / "replicas-5-6" / "state.xml").exists()
+    assert [f.name for f in (tmp_path / "replicas-5-6").iterdir()] == ["state-0001.xml"]
 
     md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)  # resume
     for seed in (5, 6):
         chunks = json.loads((tmp_path / f"seed{seed}" / "progress.json").read_text())["chunks"]
         assert len(chunks) == 2 and chunks[0]["sha256"] == first[seed]
+    assert [f.name for f in (tmp_path / "replicas-5-6").iterdir()] == ["state-0002.xml"]
     runs = dataset.completed_runs(tmp_path)
     assert runs[5]["replicas"]["dir"] == "replicas-5-6" and runs[6]["frames"] == 6
 
-    with pytest.raises(ValueError, match="copy 0 of replicas-5-6"):  # alone it would restart from scratch
+    with pytest.raises(md.GroupMember, match="copy 0 of replicas-5-6"):  # alone it cannot resume
         md.run_trajectory(tmp_path, 5, 3 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
-    with pytest.raises(ValueError, match="resumes only that way"):
+    with pytest.raises(md.GroupMember, match="resumes only that way"):
         md.run_replicas(tmp_path, [6, 5], 3 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    assert not (tmp_path / "replicas-6-5").exists()
     assert len(json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"]) == 2
+
+
+def test_a_cut_off_between_progress_writes_resumes_every_member_from_the_matching_state(tmp_path):
+    """Cut off after the state of chunk 2 and seed 5's record were written, before seed 6's: the
+    group resumes from the state after chunk 1 (kept until every member counts 2) and redoes chunk
+    2 for both, continuing from where chunk 1 ended."""
+    md.run_replicas(tmp_path, [5, 6], CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    group = tmp_path / "replicas-5-6"
+    state1 = (group / "state-0001.xml").read_bytes()
+    md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    # roll seed 6 and the group back to the moment of the cut-off
+    record6 = json.loads((tmp_path / "seed6" / "progress.json").read_text())
+    del record6["chunks"][1:]
+    (tmp_path / "seed6" / "progress.json").write_text(json.dumps(record6))
+    (group / "state-0001.xml").write_bytes(state1)
+    redone = json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"][1]["sha256"]
+    md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    for seed in (5, 6):
+        chunks = json.loads((tmp_path / f"seed{seed}" / "progress.json").read_text())["chunks"]
+        assert len(chunks) == 2
+    # the same state and integrator seed as the first time: chunk 2 comes back bit for bit (from the
+    # state after chunk 2 it would continue from 15 steps later and differ)
+    assert json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"][1]["sha256"] == redone
+    assert [f.name for f in group.iterdir()] == ["state-0002.xml"]
+
+
+def test_a_group_without_its_state_is_refused_not_restarted(tmp_path):
+    md.run_replicas(tmp_path, [5, 6], CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    (tmp_path / "replicas-5-6" / "state-0001.xml").unlink()
+    with pytest.raises(FileNotFoundError, match="state-0001.xml is missing"):
+        md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    assert len(json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"]) == 1
 
 
 def test_a_frame_where_copies_could_interact_stops_the_run_before_its_chunk(tmp_path, monkeypatch):

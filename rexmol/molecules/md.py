@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -94,6 +95,10 @@ class RunInProgress(RuntimeError):
     """Another process is running this trajectory."""
 
 
+class GroupMember(ValueError):
+    """This trajectory was started side by side with others (:func:`run_replicas`) and resumes only with them."""
+
+
 def _lock_run(run_dir: Path):
     """An exclusive lock on ``run_dir/.lock`` (released when the file is closed or the process ends,
     also on a crash), so two processes never extend one trajectory."""
@@ -126,18 +131,25 @@ def build_simulation(settings: MDSettings = MDSettings(), target: Target = AAA, 
     topology's starting positions (nm). Returns (simulation, positions). ``random_seed`` seeds the
     integrator's noise; OpenMM reads 0 as "choose one at random"."""
     import openmm
-    from openmm import unit
 
     topology, positions = ala3.load_topology()
     if (ala3.chirality_volumes(topology, positions) <= 0).any():
         raise ValueError(f"{ala3.TOPOLOGY_PDB} has a D residue; rebuild it with `rexmol build-system --overwrite`")
     system = target.create_system(topology, settings.hydrogen_mass_amu)
+    plat, props = _platform(platform, threads)
+    return openmm.app.Simulation(topology, system, _integrator(settings, target, random_seed), plat, props), positions
+
+
+def _integrator(settings: MDSettings, target: Target, random_seed: int):
+    """The protocol's LangevinMiddle integrator at the target's temperature (every MD run's)."""
+    import openmm
+    from openmm import unit
+
     integrator = openmm.LangevinMiddleIntegrator(
         target.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
     )
     integrator.setRandomNumberSeed(random_seed)
-    plat, props = _platform(platform, threads)
-    return openmm.app.Simulation(topology, system, integrator, plat, props), positions
+    return integrator
 
 
 def run_trajectory(
@@ -182,8 +194,8 @@ def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings
         if record["settings"] != asdict(settings):
             diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
             raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
-        if record.get("replicas"):  # its state is the group's: alone it would restart and lose its chunks
-            raise ValueError(f"{run_dir} was started as copy {record['replicas'].get('copy')} of "
+        if record.get("replicas"):  # its state is the group's: alone it cannot resume
+            raise GroupMember(f"{run_dir} was started as copy {record['replicas'].get('copy')} of "
                              f"{record['replicas'].get('dir')}; resume it with its group (md.run_replicas)")
     else:
         record = {"seed": seed, "target": target.record(), "settings": asdict(settings), "chunks": []}
@@ -192,10 +204,12 @@ def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings
     topology = simulation.topology
     state_file = run_dir / "state.xml"
 
-    if record["chunks"] and state_file.exists():
+    if record["chunks"] and not state_file.exists():
+        raise FileNotFoundError(f"{run_dir} records {len(record['chunks'])} chunks but has no state.xml to resume "
+                                "from; restore it (git) or move the folder away to start the seed again")
+    if record["chunks"]:
         simulation.loadState(str(state_file))
     else:
-        record["chunks"] = []
         simulation.context.setPositions(positions)
         simulation.minimizeEnergy()
         simulation.context.setVelocitiesToTemperature(target.temperature_k * unit.kelvin, seed)
@@ -239,54 +253,75 @@ def _save_state(simulation, state_file: Path) -> None:
 
 
 #: The farthest an atom of AAA may sit from its centre of mass for :class:`ReplicaLayout`'s bound
-#: (nm): 0.65 nm is the largest over 30,000 frames of the 1 fs runs; every recorded frame is checked.
+#: (nm). The 1 fs test runs reach 0.65 nm (tests/test_md_replicas.py checks 6,000 of their frames
+#: against this bound); every recorded frame of a replica run is checked anyway.
 AAA_EXTENT_NM = 0.9
+
+#: A copy's centre of mass may leave its radius by as much as the restraint charges this many kT
+#: for (nm: sqrt(2 * 20 kT / k)); a Boltzmann factor of e^-20 makes a larger excursion negligible.
+RESTRAINT_EXCURSION_KT = 20.0
 
 
 @dataclass(frozen=True)
 class ReplicaLayout:
     """How K independent trajectories share one OpenMM System (:func:`run_replicas`).
 
-    Copy i of the molecule lives around its anchor a_i, on a cubic grid ``spacing_nm`` apart. A
-    flat-bottom restraint on its mass-weighted centre of mass R_i (nm; energy in kJ/mol),
+    Copy i of the molecule lives around its anchor a_i, on a cubic grid ``spacing_nm`` apart and
+    centred on the origin. A flat-bottom restraint on its mass-weighted centre of mass R_i (nm;
+    energy in kJ/mol),
 
         U_i = 1/2 k max(0, |R_i - a_i| - radius_nm)^2,
 
     keeps the copies from diffusing into each other (free Langevin diffusion moves AAA's centre
-    of mass about 30 nm RMS in 5 ns). Why each copy is then exactly a lone run of the protocol:
+    of mass about 30 nm RMS in 5 ns). Why each copy's coordinates relative to its centre of mass
+    (all the data and the model use) then follow a lone molecule's Langevin dynamics, and so sample
+    its ensemble:
 
     - no atom of one copy comes within the target's cutoff of an atom of another, so the potential
-      is the sum of each copy's own (the target's) plus the restraints. The layout guarantees it
-      while every atom lies within ``AAA_EXTENT_NM`` of its centre of mass (spacing - 2 radius -
-      2 extent > cutoff), and :func:`copy_gap_nm` checks it at every recorded frame;
+      is the sum of each copy's own (the target's) plus the restraints. :meth:`check` demands
+      spacing - 2 (radius + excursion + extent) > cutoff, with the excursion beyond the radius that
+      costs ``RESTRAINT_EXCURSION_KT`` and the extent ``AAA_EXTENT_NM``, and :func:`copy_gap_nm`
+      checks every recorded frame (every 1000 steps, not every step);
     - the restraint's force F on copy i acts on its atom j as (m_j / M) F
-      (``CustomCentroidBondForce`` weights by mass), an acceleration F / M common to all of its atoms:
-      it moves the centre of mass only. The coordinates relative to the centre of mass, all the data
-      keep, follow the lone molecule's Langevin dynamics (per-atom friction and noise), so its
-      ensemble too: U depends on R_i and on them separately, and x -> (R_i, relative) is linear.
+      (``CustomCentroidBondForce`` weights by mass), an acceleration F / M common to all of its
+      atoms: it moves the centre of mass only. So does the System's ``CMMotionRemover``, which
+      removes the total momentum of all copies (a common velocity shift). Friction is the same
+      for every atom, so the centre-of-mass noise is independent of the relative coordinates' noise.
+
+    The copies share one integrator: their noise, and their starting velocities, come from the
+    group's first seed, so a member's seed number labels it but does not reproduce it alone.
     """
 
     spacing_nm: float = 7.0
     radius_nm: float = 1.0
     k_kj_per_mol_nm2: float = 1000.0
 
-    def check(self, cutoff_nm: float | None) -> None:
+    def excursion_nm(self, kT_kj_per_mol: float) -> float:
+        """How far (nm) beyond ``radius_nm`` the restraint lets a centre of mass go for ``RESTRAINT_EXCURSION_KT``."""
+        return math.sqrt(2 * RESTRAINT_EXCURSION_KT * kT_kj_per_mol / self.k_kj_per_mol_nm2)
+
+    def check(self, target: Target) -> None:
+        """Refuse a layout whose copies could come within ``target``'s cutoff (see the class docstring)."""
         if not (self.spacing_nm > 0 and self.radius_nm > 0 and self.k_kj_per_mol_nm2 > 0):
             raise ValueError(f"replica layout needs positive spacing, radius and k, got {self}")
-        if cutoff_nm is None:
+        if target.cutoff_nm is None:
             raise ValueError("replicas need a target with a finite cutoff: without one, every copy interacts with all")
-        room = self.spacing_nm - 2 * self.radius_nm - 2 * AAA_EXTENT_NM
-        if room <= cutoff_nm:
-            raise ValueError(f"replica spacing {self.spacing_nm} nm leaves {room:.2f} nm between copies held within "
-                             f"{self.radius_nm} nm of their anchors ({AAA_EXTENT_NM} nm molecular extent each side), "
-                             f"not more than the {cutoff_nm} nm cutoff: the copies could interact")
+        reach = self.radius_nm + self.excursion_nm(target.kT) + AAA_EXTENT_NM
+        room = self.spacing_nm - 2 * reach
+        if room <= target.cutoff_nm:
+            raise ValueError(f"replica spacing {self.spacing_nm} nm leaves {room:.2f} nm between copies whose atoms "
+                             f"reach {reach:.2f} nm from their anchors (radius {self.radius_nm}, restraint excursion "
+                             f"{self.excursion_nm(target.kT):.2f}, molecular extent {AAA_EXTENT_NM}), "
+                             f"not more than the {target.cutoff_nm} nm cutoff: the copies could interact")
 
     def anchors(self, k: int) -> np.ndarray:
-        """(k, 3) anchor positions (nm) on a cubic grid, ``spacing_nm`` apart."""
+        """(k, 3) anchor positions (nm) on a cubic grid ``spacing_nm`` apart, centred on the origin
+        (smaller coordinates round less on a single-precision platform)."""
         side = max(1, round(k ** (1 / 3)))
         side += side ** 3 < k
         i = np.arange(k)
-        return self.spacing_nm * np.stack([i % side, (i // side) % side, i // side ** 2], axis=1).astype(float)
+        grid = self.spacing_nm * np.stack([i % side, (i // side) % side, i // side ** 2], axis=1).astype(float)
+        return grid - grid.mean(0)
 
 
 #: The force group of the replica restraints, so the copies' own potential can be read without them
@@ -313,7 +348,7 @@ def build_replica_simulation(k: int, settings: MDSettings = MDSettings(), target
                              threads: int | None = None, random_seed: int = 0):
     """The OpenMM Simulation of ``k`` copies of the target's molecule in one System (the target's
     ``create_system`` of the k-copy topology, plus :class:`ReplicaLayout`'s restraints in force group
-    ``RESTRAINT_GROUP``), under :func:`build_simulation`'s integrator. Returns (simulation,
+    ``RESTRAINT_GROUP``), under the integrator of :func:`build_simulation`. Returns (simulation,
     positions (k * atoms, 3) nm: the shipped structure centred on each anchor, anchors (k, 3) nm,
     masses (atoms,) amu)."""
     import openmm
@@ -321,7 +356,7 @@ def build_replica_simulation(k: int, settings: MDSettings = MDSettings(), target
 
     if int(k) != k or k < 1:
         raise ValueError(f"the number of replicas must be a positive integer, got {k}")
-    layout.check(target.cutoff_nm)
+    layout.check(target)
     topology, positions = ala3.load_topology()
     if (ala3.chirality_volumes(topology, positions) <= 0).any():
         raise ValueError(f"{ala3.TOPOLOGY_PDB} has a D residue; rebuild it with `rexmol build-system --overwrite`")
@@ -345,13 +380,14 @@ def build_replica_simulation(k: int, settings: MDSettings = MDSettings(), target
         restraint.addBond([i], [float(v) for v in a])
     restraint.setForceGroup(RESTRAINT_GROUP)
     system.addForce(restraint)
-    integrator = openmm.LangevinMiddleIntegrator(
-        target.temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond, settings.timestep_ps * unit.picosecond
-    )
-    integrator.setRandomNumberSeed(random_seed)
     plat, props = _platform(platform, threads)
-    simulation = app.Simulation(modeller.topology, system, integrator, plat, props)
+    simulation = app.Simulation(modeller.topology, system, _integrator(settings, target, random_seed), plat, props)
     return simulation, np.asarray(modeller.positions.value_in_unit(unit.nanometer)), anchors, masses
+
+
+def _group_state(group_dir: Path, chunks: int) -> Path:
+    """The group's OpenMM state after ``chunks`` chunks of every member."""
+    return group_dir / f"state-{chunks:04d}.xml"
 
 
 def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MDSettings = MDSettings(),
@@ -359,12 +395,14 @@ def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MD
                  threads: int | None = None, progress: bool = True) -> list[Path]:
     """Run (or resume) the trajectories ``seeds`` side by side, one copy each in one System
     (:class:`ReplicaLayout`), into ``out_dir/seed{s}/``: chunks, SHA-256s and progress records as
-    :func:`run_trajectory` writes them, frames shifted by the copy's anchor (so centred near the
+    :func:`run_trajectory` writes them, each frame shifted by its copy's anchor (so centred near the
     origin, like a lone run's), each record naming its group (``"replicas"``; a chunk's ``wall_s`` is
-    the group's). The group's OpenMM state is ``out_dir/replicas-<seeds>/state.xml``; a group resumes
-    only as the same group (the same seeds in the same order, the same layout), from the chunk every
-    member has finished. A frame where two copies could interact stops the run before its chunk is
-    written. Returns the seeds' folders."""
+    the group's). The group's OpenMM state after c chunks is ``out_dir/replicas-<seeds>/state-c.xml``,
+    saved before the members' progress records and removed only after all of them count c + 1, so
+    a cut-off anywhere resumes every member from the state that matches its last chunk. A group
+    resumes only as the same group (the same seeds in the same order, the same layout). A frame
+    where two copies could interact stops the run before its chunk is written. Returns the seeds'
+    folders."""
     import mdtraj
     from openmm import unit
     from tqdm import tqdm
@@ -372,11 +410,12 @@ def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MD
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"replica seeds must be distinct and at least one, got {seeds}")
-    layout.check(target.cutoff_nm)
-    group = {"dir": "replicas-" + "-".join(map(str, seeds)), "seeds": seeds, "layout": asdict(layout)}
+    layout.check(target)
+    group = {"dir": "replicas-" + "-".join(map(str, seeds)), "seeds": seeds, "layout": asdict(layout),
+             "anchors_nm": layout.anchors(len(seeds)).round(6).tolist()}
     run_dirs = [Path(out_dir) / f"seed{s}" for s in seeds]
     group_dir = Path(out_dir) / group["dir"]
-    for d in (*run_dirs, group_dir):
+    for d in run_dirs:
         d.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as locks:
         for d in run_dirs:
@@ -396,22 +435,25 @@ def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MD
             if record.get("replicas") != {**group, "copy": i}:
                 how = (f"as copy {record['replicas'].get('copy')} of {record['replicas'].get('dir')}"
                        if record.get("replicas") else "alone")
-                raise ValueError(f"{run_dir} was started {how}; it resumes only that way, not as copy {i} of {group['dir']}")
+                raise GroupMember(f"{run_dir} was started {how}; it resumes only that way, not as copy {i} of "
+                                  f"{group['dir']}")
             records.append(record)
         stride_ps = settings.stride_steps * settings.timestep_ps
         n_frames = int(round(length_ns * 1000.0 / stride_ps))
         n_chunks = -(-n_frames // settings.chunk_frames)
         done = min(len(r["chunks"]) for r in records)
-        state_file = group_dir / "state.xml"
+        if done and not _group_state(group_dir, done).exists():
+            raise FileNotFoundError(f"{group['dir']}: every member records {done} chunks or more, but "
+                                    f"{_group_state(group_dir, done)} is missing; restore it (git) or move the members' "
+                                    "folders away to start the group again")
+        group_dir.mkdir(exist_ok=True)
         simulation, positions, anchors, masses = build_replica_simulation(
             len(seeds), settings, target, layout, platform, threads, seeds[0] + 1000 * done)
-        if done and state_file.exists():
-            simulation.loadState(str(state_file))
-            for r in records:  # a member that wrote one chunk more before a cut-off redoes it with the group
+        if done:
+            simulation.loadState(str(_group_state(group_dir, done)))
+            for r in records:  # a member that recorded one chunk more before a cut-off redoes it with the group
                 del r["chunks"][done:]
         else:
-            for r in records:
-                r["chunks"] = []
             simulation.context.setPositions(positions)
             simulation.minimizeEnergy()
             simulation.context.setVelocitiesToTemperature(target.temperature_k * unit.kelvin, seeds[0])
@@ -437,14 +479,18 @@ def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MD
                 bar.update(k)
             wall = time.perf_counter() - t0
             names = [_write_chunk(run_dir, chunk, xyz[i], md_top) for i, run_dir in enumerate(run_dirs)]
-            _save_state(simulation, state_file)
+            _save_state(simulation, _group_state(group_dir, chunk + 1))
             for run_dir, record, name in zip(run_dirs, records, names):
                 record["chunks"].append({"file": name, "frames": frames, "wall_s": wall,
                                          "sha256": sha256(run_dir / name),
                                          "platform": simulation.context.getPlatform().getName()})
                 _atomic_write_text(run_dir / "progress.json", json.dumps(record, indent=1))
+            for old in group_dir.glob("state-*.xml"):  # every member counts chunk + 1 now
+                if old != _group_state(group_dir, chunk + 1):
+                    old.unlink()
         bar.close()
     return run_dirs
+
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
@@ -464,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
                         "validated that integrator for the target, else the protocol's")
     p.add_argument("--replicas", type=int, default=1,
                    help="run the seeds this many at a time side by side in one System (far-apart copies, each "
-                        "exactly a lone run: see ReplicaLayout); several times the ns per CPU-second of one")
+                        "exactly a lone run: see ReplicaLayout); more ns per CPU-second than lone runs (README)")
     p.add_argument("--replica-spacing-nm", type=float, default=ReplicaLayout.spacing_nm)
     a = p.parse_args(argv)
     if a.replicas < 1:
@@ -473,26 +519,25 @@ def main(argv: list[str] | None = None) -> None:
     if a.fast_if_validated:
         settings = fast_if_validated()
         print(f"new seeds run dt {settings.timestep_ps * 1000:g} fs, hydrogen mass {settings.hydrogen_mass_amu}", flush=True)
-    if a.replicas > 1:
-        layout = ReplicaLayout(spacing_nm=a.replica_spacing_nm)
-        for start in range(0, len(a.seeds), a.replicas):
-            group = a.seeds[start:start + a.replicas]
-            first = a.out / f"seed{group[0]}" / "progress.json"
-            own = MDSettings(**json.loads(first.read_text())["settings"]) if first.exists() else settings
-            try:
-                run_replicas(a.out, group, a.length_ns, settings=own, layout=layout, platform=a.platform,
-                             threads=a.threads)
-            except RunInProgress as err:
-                print(f"skipped seeds {group}: {err}", flush=True)
-        return
-    for seed in a.seeds:
+    groups = [a.seeds[i:i + a.replicas] for i in range(0, len(a.seeds), a.replicas)]
+    layout = ReplicaLayout(spacing_nm=a.replica_spacing_nm)
+    for group in (g for g in groups if len(g) > 1):  # a group of one (the remainder) runs alone, below
+        first = a.out / f"seed{group[0]}" / "progress.json"
+        own = settings
+        if a.fast_if_validated and first.exists():  # a started group keeps its integrator
+            own = MDSettings(**json.loads(first.read_text())["settings"])
+        try:
+            run_replicas(a.out, group, a.length_ns, settings=own, layout=layout, platform=a.platform, threads=a.threads)
+        except (RunInProgress, GroupMember) as err:
+            print(f"skipped seeds {group}: {err}", flush=True)
+    for seed in (g[0] for g in groups if len(g) == 1):
         progress_file = a.out / f"seed{seed}" / "progress.json"
         own = settings
         if a.fast_if_validated and progress_file.exists():  # a started seed keeps its integrator
             own = MDSettings(**json.loads(progress_file.read_text())["settings"])
         try:
             run_trajectory(a.out, seed, a.length_ns, settings=own, platform=a.platform, threads=a.threads)
-        except RunInProgress as err:  # another worker has it: go on with the next seed
+        except (RunInProgress, GroupMember) as err:  # another worker has it, or it is a group's: go on
             print(f"skipped seed {seed}: {err}", flush=True)
 
 
