@@ -426,3 +426,20 @@ def test_integrator_ensemble_refuses_too_few_runs_before_any_work(tmp_path):
     with pytest.raises(SystemExit, match="needs at least 6 runs a side .* got 6 reference and 2 candidate"):
         main(["--md", str(tmp_path), "--reference", *map(str, range(1, 7)), "--candidate", "7", "8"])
 
+
+
+def test_sampler_cost_refuses_runs_whose_chunks_hold_other_draws(tmp_path):
+    """The cost table compares samplers on the same draws: a run of another seed (or model, or chunk
+    size) is refused before anything is drawn."""
+    from benchmarks import sampler_cost
+
+    base = {"model": "m.pt", "model_sha256": "a" * 64, "n": 100, "chunk_size": 50, "seed": 0, "solver": {}}
+    for name, changes in (("same", {}), ("seed", {"seed": 1}), ("chunk", {"chunk_size": 25}),
+                          ("model", {"model_sha256": "b" * 64})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "settings.json").write_text(json.dumps({**base, **changes}))
+    for other in ("seed", "chunk", "model"):
+        with pytest.raises(SystemExit, match="differs from the baseline"):
+            sampler_cost.main([f"a={tmp_path / 'same'}", f"b={tmp_path / other}"])
+    with pytest.raises(SystemExit, match="its own name"):
+        sampler_cost.main([f"a={tmp_path / 'same'}", f"a={tmp_path / 'seed'}"])
