@@ -308,7 +308,8 @@ def main(argv=None):
                   f"per set: {ind['ns_per_set_for_bound']:.0f} ns of 1 fs MD")
     name = "noise_floor" if target is None else f"noise_floor_{target.name.lower()}"  # the old table keeps its file
     path = write_json(name, {"description": __doc__, "target": wanted, "seeds": seeds, "excluded_seeds": excluded,
-                             "integrators": {s: dataset.integrator(runs[s]["settings"]) for s in seeds}, "repeats": args.repeats,
+                             "integrators": {s: dataset.integrator(runs[s]["settings"]) for s in seeds},
+                             "mean_u_kT_by_run": {s: float(energies[s].mean()) for s in seeds}, "repeats": args.repeats,
                              "tw2_frames": args.tw2_frames, "by_length": by_length, "by_size": by_size,
                              "test_set": test_set})
     print(f"\nwrote {path}")

@@ -11,7 +11,7 @@
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
-#      model's headline (benchmarks/results/aaa_headline_n2000_test60), into runs/NAME_headline_n2000
+#      model's headline (benchmarks/results/aaa_headline_n2000_1fs_floors), into runs/NAME_headline_n2000
 #      (resumable chunks), its results, settings, arrays (x float32 nm, log q, u, log w) and plots
 #      copied to benchmarks/results/NAME_headline_n2000/;
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
@@ -37,19 +37,25 @@ CSV=$(ls -d "$DIR"/csv/version_*/metrics.csv 2>/dev/null | sort -V | tail -1)
 ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
 HEAD=benchmarks/results/${NAME}_headline_n2000
+pairing() {
+  echo "paired with the shipped model (same noise, same frames; the NLL's baseline is $NAME, whose 1000 frames"
+  echo "hold cycle2's 250, so its differences read shipped minus $NAME: positive means $NAME is better):"
+  echo "  python benchmarks/training_ab.py --nll $NAME=benchmarks/results/${NAME}_nll" \
+    "first=benchmarks/results/aaa_nll cycle2=benchmarks/results/ab_cycle2_nll" \
+    "--samples shipped=benchmarks/results/aaa_headline_n2000_1fs_floors $NAME=$HEAD --json-name training_ab_$NAME"
+}
 if [ -e "$HEAD/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$HEAD/ holds results; set REXMOL_OVERWRITE=1 to replace them" >&2; exit 1
+  echo "$HEAD/ is complete (REXMOL_OVERWRITE=1 redoes it)"; pairing; exit 0
 fi
 MODEL=$DIR/ala3_dit.pt
 fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
 .venv/bin/rexmol export --ckpt "$CKPT" --out "$fresh/ala3_dit.pt" >/dev/null
 if [ ! -e "$MODEL" ] || [ ${#ow[@]} -gt 0 ]; then
   mv "$fresh/ala3_dit.pt" "$MODEL"
 elif ! cmp -s "$fresh/ala3_dit.pt" "$MODEL"; then
-  rm -r "$fresh"
   echo "$MODEL is not the export of $CKPT (the checkpoint moved on?); set REXMOL_OVERWRITE=1 to replace it" >&2; exit 1
 fi
-rm -rf "$fresh"
 mkdir -p runs
 sample=
 if [ -e "runs/${NAME}_headline_n2000/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
@@ -84,8 +90,4 @@ for f in settings.json arrays.npz ramachandran.png energies.png weights.png resu
   cp "runs/${NAME}_headline_n2000/$f" "$HEAD/$f"
 done
 echo "done: $HEAD/, benchmarks/results/${NAME}_nll/, $DIR/ala3_dit_report/"
-echo "paired with the shipped model (same noise, same frames; the NLL's baseline is $NAME, whose 1000 frames"
-echo "hold cycle2's 250, so its differences read shipped minus $NAME: positive means $NAME is better):"
-echo "  python benchmarks/training_ab.py --nll $NAME=benchmarks/results/${NAME}_nll" \
-  "first=benchmarks/results/aaa_nll cycle2=benchmarks/results/ab_cycle2_nll" \
-  "--samples shipped=benchmarks/results/aaa_headline_n2000_test60 $NAME=$HEAD --json-name training_ab_$NAME"
+pairing

@@ -876,7 +876,7 @@ def test_the_wide_second_cycle_pairs_with_the_shipped_model():
 
 
 def test_the_model_card_quotes_the_n2000_headline():
-    j = json.loads((RESULTS / N2000_60).read_text())
+    j = json.loads((RESULTS / N2000_1FS).read_text())
     b = j["bootstrap"]
     quote = ("ESS {:.2f}%\n[{:.2f}%, {:.2f}%], reweighted E-W2 {:.2f} kT [{:.2f}, {:.2f}] "
              "(MD floor at the ESS of {} draws: {:.2f}),\n"
@@ -977,3 +977,15 @@ def test_the_replica_speed_in_production_is_the_runs_progress_records(readme):
     assert f"at {min(lone):.0f}-{max(lone):.0f} s per 0.5 ns ({500 / max(lone):.1f}-{500 / min(lone):.1f} ps/s" in readme
     ratio = (2000 / sum(group) * 2) / (500 * len(lone) / sum(lone))
     assert f"about **{ratio:.1f}x**" in readme
+
+
+def test_the_replica_runs_mean_energies_are_the_noise_floors(readme):
+    """README, "The shipped dataset": the mean u of the four runs made side by side against the
+    range of the lone 1 fs runs, from noise_floor_aaa.json's per-run means."""
+    means = {int(s): u for s, u in json.loads((RESULTS / "noise_floor_aaa.json").read_text())["mean_u_kT_by_run"].items()}
+    group = [means[s] for s in range(132, 136)]
+    lone = [u for s, u in means.items() if s not in range(132, 136)]
+    quote = (f"Their mean u per run,\n  {max(group):.2f} to {min(group):.2f} kT, sits among the lone 1 fs runs' "
+             f"({max(lone):.2f} to {min(lone):.2f} kT)")
+    assert quote in readme, quote
+    assert min(lone) < min(group) and max(group) < max(lone)

@@ -479,11 +479,17 @@ def test_the_shipped_integrator_benchmark_keeps_hmr_runs_out_of_new_manifests(tm
         dataset.build_manifest({"train": [201], "val": [103], "test": [101, 102]}, out=tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
     assert md.fast_if_validated() == md.MDSettings()
-    # nor may the shipped manifest's HMR train and val runs train a model now (refused before any frame loads)
+    # nor may a manifest built while HMR was admitted train a model now (refused before any frame loads):
+    # the shipped one with the committed HMR run 201 as its train split, as data version 34af59ed had
     from rexmol.training.data import Ala3DataModule
 
-    with pytest.raises(ValueError, match=r"train/val runs \[105, 106, .*201\] were integrated with .* does not admit"):
-        Ala3DataModule().setup()
+    record = dataset.load_manifest()
+    record["splits"]["train"] = [201]
+    record["md"]["settings_by_run"]["201"] = json.loads((dataset.MD_DIR / "seed201" / "progress.json").read_text())["settings"]
+    (tmp_path / "hmr.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"train/val runs \[201\] were integrated with .* does not admit"):
+        Ala3DataModule(manifest=str(tmp_path / "hmr.json")).setup()
+    dataset.check_training_integrators()  # the shipped manifest (all 1 fs) may train
 
 
 @pytest.mark.slow

@@ -432,11 +432,13 @@ def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MD
             if record["settings"] != asdict(settings):
                 diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
                 raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
-            if record.get("replicas") != {**group, "copy": i}:
-                how = (f"as copy {record['replicas'].get('copy')} of {record['replicas'].get('dir')}"
-                       if record.get("replicas") else "alone")
+            mine = {**group, "copy": i}
+            if record.get("replicas") != mine:
+                theirs = record.get("replicas") or {}
+                how = f"as copy {theirs.get('copy')} of {theirs.get('dir')}" if theirs else "alone"
+                differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
                 raise GroupMember(f"{run_dir} was started {how}; it resumes only that way, not as copy {i} of "
-                                  f"{group['dir']}")
+                                  f"{group['dir']} (recorded and requested differ in {differ})")
             records.append(record)
         stride_ps = settings.stride_steps * settings.timestep_ps
         n_frames = int(round(length_ns * 1000.0 / stride_ps))
@@ -449,10 +451,10 @@ def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MD
         group_dir.mkdir(exist_ok=True)
         simulation, positions, anchors, masses = build_replica_simulation(
             len(seeds), settings, target, layout, platform, threads, seeds[0] + 1000 * done)
+        for r in records:  # a member that recorded one chunk more before a cut-off redoes it with the group
+            del r["chunks"][done:]
         if done:
             simulation.loadState(str(_group_state(group_dir, done)))
-            for r in records:  # a member that recorded one chunk more before a cut-off redoes it with the group
-                del r["chunks"][done:]
         else:
             simulation.context.setPositions(positions)
             simulation.minimizeEnergy()
