@@ -239,3 +239,26 @@ def test_a_frame_where_copies_could_interact_stops_the_run_before_its_chunk(tmp_
     with pytest.raises(RuntimeError, match="seeds 7 and 8 came within 1.50 nm"):
         md.run_replicas(tmp_path, [7, 8], CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
     assert not list(tmp_path.glob("seed*/chunk*.dcd"))
+
+
+def test_simulate_groups_seeds_runs_a_remainder_alone_and_skips_what_it_cannot_resume(tmp_path, monkeypatch):
+    """`rexmol simulate --seeds 1 2 3 4 5 --replicas 2`: groups [1, 2] and [3, 4], seed 5 alone; a group
+    another process holds, or a seed that belongs to a group, is skipped with a message, not fatal."""
+    calls = []
+
+    def fake_group(out, seeds, length_ns, **kw):
+        calls.append(("group", list(seeds)))
+        if seeds == [3, 4]:
+            raise md.RunInProgress("held by another process")
+
+    def fake_lone(out, seed, length_ns, **kw):
+        calls.append(("lone", seed))
+        raise md.GroupMember("started as copy 0 of replicas-5-6")
+
+    monkeypatch.setattr(md, "run_replicas", fake_group)
+    monkeypatch.setattr(md, "run_trajectory", fake_lone)
+    md.main(["--out", str(tmp_path), "--seeds", "1", "2", "3", "4", "5", "--replicas", "2"])
+    assert calls == [("group", [1, 2]), ("group", [3, 4]), ("lone", 5)]
+    calls.clear()
+    md.main(["--out", str(tmp_path), "--seeds", "7", "8"])  # --replicas 1: every seed alone
+    assert calls == [("lone", 7), ("lone", 8)]
