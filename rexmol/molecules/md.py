@@ -190,10 +190,7 @@ def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings
 
     if progress_file.exists():
         record = json.loads(progress_file.read_text())
-        target.check(record.get("target"), str(progress_file))
-        if record["settings"] != asdict(settings):
-            diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
-            raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
+        _check_resumable(record, run_dir, target, settings)
         if record.get("replicas"):  # its state is the group's: alone it cannot resume
             raise GroupMember(f"{run_dir} was started as copy {record['replicas'].get('copy')} of "
                              f"{record['replicas'].get('dir')}; resume it with its group (md.run_replicas)")
@@ -234,6 +231,14 @@ def _run_locked(run_dir: Path, seed: int, length_ns: float, settings: MDSettings
         _atomic_write_text(progress_file, json.dumps(record, indent=1))
     bar.close()
     return run_dir
+
+
+def _check_resumable(record: dict, run_dir: Path, target: Target, settings: MDSettings) -> None:
+    """Refuse to extend a run whose progress record is of another target or other MD settings."""
+    target.check(record.get("target"), str(run_dir / "progress.json"))
+    if record["settings"] != asdict(settings):
+        diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
+        raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
 
 
 def _write_chunk(run_dir: Path, chunk: int, xyz: np.ndarray, md_top) -> str:
@@ -428,10 +433,7 @@ def run_replicas(out_dir: Path, seeds: list[int], length_ns: float, settings: MD
                                 "replicas": {**group, "copy": i}, "chunks": []})
                 continue
             record = json.loads(progress_file.read_text())
-            target.check(record.get("target"), str(progress_file))
-            if record["settings"] != asdict(settings):
-                diff = {k: (v, asdict(settings)[k]) for k, v in record["settings"].items() if asdict(settings)[k] != v}
-                raise ValueError(f"{run_dir} was started with other MD settings (recorded, requested): {diff}")
+            _check_resumable(record, run_dir, target, settings)
             mine = {**group, "copy": i}
             if record.get("replicas") != mine:
                 theirs = record.get("replicas") or {}
