@@ -1,8 +1,10 @@
-"""How many rows should one forward-mode tangent pass carry? The exact Jacobian density pushes 96
-tangents per draw through the DiT at every field evaluation; a pass over all rows of a chunk at
-once outgrows a CPU's caches. This draws the same chunk (``--n`` draws, Princeps(midpoint), 16
-steps, exact Jacobian density, shipped model) with ``TangentSystem.rows`` = all rows in one pass
-and with the default (about 384 / 96 = 4 rows per pass), at 1 and 2 torch threads, and reports
+"""How many rows should one forward-mode tangent pass carry (``TangentSystem(method="vmap")``)?
+The exact Jacobian density pushes 96 tangents per draw through the DiT at every field
+evaluation; a pass over all rows of a chunk at once outgrows a CPU's caches. (The default is now
+reverse mode, which takes all rows at once: ``benchmarks/tangent_methods.py``.) This draws the
+same chunk (``--n`` draws, Princeps(midpoint), 16 steps, exact Jacobian density, shipped model)
+with ``TangentSystem.rows`` = all rows in one pass and with the forward-mode default (about
+384 / 96 = 4 rows per pass), at 1 and 2 torch threads, and reports
 wall and CPU seconds per draw (median of ``--repeats``), the ratio to one pass at the same thread
 count, and checks that log q agrees. Run it on an idle machine. Writes results/jacobian_rows.json.
 
@@ -35,6 +37,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     gen = BoltzmannGenerator(rexmol.load_model(args.model), SolverSpec("princeps", "midpoint", steps=16,
                                                                        density="jacobian"))
+    gen.flow.tangent_method = "vmap"  # the rows per pass matter in forward mode (benchmarks/tangent_methods.py)
     rows, log_q = [], {}
     default_pass = jacobian.TangentSystem.TARGET_PASS
     for threads in (1, 2):

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.chunk_reproducibility import compare_chunk  # noqa: E402
 from benchmarks.common import table, write_json  # noqa: E402
 from benchmarks.training_ab import named_dirs  # noqa: E402
+from rexmol.flows.jacobian import DEFAULT_TANGENT_METHOD  # noqa: E402
 
 
 def main(argv=None):
@@ -63,7 +64,9 @@ def main(argv=None):
              "vs_baseline": per_draw[name] / base, "redraws": redraws[name]} for name in runs]
     print(table(rows, ["run", "cpu_s_per_draw", "vs_baseline"]))
     write_json(a.json_name, {"chunks": a.chunks, "cpu_count": os.cpu_count(), "loadavg_1_5_15_before": load_before,
-                             "loadavg_1_5_15_after": os.getloadavg(), "rows": rows})
+                             "loadavg_1_5_15_after": os.getloadavg(), "rows": rows,
+                             # how J_f V was computed for Jacobian-density rows (same draws, different cost)
+                             "tangent_method": DEFAULT_TANGENT_METHOD})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import t as student_t
 
 from benchmarks.noise_floor import disjoint_pairs, independent_floor, samples_for
@@ -443,3 +444,21 @@ def test_sampler_cost_refuses_runs_whose_chunks_hold_other_draws(tmp_path):
             sampler_cost.main([f"a={tmp_path / 'same'}", f"b={tmp_path / other}"])
     with pytest.raises(SystemExit, match="its own name"):
         sampler_cost.main([f"a={tmp_path / 'same'}", f"a={tmp_path / 'seed'}"])
+
+
+@pytest.mark.slow  # about 20 s: the routes' agreement itself is tests/test_jacobian.py's
+def test_tangent_methods_times_both_routes_on_the_same_draws(monkeypatch):
+    """benchmarks/tangent_methods.py on 2 draws: a row per method and thread count, ratios to forward
+    mode, and the two routes' log q of the same draws agree (float32 tangents)."""
+    from benchmarks import tangent_methods
+
+    captured = {}
+    monkeypatch.setattr(tangent_methods, "write_json", lambda name, payload: captured.update(payload) or name)
+    threads = torch.get_num_threads()
+    try:
+        tangent_methods.main(["--n", "2", "--repeats", "1", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    assert [(r["threads"], r["method"]) for r in captured["rows"]] == [(1, "vmap"), (1, "reverse")]
+    assert captured["rows"][0]["cpu_vs_vmap"] == 1.0 and captured["rows"][1]["cpu_s_per_draw"] > 0
+    assert captured["log_q_max_abs_difference"] < 1e-3 and captured["same_draws_folded"]

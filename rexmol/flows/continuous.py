@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from rexmol.flows.divergence import DEFAULT_METHOD, divergence, hutchinson_divergence, rademacher_probes
-from rexmol.flows.jacobian import TangentSystem, log_abs_det, pack
+from rexmol.flows.jacobian import DEFAULT_TANGENT_METHOD, TANGENT_METHODS, TangentSystem, log_abs_det, pack
 from rexmol.flows.priors import StandardNormal
 from rexmol.solvers import FlowField, Rex
 from rexmol.solvers.princeps import ExplicitSolver, Solution
@@ -92,12 +92,17 @@ class ContinuousFlow:
     def __init__(self, field: FlowField, solver: ExplicitSolver | None = None, prior: StandardNormal | None = None,
                  t0: float | None = None, t1: float | None = None, divergence: str = "exact",
                  method: str = DEFAULT_METHOD, chunk: int | None = None, n_probes: int = 1, seed: int = 0,
-                 noise_level: float = 1.0, ode_solver: ExplicitSolver | None = None):
+                 noise_level: float = 1.0, ode_solver: ExplicitSolver | None = None,
+                 tangent_method: str = DEFAULT_TANGENT_METHOD):
         if prior is None:
             raise ValueError("a prior is required, e.g. StandardNormal(d) or MeanFreeNormal(n_atoms)")
         if divergence not in ("exact", "hutchinson"):
             raise ValueError(f"divergence must be 'exact' or 'hutchinson', got {divergence!r}")
+        if tangent_method not in TANGENT_METHODS:
+            raise ValueError(f"unknown tangent method {tangent_method!r}; choose one of {TANGENT_METHODS}")
         self.field, self.prior = field, prior
+        #: how ``sample(density="jacobian")`` computes J_f V (:class:`TangentSystem`; same result)
+        self.tangent_method = tangent_method
         self.solver = solver if solver is not None else Rex("dopri5", coupling=0.999)
         self.stochastic = isinstance(self.solver.tableau, StochasticTableau)
         self.ode_solver = ode_solver if ode_solver is not None else (
@@ -136,7 +141,7 @@ class ContinuousFlow:
     def sample(self, n: int, *, rtol: float | None = None, atol: float | None = None, steps: int | None = None,
                grid=None, generator: torch.Generator | None = None, dtype=None, device=None,
                return_solution: bool = False, brownian_seed: int = 0, log_prob: bool = True,
-               density: str = "divergence", tangent_method: str = "vmap", z: torch.Tensor | None = None,
+               density: str = "divergence", tangent_method: str | None = None, z: torch.Tensor | None = None,
                progress=None):
         """Draw n samples: (x, log q(x)) in nats, integrating noise -> data.
 
@@ -145,8 +150,10 @@ class ContinuousFlow:
         map z -> x on a fixed grid (``steps`` or ``grid``; see :mod:`rexmol.flows.jacobian`): the
         density of exactly these samples. Draws whose map folds or is ill-conditioned get
         log q = NaN; ``sol.stats`` then holds ``density_ok`` (bool per row) and ``condition``.
-        ``z`` replaces the prior draws (n must match). ``progress(step, n_steps)`` is called after
-        each fixed step, or ``progress(t, t1)`` after each accepted adaptive step.
+        ``tangent_method`` overrides the flow's (how J_f V is computed, not what: see
+        :class:`~rexmol.flows.jacobian.TangentSystem`). ``z`` replaces the prior draws (n must
+        match). ``progress(step, n_steps)`` is called after each fixed step, or ``progress(t, t1)``
+        after each accepted adaptive step.
 
         With ``return_solution`` also returns the :class:`Solution` (for Rex, its ``invert``
         reconstructs the noise exactly). A stochastic solver needs ``steps`` and uses the
@@ -171,7 +178,8 @@ class ContinuousFlow:
             if rtol is not None or atol is not None:
                 raise ValueError("density='jacobian' takes steps= or grid=, not rtol/atol")
             basis = self.prior.tangent_basis(dtype=z.dtype, device=z.device)
-            system = TangentSystem(_ProjectedField(self.field, self.prior), method=tangent_method)
+            system = TangentSystem(_ProjectedField(self.field, self.prior),
+                                   method=tangent_method or self.tangent_method)
             sol = self.solver.solve(system, pack(z, basis), self.t0, self.t1, steps=steps, grid=grid,
                                     progress=progress)
             x, logdet, ok, condition = log_abs_det(sol.x, basis)

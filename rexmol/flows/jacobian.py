@@ -21,8 +21,8 @@ through the *same* solver therefore applies the chain rule to every operation of
 discrete map: V_N is dPhi/dz exactly (up to rounding), not an approximation of the
 continuous flow's Jacobian. :class:`TangentSystem` is that system; the state packs x and the
 ``dim`` tangent columns into one tensor (batch, 1 + dim, *event), so the solvers need no
-change. J_f V costs ``dim`` forward-mode Jacobian-vector products per evaluation, the same
-order as the exact trace of the divergence.
+change. J_f V costs about ``dim`` derivative passes per evaluation (by default the rows of J_f
+by reverse mode, then one matrix product), the same order as the exact trace of the divergence.
 
 On an adaptive grid the step sizes depend on x (and on the batch-mates), so the grid itself
 is a function of z, and a Jacobian with the grid held fixed is not the Jacobian of the map:
@@ -34,26 +34,38 @@ from __future__ import annotations
 import torch
 from torch.func import jvp, vmap
 
-TANGENT_METHODS = ("vmap", "fold")
+TANGENT_METHODS = ("reverse", "vmap", "fold")
+DEFAULT_TANGENT_METHOD = "reverse"
 
 
 class TangentSystem:
     """``system`` (a semi-linear field: ``xi``, ``to_s``, ``to_t``, ``__call__``) acting on the packed
     state (batch, 1 + k, *event): row 0 of each sample is x, rows 1..k are tangent vectors V.
+    Returns (f(t, x), J_f(t, x) V) packed the same way. Rows (samples) must not interact in
+    ``system``, as for :func:`rexmol.flows.divergence.divergence`.
 
-    ``method``: ``"vmap"`` (``torch.func.vmap`` over ``jvp``: the primal once, tangents batched)
-    or ``"fold"`` (tangents folded into the batch: one large forward-mode pass). ``chunk`` bounds
-    the number of tangents pushed at once (memory). ``rows`` is how many samples go through one
-    pass (default: about 384 / k, at least 1): rows are independent, and a pass of all rows at
-    once is slower on a CPU once rows x tangents outgrows the caches (``benchmarks/jacobian_rows.py``
-    on the shipped DiT, k = 96, a chunk of 32 draws, idle 2-core machine: 3.47 s per draw in one
-    pass against 1.74 s in passes of 4 rows on one thread, 1.74 s against 0.99 s on two; the same
-    log q to the last bit)."""
+    ``method`` (all give the same J_f V up to rounding):
 
-    #: rows x tangents per pass above which a CPU pass slows down (see the class docstring)
+    - ``"reverse"`` (default): the whole Jacobian J_f (d x d per row, d = prod(event)) by reverse
+      mode, one forward pass with a graph and d backward passes of the batch (the divergence's
+      ``"loop"``), then J_f V as a batched matrix product. On the shipped DiT (d = 99, k = 96) a
+      draw costs about 0.6x what ``"vmap"`` costs (``benchmarks/tangent_methods.py``): on a CPU,
+      autograd's backward through the transformer is cheaper per vector than batched forward mode.
+    - ``"vmap"``: ``torch.func.vmap`` over ``jvp``, the primal once and the k tangents batched.
+    - ``"fold"``: the tangents folded into the batch, one large forward-mode pass.
+
+    ``chunk`` bounds the number of tangents pushed at once in forward mode (memory). ``rows`` is
+    how many samples go through one pass. Default: all of them for ``"reverse"``; for forward mode
+    about 384 / k, at least 1, because a forward-mode pass of all rows at once is slower on a CPU
+    once rows x tangents outgrows the caches (``benchmarks/jacobian_rows.py`` on the shipped DiT,
+    k = 96, a chunk of 32 draws, idle 2-core machine: 3.47 s per draw in one pass against 1.74 s in
+    passes of 4 rows on one thread, 1.74 s against 0.99 s on two; the same log q to the last bit)."""
+
+    #: forward mode: rows x tangents per pass above which a CPU pass slows down (see the class docstring)
     TARGET_PASS = 384
 
-    def __init__(self, system, method: str = "vmap", chunk: int | None = None, rows: int | None = None):
+    def __init__(self, system, method: str = DEFAULT_TANGENT_METHOD, chunk: int | None = None,
+                 rows: int | None = None):
         if method not in TANGENT_METHODS:
             raise ValueError(f"unknown tangent method {method!r}; choose one of {TANGENT_METHODS}")
         if rows is not None and (int(rows) != rows or rows < 1):
@@ -62,12 +74,32 @@ class TangentSystem:
         self.xi, self.to_s, self.to_t = system.xi, system.to_s, system.to_t
 
     def __call__(self, t: float, state: torch.Tensor) -> torch.Tensor:
-        rows = self.rows or max(1, self.TARGET_PASS // max(1, state.shape[1] - 1))
+        rows = self.rows
+        if rows is None:
+            rows = state.shape[0] if self.method == "reverse" else max(1, self.TARGET_PASS // max(1, state.shape[1] - 1))
         if state.shape[0] <= rows:
             return self._pass(t, state)
         return torch.cat([self._pass(t, state[i:i + rows]) for i in range(0, state.shape[0], rows)])
 
+    def _reverse_pass(self, t: float, state: torch.Tensor) -> torch.Tensor:
+        x, v = state[:, 0], state[:, 1:]
+        b, k, d = x.shape[0], v.shape[1], x[0].numel()
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            f = self.system(t, xg)
+            flat = f.reshape(b, d)
+            jac = torch.zeros(b, d, d, dtype=f.dtype, device=f.device)
+            for i in range(d if f.requires_grad else 0):  # a field that ignores x has J_f = 0
+                # row i of every sample's J_f at once: rows do not interact, so their sum separates
+                (grad,) = torch.autograd.grad(flat[:, i].sum(), xg, retain_graph=i < d - 1, allow_unused=True)
+                if grad is not None:
+                    jac[:, i] = grad.reshape(b, d)
+        jv = torch.bmm(v.reshape(b, k, d), jac.transpose(1, 2))  # row j: (J_f v_j)^T
+        return torch.cat([f.detach()[:, None], jv.reshape(v.shape)], dim=1)
+
     def _pass(self, t: float, state: torch.Tensor) -> torch.Tensor:
+        if self.method == "reverse":
+            return self._reverse_pass(t, state)
         x, v = state[:, 0], state[:, 1:]
         k = v.shape[1]
         chunk = k if self.chunk is None else max(1, min(int(self.chunk), k))
