@@ -404,6 +404,47 @@ def test_likelihood_job_on_a_trajectory_file(zero_model, tmp_path):
         likelihood_job(zero_model, tmp_path / "lik4", frames=tmp_path / "bad.npz", progress=False)
 
 
+def test_likelihood_job_resumes_a_cut_off_run_batch_by_batch(zero_model, tmp_path, monkeypatch):
+    """A run cut off after its first batch (the second raises) leaves that batch on disk; the rerun
+    computes only the missing batches and gives each frame its closed-form log q, in order; a rerun
+    with another solver is refused, naming it; the batches go once the results are written."""
+    root = Path(__file__).resolve().parents[1]
+    x = np.load(root / "benchmarks/results/aaa_nll/log_q.npz")["x"][:5].astype(np.float64)  # 5 MD test frames
+    np.savez(tmp_path / "frames.npz", x=x)
+    kw = dict(frames=tmp_path / "frames.npz", n_frames=None, spec=SolverSpec(steps=2), check_samples=0,
+              batch_size=2, progress=False)
+    out = tmp_path / "lik"
+    calls = []
+    real = BoltzmannGenerator.log_prob
+
+    def cut_off_after_one_batch(self, x_nm, **k):
+        calls.append(len(x_nm))
+        if len(calls) > 1:
+            raise KeyboardInterrupt("cut off")
+        return real(self, x_nm, **k)
+
+    monkeypatch.setattr(BoltzmannGenerator, "log_prob", cut_off_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        likelihood_job(zero_model, out, **kw)
+    assert sorted(p.name for p in (out / "batches").iterdir()) == ["batch_00000.npz"]
+    assert not (out / "likelihood.json").exists()
+    with pytest.raises(ValueError, match="other settings.*'solver'"):
+        likelihood_job(zero_model, out, **{**kw, "spec": SolverSpec(steps=3)})
+    monkeypatch.setattr(BoltzmannGenerator, "log_prob", lambda self, x_nm, **k: calls.append(len(x_nm)) or real(
+        self, x_nm, **k))
+    calls.clear()
+    res = likelihood_job(zero_model, out, **kw)
+    assert calls == [2, 1]  # batches 1 and 2 only
+    log_q = np.load(out / "log_q.npz")["log_q"]
+    np.testing.assert_allclose(log_q, closed_form_log_q(x - x.mean(1, keepdims=True)), rtol=1e-5)
+    assert res["frames"] == 5 and not (out / "batches").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds no rexmol likelihood run"):
+        likelihood_job(zero_model, tmp_path / "other", **kw)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
 def quantile_w2(u_a, w_a, u_b):
     """W2 of 1-D distributions from their quantile functions, W2^2 = int_0^1 (F_a^-1(p) - F_b^-1(p))^2 dp:
     both are step functions, constant between the union of their CDF breakpoints (independent of

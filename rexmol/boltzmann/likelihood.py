@@ -10,7 +10,9 @@ the gap between the two log q is the discretisation error of the likelihood, and
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -74,7 +76,12 @@ def direction_agreement(generator: BoltzmannGenerator, m: int, seed: int = 0) ->
 def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64, spec: SolverSpec | None = None,
                    check_samples: int = 8, seed: int = 0, batch_size: int = 32, overwrite: bool = False,
                    progress: bool = True, manifest=dataset.MANIFEST) -> dict:
-    """Exact log q of MD frames (a split of ``manifest``, or a trajectory file) under a model."""
+    """Exact log q of MD frames (a split of ``manifest``, or a trajectory file) under a model.
+
+    Resumable: each batch of frames is written to ``out_dir/batches/`` as it finishes, under a
+    ``settings.json`` (model SHA-256, the frames' SHA-256, solver, batch size, check). Rerunning with
+    the same settings computes only the missing batches; other settings are refused, naming what
+    differs. The batches are removed once ``log_q.npz`` and ``likelihood.json`` are written."""
     import rexmol
 
     out_dir = Path(out_dir)
@@ -84,16 +91,57 @@ def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64
     loaded = load_model_for(model_path, manifest) if split else rexmol.load_model(model_path)
     x = evenly_spaced(load_conformations(frames, manifest=manifest), n_frames)
     spec = spec or SolverSpec()
+    settings = {"model": str(model_path), "model_sha256": model_sha256(model_path), "frames_from": str(frames),
+                "frames": len(x), "frames_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+                "solver": spec.record(), "batch_size": batch_size, "check_samples": check_samples, "seed": seed}
+    batches = _prepare_batches(out_dir, settings, overwrite)
     generator = BoltzmannGenerator(loaded, spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    log_q = generator.log_prob(x, batch_size=batch_size, progress=progress)
-    seconds = time.perf_counter() - t0
-    result = {"model": str(model_path), "model_sha256": model_sha256(model_path), "frames_from": str(frames),
+    starts = range(0, len(x), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="log q (data -> noise)", unit="batch")
+    parts, seconds = [], 0.0
+    for start in starts:
+        path = batches / f"batch_{start // batch_size:05d}.npz"
+        if not path.exists():
+            t0 = time.perf_counter()
+            log_q_batch = generator.log_prob(x[start:start + batch_size], batch_size=batch_size)
+            atomic_savez(path, log_q=log_q_batch, seconds=time.perf_counter() - t0)
+        with np.load(path) as batch:
+            parts.append(batch["log_q"])
+            seconds += float(batch["seconds"])
+    log_q = np.concatenate(parts) if parts else np.zeros(0)
+    result = {"model": str(model_path), "model_sha256": settings["model_sha256"], "frames_from": str(frames),
               "solver": spec.label, **nll_summary(log_q, generator.dim),
               "seconds": seconds, "units": "nats; q is a density per nm^96 on the centre-of-mass-free subspace"}
     if check_samples:
         result["both_directions"] = direction_agreement(generator, check_samples, seed)
     atomic_savez(out_dir / "log_q.npz", log_q=log_q, x=x.astype(np.float32))
     atomic_write_json(out_dir / "likelihood.json", result)
+    shutil.rmtree(batches)
     return json.loads(json.dumps(result))
+
+
+def _prepare_batches(out_dir: Path, settings: dict, overwrite: bool) -> Path:
+    """``out_dir/batches``, ready to resume: created with ``settings.json`` beside it, or found under
+    the same settings. A partial run with other settings, or a folder holding something else, is
+    refused unless ``overwrite`` (which starts afresh)."""
+    settings_path, batches = out_dir / "settings.json", out_dir / "batches"
+    settings = json.loads(json.dumps(settings))
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if overwrite:
+            for name in ("batches", "settings.json", "likelihood.json", "log_q.npz"):
+                p = out_dir / name
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        elif settings_path.exists():
+            old = json.loads(settings_path.read_text())
+            if old != settings:
+                diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+                raise ValueError(f"{out_dir} holds a partial likelihood run with other settings {diff}; "
+                                 f"rerun with the same settings to resume, or pass --overwrite")
+        else:
+            raise FileExistsError(f"{out_dir} is not empty and holds no rexmol likelihood run; choose another --out")
+    batches.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(settings_path, settings)
+    return batches
