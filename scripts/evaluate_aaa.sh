@@ -11,18 +11,19 @@
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
-#      model's headline (benchmarks/results/aaa_headline_n2000_1fs_floors), into runs/NAME_headline_n2000
-#      (resumable chunks), its results, settings, arrays (x float32 nm, log q, u, log w) and plots
-#      copied to benchmarks/results/NAME_headline_n2000/;
+#      model's headline (benchmarks/results/aaa_headline_n2000_1fs_floors), into
+#      benchmarks/results/NAME_headline_n2000/ (chunks, results, settings, arrays: x float32 nm,
+#      log q, u, log w; plots), where committed chunks let a later session resume the draw;
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
 #      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
 #      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
 #      it pairs frame by frame with the first cycle (those 1000) and the shipped second cycle
 #      (benchmarks/results/ab_cycle2_nll: 250 of them);
+#      resumable batch by batch (commit the folder's batches/ if the session ends first);
 #    - the model report (2000 unweighted draws) into <ckpt folder>/ala3_dit_report/.
 # 3. prints the paired comparison (benchmarks/training_ab.py) against the shipped model.
-# A step whose output is complete is skipped on a rerun; results.json is copied last, so a folder
-# that has it is whole.
+# A step whose output is complete is skipped on a rerun (results.json and likelihood.json are
+# written last, so a folder that has one is whole).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=${1:-checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt}
@@ -44,8 +45,10 @@ pairing() {
     "first=benchmarks/results/aaa_nll cycle2=benchmarks/results/ab_cycle2_nll" \
     "--samples shipped=benchmarks/results/aaa_headline_n2000_1fs_floors $NAME=$HEAD --json-name training_ab_$NAME"
 }
-if [ -e "$HEAD/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$HEAD/ is complete (REXMOL_OVERWRITE=1 redoes it)"; pairing; exit 0
+NLL=benchmarks/results/${NAME}_nll
+if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/ala3_dit_report/report.json" ] \
+    && [ ${#ow[@]} -eq 0 ]; then
+  echo "$HEAD/, $NLL/ and $DIR/ala3_dit_report/ are complete (REXMOL_OVERWRITE=1 redoes them)"; pairing; exit 0
 fi
 MODEL=$DIR/ala3_dit.pt
 fresh=$(mktemp -d)
@@ -58,19 +61,19 @@ elif ! cmp -s "$fresh/ala3_dit.pt" "$MODEL"; then
 fi
 mkdir -p runs
 sample=
-if [ -e "runs/${NAME}_headline_n2000/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "runs/${NAME}_headline_n2000/ is complete: kept"
+if [ -e "$HEAD/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$HEAD/ is complete: kept"
 else
   .venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
-    --out "runs/${NAME}_headline_n2000" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
+    --out "$HEAD" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
   sample=$!
 fi
 nll=
-if [ -e "benchmarks/results/${NAME}_nll/likelihood.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "benchmarks/results/${NAME}_nll/ exists: kept"
+if [ -e "$NLL/likelihood.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$NLL/ exists: kept"
 else
   .venv/bin/rexmol likelihood --model "$MODEL" --frames "$NLL_FRAMES" --n-frames 1000 --solver princeps \
-    --tableau midpoint --steps 16 --threads 1 --out "benchmarks/results/${NAME}_nll" "${ow[@]}" \
+    --tableau midpoint --steps 16 --threads 1 --out "$NLL" "${ow[@]}" \
     >"runs/${NAME}_nll.log" 2>&1 &
   nll=$!
 fi
@@ -85,9 +88,5 @@ fi
 [ -z "$sample" ] || wait "$sample" || { echo "rexmol sample failed: see runs/${NAME}_headline_n2000.log" >&2; exit 1; }
 [ -z "$nll" ] || wait "$nll" || { echo "rexmol likelihood failed: see runs/${NAME}_nll.log" >&2; exit 1; }
 [ -z "$report" ] || wait "$report" || { echo "rexmol model-report failed: see runs/${NAME}_report.log" >&2; exit 1; }
-mkdir -p "$HEAD"
-for f in settings.json arrays.npz ramachandran.png energies.png weights.png results.json; do
-  cp "runs/${NAME}_headline_n2000/$f" "$HEAD/$f"
-done
-echo "done: $HEAD/, benchmarks/results/${NAME}_nll/, $DIR/ala3_dit_report/"
+echo "done: $HEAD/, $NLL/, $DIR/ala3_dit_report/"
 pairing
