@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
-from rexmol.boltzmann.sampling import load_model_for
+from rexmol.boltzmann.sampling import load_model_for, prepare_out_dir
 from rexmol.geometry import centre
 from rexmol.io import atomic_savez, atomic_write_json
 from rexmol.model.checkpoint import model_sha256
@@ -94,7 +94,10 @@ def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64
     settings = {"model": str(model_path), "model_sha256": model_sha256(model_path), "frames_from": str(frames),
                 "frames": len(x), "frames_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
                 "solver": spec.record(), "batch_size": batch_size, "check_samples": check_samples, "seed": seed}
-    batches = _prepare_batches(out_dir, settings, overwrite)
+    prepare_out_dir(out_dir, settings, overwrite, what="likelihood run", result="likelihood.json",
+                    outputs=("batches", "settings.json", "likelihood.json", "log_q.npz"))
+    batches = out_dir / "batches"
+    batches.mkdir(exist_ok=True)
     generator = BoltzmannGenerator(loaded, spec)
     starts = range(0, len(x), batch_size)
     if progress:
@@ -121,27 +124,3 @@ def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64
     atomic_write_json(out_dir / "likelihood.json", result)
     shutil.rmtree(batches)
     return json.loads(json.dumps(result))
-
-
-def _prepare_batches(out_dir: Path, settings: dict, overwrite: bool) -> Path:
-    """``out_dir/batches``, ready to resume: created with ``settings.json`` beside it, or found under
-    the same settings. A partial run with other settings, or a folder holding something else, is
-    refused unless ``overwrite`` (which starts afresh)."""
-    settings_path, batches = out_dir / "settings.json", out_dir / "batches"
-    settings = json.loads(json.dumps(settings))
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if overwrite:
-            for name in ("batches", "settings.json", "likelihood.json", "log_q.npz"):
-                p = out_dir / name
-                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-        elif settings_path.exists():
-            old = json.loads(settings_path.read_text())
-            if old != settings:
-                diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-                raise ValueError(f"{out_dir} holds a partial likelihood run with other settings {diff}; "
-                                 f"rerun with the same settings to resume, or pass --overwrite")
-        else:
-            raise FileExistsError(f"{out_dir} is not empty and holds no rexmol likelihood run; choose another --out")
-    batches.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(settings_path, settings)
-    return batches

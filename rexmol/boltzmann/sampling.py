@@ -359,25 +359,31 @@ def _worst(gaps) -> float | str:
     return "overflow" if any(g is None for g in gaps) else max(gaps)
 
 
-def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool) -> None:
-    """Create ``out_dir`` or resume in it; refuse to mix settings or to replace results unasked."""
+def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool, what: str = "run", result: str = "results.json",
+                    outputs=("chunks", "results.json", "settings.json", "arrays.npz")) -> None:
+    """Create ``out_dir`` or resume in it; refuse to mix settings or to replace results unasked.
+
+    ``out_dir`` holding ``result`` is finished (refused unless ``overwrite``, which removes
+    ``outputs``); holding ``settings.json`` it is a partial ``what`` that resumes only under equal
+    settings (else a ValueError naming each field that differs); holding anything else it is not
+    ours and is refused."""
     out_dir = Path(out_dir)
     settings_path = out_dir / "settings.json"
     if out_dir.exists() and any(out_dir.iterdir()):
         if overwrite:
-            for name in ("chunks", "results.json", "settings.json", "arrays.npz"):
+            for name in outputs:
                 p = out_dir / name
                 shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-        elif (out_dir / "results.json").exists():
-            raise FileExistsError(f"{out_dir} already holds results.json; choose another --out or pass --overwrite")
+        elif (out_dir / result).exists():
+            raise FileExistsError(f"{out_dir} already holds {result}; choose another --out or pass --overwrite")
         elif settings_path.exists():
             old = json.loads(settings_path.read_text())
             if old != json.loads(json.dumps(settings)):
                 diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-                raise ValueError(f"{out_dir} holds a partial run with other settings {diff}; "
+                raise ValueError(f"{out_dir} holds a partial {what} with other settings {diff}; "
                                  f"rerun with the same settings to resume, or pass --overwrite")
         else:
-            raise FileExistsError(f"{out_dir} is not empty and holds no rexmol run; choose another --out")
+            raise FileExistsError(f"{out_dir} is not empty and holds no rexmol {what}; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(settings_path, settings)
 
