@@ -13,17 +13,21 @@
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
 #      model's headline (benchmarks/results/aaa_headline_n2000_1fs_floors), into
 #      benchmarks/results/NAME_headline_n2000/ (chunks, results, settings, arrays: x float32 nm,
-#      log q, u, log w; plots), where committed chunks let a later session resume the draw;
+#      log q, u, log w; plots); if the session ends first, commit its chunks/ and settings.json:
+#      a later session resumes from them;
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
 #      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
 #      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
 #      it pairs frame by frame with the first cycle (those 1000) and the shipped second cycle
 #      (benchmarks/results/ab_cycle2_nll: 250 of them);
-#      resumable batch by batch (commit the folder's batches/ if the session ends first);
+#      resumable batch by batch (commit the folder's batches/ and settings.json if the session ends
+#      first);
 #    - the model report (2000 unweighted draws) into <ckpt folder>/ala3_dit_report/.
 # 3. prints the paired comparison (benchmarks/training_ab.py) against the shipped model.
 # A step whose output is complete is skipped on a rerun (results.json and likelihood.json are
 # written last, so a folder that has one is whole).
+# REXMOL_OVERWRITE=1 redoes every step from scratch: it deletes the committed chunks and batches of
+# this NAME under benchmarks/results/ (git has them), so unset it before resuming.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=${1:-checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt}
@@ -85,8 +89,11 @@ else
     ${CSV:+--training-csv "$CSV"} "${ow[@]}" >"runs/${NAME}_report.log" 2>&1 &
   report=$!
 fi
-[ -z "$sample" ] || wait "$sample" || { echo "rexmol sample failed: see runs/${NAME}_headline_n2000.log" >&2; exit 1; }
-[ -z "$nll" ] || wait "$nll" || { echo "rexmol likelihood failed: see runs/${NAME}_nll.log" >&2; exit 1; }
-[ -z "$report" ] || wait "$report" || { echo "rexmol model-report failed: see runs/${NAME}_report.log" >&2; exit 1; }
+# wait for all three (a failing one does not stop the others, so nothing is left running on exit)
+failed=()
+[ -z "$sample" ] || wait "$sample" || failed+=("rexmol sample: see runs/${NAME}_headline_n2000.log")
+[ -z "$nll" ] || wait "$nll" || failed+=("rexmol likelihood: see runs/${NAME}_nll.log")
+[ -z "$report" ] || wait "$report" || failed+=("rexmol model-report: see runs/${NAME}_report.log")
+if [ ${#failed[@]} -gt 0 ]; then printf 'failed: %s\n' "${failed[@]}" >&2; exit 1; fi
 echo "done: $HEAD/, $NLL/, $DIR/ala3_dit_report/"
 pairing

@@ -460,5 +460,6 @@ def test_tangent_methods_times_both_routes_on_the_same_draws(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert [(r["threads"], r["method"]) for r in captured["rows"]] == [(1, "vmap"), (1, "reverse")]
-    assert captured["rows"][0]["cpu_vs_vmap"] == 1.0 and captured["rows"][1]["cpu_s_per_draw"] > 0
+    vmap_row, reverse_row = captured["rows"]
+    assert reverse_row["cpu_vs_vmap"] == pytest.approx(reverse_row["cpu_s_per_draw"] / vmap_row["cpu_s_per_draw"])
     assert captured["log_q_max_abs_difference"] < 1e-3 and captured["same_draws_folded"]

@@ -443,6 +443,11 @@ def test_likelihood_job_resumes_a_cut_off_run_batch_by_batch(zero_model, tmp_pat
     with pytest.raises(FileExistsError, match="holds no rexmol likelihood run"):
         likelihood_job(zero_model, tmp_path / "other", **kw)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    (tmp_path / "sample_run").mkdir()  # a rexmol sample folder is not a likelihood run, even with overwrite
+    (tmp_path / "sample_run" / "settings.json").write_text(json.dumps({"model": "m.pt", "n": 2}))
+    with pytest.raises(FileExistsError, match="another job's run"):
+        likelihood_job(zero_model, tmp_path / "sample_run", **kw, overwrite=True)
+    assert json.loads((tmp_path / "sample_run" / "settings.json").read_text()) == {"model": "m.pt", "n": 2}
 
 
 def quantile_w2(u_a, w_a, u_b):

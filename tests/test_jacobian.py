@@ -236,3 +236,17 @@ def test_an_unknown_tangent_method_is_refused_by_the_flow():
     with pytest.raises(ValueError, match="unknown tangent method 'jacfwd'"):
         ContinuousFlow(FlowField(linear), Princeps("midpoint"), prior=StandardNormal(3), t0=0.0, t1=1.0,
                        tangent_method="jacfwd")
+
+
+@pytest.mark.parametrize("method", ["reverse", "vmap"])
+def test_the_jacobian_density_is_the_same_inside_inference_mode(method):
+    """Lightning's validation and predict loops run under torch.inference_mode, where enable_grad
+    alone records no graph: the density must not change there (it silently lost J_f once)."""
+    prior = StandardNormal(3)
+    z = prior.sample(3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    grid = time_grid("linear", "uniform", 3, 0.0, 1.0)
+    _, outside, _ = sample(nonlinear, Princeps("midpoint"), prior, z, grid=grid, tangent_method=method)
+    with torch.inference_mode():
+        _, inside, _ = sample(nonlinear, Princeps("midpoint"), prior, z.clone(), grid=grid, tangent_method=method)
+    torch.testing.assert_close(inside, outside, rtol=0, atol=1e-12)
+    assert float((outside - prior.log_prob(z)).abs().min()) > 1e-3  # the map is not volume-preserving

@@ -79,7 +79,7 @@ def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64
     """Exact log q of MD frames (a split of ``manifest``, or a trajectory file) under a model.
 
     Resumable: each batch of frames is written to ``out_dir/batches/`` as it finishes, under a
-    ``settings.json`` (model SHA-256, the frames' SHA-256, solver, batch size, check). Rerunning with
+    ``settings.json`` (model SHA-256, the frames' SHA-256, solver, batch size). Rerunning with
     the same settings computes only the missing batches; other settings are refused, naming what
     differs. The batches are removed once ``log_q.npz`` and ``likelihood.json`` are written."""
     import rexmol
@@ -91,9 +91,11 @@ def likelihood_job(model_path, out_dir, frames="test", n_frames: int | None = 64
     loaded = load_model_for(model_path, manifest) if split else rexmol.load_model(model_path)
     x = evenly_spaced(load_conformations(frames, manifest=manifest), n_frames)
     spec = spec or SolverSpec()
-    settings = {"model": str(model_path), "model_sha256": model_sha256(model_path), "frames_from": str(frames),
-                "frames": len(x), "frames_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
-                "solver": spec.record(), "batch_size": batch_size, "check_samples": check_samples, "seed": seed}
+    # what the batches depend on (the both-directions check runs at the end and is not resumed)
+    settings = {"job": "likelihood", "model": str(model_path), "model_sha256": model_sha256(model_path),
+                "frames_from": str(frames), "frames": len(x),
+                "frames_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+                "solver": spec.record(), "batch_size": batch_size}
     prepare_out_dir(out_dir, settings, overwrite, what="likelihood run", result="likelihood.json",
                     outputs=("batches", "settings.json", "likelihood.json", "log_q.npz"))
     batches = out_dir / "batches"

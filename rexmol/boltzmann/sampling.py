@@ -365,11 +365,14 @@ def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool, what: str = 
 
     ``out_dir`` holding ``result`` is finished (refused unless ``overwrite``, which removes
     ``outputs``); holding ``settings.json`` it is a partial ``what`` that resumes only under equal
-    settings (else a ValueError naming each field that differs); holding anything else it is not
-    ours and is refused."""
+    settings (else a ValueError naming each field that differs); holding anything else, or the
+    settings of another job (their ``"job"``; a sample run's records none), it is not ours and is
+    refused, even with ``overwrite``."""
     out_dir = Path(out_dir)
     settings_path = out_dir / "settings.json"
     if out_dir.exists() and any(out_dir.iterdir()):
+        if settings_path.exists() and json.loads(settings_path.read_text()).get("job") != settings.get("job"):
+            raise FileExistsError(f"{out_dir} holds another job's run (settings.json); choose another --out")
         if overwrite:
             for name in outputs:
                 p = out_dir / name

@@ -49,8 +49,9 @@ class TangentSystem:
     - ``"reverse"`` (default): the whole Jacobian J_f (d x d per row, d = prod(event)) by reverse
       mode, one forward pass with a graph and d backward passes of the batch (the divergence's
       ``"loop"``), then J_f V as a batched matrix product. On the shipped DiT (d = 99, k = 96) a
-      draw costs about 0.6x what ``"vmap"`` costs (``benchmarks/tangent_methods.py``): on a CPU,
-      autograd's backward through the transformer is cheaper per vector than batched forward mode.
+      draw costs 0.47x the CPU of ``"vmap"`` on one thread (``benchmarks/tangent_methods.py``, a
+      chunk of 32 draws): on a CPU, autograd's backward through the transformer is cheaper per
+      vector than batched forward mode. Works inside ``torch.inference_mode``.
     - ``"vmap"``: ``torch.func.vmap`` over ``jvp``, the primal once and the k tangents batched.
     - ``"fold"``: the tangents folded into the batch, one large forward-mode pass.
 
@@ -84,8 +85,10 @@ class TangentSystem:
     def _reverse_pass(self, t: float, state: torch.Tensor) -> torch.Tensor:
         x, v = state[:, 0], state[:, 1:]
         b, k, d = x.shape[0], v.shape[1], x[0].numel()
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
+        # inference_mode (Lightning's validation and predict loops) would make enable_grad a no-op
+        # and J_f silently zero: step out of it, and copy x out of any inference tensor
+        with torch.inference_mode(False), torch.enable_grad():
+            xg = x.detach().clone().requires_grad_(True)
             f = self.system(t, xg)
             flat = f.reshape(b, d)
             jac = torch.zeros(b, d, d, dtype=f.dtype, device=f.device)
