@@ -122,7 +122,10 @@ def _sample(args) -> int:
     res = sample_conformers(args.model, out, n=args.n, spec=_sample_spec(args), chunk_size=args.chunk, seed=args.seed,
                             resample=args.resample, workers=args.workers, overwrite=args.overwrite,
                             manifest=args.manifest, accelerator=args.accelerator, clip_quantile=args.clip_quantile,
-                            reuse_from=args.reuse_chunks)
+                            reuse_from=args.reuse_chunks, draw_only_from_end=args.draw_only_from_end)
+    if args.draw_only_from_end:
+        print(f"drew the missing chunks of {out} from the end ({res['drawn_s']:.0f} s); the run it helped judges them")
+        return 0
     print(f"\n{res['solver']}: {res['n']} conformers against {res['md_test_frames']} MD test frames")
     _print_metrics(res, ["E_W2_kT", "E_W2_kT_reweighted", "T_W2_rad", "T_W2_rad_reweighted", "ess_fraction", "ess",
                          "n_nonfinite_energy", "n_d_chirality", "n_folded", "roundtrip_log_q_max_abs",
@@ -309,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse-chunks", type=Path, default=None, metavar="DIR",
                    help="start from the chunks of an earlier run of the same model (SHA-256), seed, chunk size and "
                         "solver, e.g. to grow n = 1000 to 2000; its first n // chunk chunks are this run's")
+    p.add_argument("--draw-only-from-end", action="store_true",
+                   help="help a run of the same settings in the same --out on another core: draw its missing chunks "
+                        "last first, then stop (no judging, no results; the helped run does that)")
     _solver_args(p, sample=True)
     p.set_defaults(func=_sample)
 

@@ -404,6 +404,36 @@ def test_likelihood_job_on_a_trajectory_file(zero_model, tmp_path):
         likelihood_job(zero_model, tmp_path / "lik4", frames=tmp_path / "bad.npz", progress=False)
 
 
+def test_a_draw_only_helper_draws_from_the_end_and_leaves_the_judging_to_the_run(zero_model, reference, tmp_path,
+                                                                                monkeypatch):
+    """A helper (--draw-only-from-end) in the run's folder draws the missing chunks last first and
+    writes no results; the run then draws what is left, judges all, and gets exactly the draws of a
+    run that drew every chunk itself."""
+    from rexmol.boltzmann.sampling import chunk_seed
+
+    kw = dict(n=5, chunk_size=2, spec=SolverSpec("princeps", "midpoint", steps=2), seed=3, reference=reference,
+              progress=False, plots=False)
+    alone = sample_conformers(zero_model, tmp_path / "alone", **kw)
+    out = tmp_path / "shared"
+    seeds = []
+    real = BoltzmannGenerator.sample
+    monkeypatch.setattr(BoltzmannGenerator, "sample", lambda self, m, seed=0, **k: seeds.append(seed) or real(
+        self, m, seed, **k))
+    drawn_by_run = chunk_seed(3, 0)
+    sample_conformers(zero_model, out, **kw, draw_only_from_end=True)  # first, to see its order whole
+    assert seeds == [chunk_seed(3, i) for i in (2, 1, 0)] and not (out / "results.json").exists()
+    (out / "chunks" / "chunk_00000.npz").unlink()  # as if the run had not yet written its first chunk
+    seeds.clear()
+    res = sample_conformers(zero_model, out, **kw)
+    assert seeds == [drawn_by_run]  # the run drew only what was missing
+    with np.load(tmp_path / "alone" / "arrays.npz") as a, np.load(out / "arrays.npz") as b:
+        np.testing.assert_array_equal(a["x"], b["x"])
+        np.testing.assert_array_equal(a["log_q"], b["log_q"])
+    assert res["ess_fraction"] == alone["ess_fraction"]
+    with pytest.raises(FileExistsError, match="already holds results.json"):
+        sample_conformers(zero_model, out, **kw, draw_only_from_end=True)
+
+
 def test_likelihood_job_resumes_a_cut_off_run_batch_by_batch(zero_model, tmp_path, monkeypatch):
     """A run cut off after its first batch (the second raises) leaves that batch on disk; the rerun
     computes only the missing batches and gives each frame its closed-form log q, in order; a rerun

@@ -99,20 +99,30 @@ class ChunkSampler(L.LightningModule):
 
 
 def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_size: int = 32, seed: int = 0,
-                roundtrip_chunks: int = 1, accelerator: str = "auto", devices="auto", progress: bool = True) -> dict:
-    """Draw every missing chunk, then read all chunks back: {x, log_q, nfe, seconds, stats}."""
+                roundtrip_chunks: int = 1, accelerator: str = "auto", devices="auto", progress: bool = True,
+                from_end: bool = False, read_back: bool = True) -> dict | None:
+    """Draw every missing chunk, then read all chunks back: {x, log_q, nfe, seconds, stats}.
+
+    Chunk i depends only on (seed, i), the model and the solver, and each is written atomically
+    and skipped once it exists, so two processes can share ``chunk_dir``: one in order, one with
+    ``from_end`` (the missing chunks last first) and ``read_back=False`` (returns None: the other
+    process may still be drawing). Where they meet, a chunk may be drawn twice, never differently."""
     if n < 1 or chunk_size < 1:
         raise ValueError(f"n and chunk_size must be positive, got n={n}, chunk_size={chunk_size}")
     chunk_dir = Path(chunk_dir)
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = -(-n // chunk_size)
     todo = [i for i in range(n_chunks) if not (chunk_dir / f"chunk_{i:05d}.npz").exists()]
+    if from_end:
+        todo.reverse()
     if todo:
         loader = torch.utils.data.DataLoader(torch.tensor(todo), batch_size=1)
         trainer = L.Trainer(accelerator=accelerator, devices=devices, logger=False, enable_checkpointing=False,
                             enable_progress_bar=progress, enable_model_summary=False, inference_mode=False)
         trainer.predict(ChunkSampler(generator, n, chunk_size, seed, chunk_dir, roundtrip_chunks, progress), loader,
                         return_predictions=False)
+    if not read_back:
+        return None
     parts = [np.load(chunk_dir / f"chunk_{i:05d}.npz") for i in range(n_chunks)]
     stats = [json.loads(str(p["stats"])) for p in parts]
     return {"x": np.concatenate([p["x"] for p in parts]).astype(np.float64),
@@ -443,9 +453,13 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
                       seed: int = 0, resample: int | None = None, workers: int = 1, overwrite: bool = False,
                       reference: MDReference | None = None, manifest=dataset.MANIFEST, accelerator: str = "auto",
                       devices="auto", clip_quantile: float | None = None, progress: bool = True,
-                      roundtrip_chunks: int = 1, plots: bool = True, reuse_from=None) -> dict:
+                      roundtrip_chunks: int = 1, plots: bool = True, reuse_from=None,
+                      draw_only_from_end: bool = False) -> dict:
     """The whole ``rexmol sample`` job; returns the results dict also written to results.json.
-    ``reuse_from``: an earlier run whose chunks this run would draw (:func:`reuse_chunks`)."""
+    ``reuse_from``: an earlier run whose chunks this run would draw (:func:`reuse_chunks`).
+    ``draw_only_from_end``: a helper beside a run in the same ``out_dir`` (same settings): it draws
+    the missing chunks last first and stops (:func:`draw_chunks`); it judges nothing and writes no
+    results, so the run it helps stays the one that does. Returns {"n", "chunks", "drawn_s"}."""
     spec = spec or SolverSpec()
     out_dir = Path(out_dir)
     model_path = Path(model_path)
@@ -461,6 +475,12 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
             print(f"reused {copied} chunks of {reuse_from}", flush=True)
     generator = BoltzmannGenerator(loaded, spec)
     t0 = time.perf_counter()
+    if draw_only_from_end:
+        if resample or reuse_from is not None:
+            raise ValueError("a draw-only helper takes no --resample or --reuse-chunks: the run it helps does")
+        draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
+                    progress, from_end=True, read_back=False)
+        return {"n": n, "chunks": -(-n // chunk_size), "drawn_s": time.perf_counter() - t0}
     drawn = draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
                         progress)
     wall_draw = time.perf_counter() - t0
