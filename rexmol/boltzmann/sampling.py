@@ -381,7 +381,8 @@ def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool, what: str = 
     out_dir = Path(out_dir)
     settings_path = out_dir / "settings.json"
     if out_dir.exists() and any(out_dir.iterdir()):
-        if settings_path.exists() and json.loads(settings_path.read_text()).get("job") != settings.get("job"):
+        old = json.loads(settings_path.read_text()) if settings_path.exists() else None
+        if old is not None and old.get("job") != settings.get("job"):
             raise FileExistsError(f"{out_dir} holds another job's run (settings.json); choose another --out")
         if overwrite:
             for name in outputs:
@@ -389,8 +390,7 @@ def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool, what: str = 
                 shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         elif (out_dir / result).exists():
             raise FileExistsError(f"{out_dir} already holds {result}; choose another --out or pass --overwrite")
-        elif settings_path.exists():
-            old = json.loads(settings_path.read_text())
+        elif old is not None:
             if old != json.loads(json.dumps(settings)):
                 diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
                 raise ValueError(f"{out_dir} holds a partial {what} with other settings {diff}; "
