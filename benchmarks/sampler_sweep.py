@@ -74,12 +74,14 @@ def settings() -> dict[str, SolverSpec]:
         SolverSpec("princeps", "midpoint", steps=64, **jac),
         SolverSpec("princeps", "midpoint", steps=16, grid="quadratic", **jac),
         SolverSpec("princeps", "midpoint", steps=16, grid="logsnr", **jac),
+        SolverSpec("princeps", "midpoint", steps=32, grid="logsnr", **jac),
         SolverSpec("princeps", "midpoint", steps=16),  # the divergence integral on the same grid
         SolverSpec("princeps", "rk4", steps=4, **jac),
         SolverSpec("princeps", "rk4", steps=8, **jac),
         SolverSpec("rex", "midpoint", coupling=0.5, steps=16, **jac),
         SolverSpec("rex", "midpoint", coupling=0.5, steps=8, **jac),
         SolverSpec("rex", "midpoint", coupling=0.999, steps=8, **jac),
+        SolverSpec("rex", "midpoint", coupling=0.5, steps=16, grid="logsnr", **jac),
         SolverSpec("rex", "rk4", coupling=0.5, steps=4, **jac),
     ]
     return {name(s): s for s in specs}

@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
 # The README's AAA results of a trained run, from its checkpoint to numbers paired with the shipped
 # model's (two cores, a few hours; every step resumes or refuses, so rerun it after a cut-off):
-#   bash scripts/evaluate_aaa.sh [CKPT] [NAME]
-# CKPT defaults to the 1 fs retrain's second cycle (checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt),
-# NAME to the checkpoint folder's name without "ala3_dit_" (aaa_1fs_cycle2). Nothing here replaces
-# the shipped model: shipping is a copy of the export onto models/ala3_dit.pt once the numbers are in.
+#   bash scripts/evaluate_aaa.sh CKPT [NAME]
+# e.g. CKPT = checkpoints/ala3_dit_aaa_1fs_cycle3/last.ckpt; NAME defaults to the checkpoint folder's
+# name without "ala3_dit_" (aaa_1fs_cycle3). The shipped model (the 1 fs retrain's second cycle) was
+# evaluated by this script as NAME aaa_1fs_cycle2: its headline and NLL folders are the baselines the
+# pairing below names. Nothing here replaces the shipped model: shipping is a copy of the export onto
+# models/ala3_dit.pt (and of the report onto models/ala3_dit_report/) once the numbers are in.
 # 1. export the run's EMA weights to <ckpt folder>/ala3_dit.pt (byte-deterministic: the same
 #    checkpoint gives the same bytes, so an existing export is kept only if it is the checkpoint's;
 #    another one is refused unless REXMOL_OVERWRITE=1);
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
-#      model's headline (benchmarks/results/aaa_headline_n2000_1fs_floors), into
+#      model's headline (benchmarks/results/aaa_1fs_cycle2_headline_n2000), into
 #      benchmarks/results/NAME_headline_n2000/ (chunks, results, settings, arrays: x float32 nm,
 #      log q, u, log w; plots); if the session ends first, commit its chunks/ and settings.json:
 #      a later session resumes from them;
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
 #      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
 #      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
-#      it pairs frame by frame with the first cycle (those 1000) and the shipped second cycle
-#      (benchmarks/results/ab_cycle2_nll: 250 of them);
+#      it pairs frame by frame with the shipped model (benchmarks/results/aaa_1fs_cycle2_nll, the same
+#      1000) and the HMR models (the first cycle: those 1000; its second cycle: 250 of them);
 #      resumable batch by batch (commit the folder's batches/ and settings.json if the session ends
 #      first);
-#    - the model report (2000 unweighted draws) into <ckpt folder>/ala3_dit_report/.
+#    - the model report (2000 unweighted draws) into <ckpt folder>/report/.
 # 3. prints the paired comparison (benchmarks/training_ab.py) against the shipped model.
 # A step whose output is complete is skipped on a rerun (results.json and likelihood.json are
 # written last, so a folder that has one is whole).
@@ -30,7 +32,7 @@
 # this NAME under benchmarks/results/ (git has them), so unset it before resuming.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CKPT=${1:-checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt}
+CKPT=${1:?usage: bash scripts/evaluate_aaa.sh CKPT [NAME] (a trained run's last.ckpt)}
 DIR=$(dirname "$CKPT")
 NAME=${2:-$(basename "$DIR" | sed 's/^ala3_dit_//')}
 MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}  # its test split judges the draws (its target is checked)
@@ -43,16 +45,16 @@ ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
 HEAD=benchmarks/results/${NAME}_headline_n2000
 pairing() {
-  echo "paired with the shipped model (same noise, same frames; the NLL's baseline is $NAME, whose 1000 frames"
-  echo "hold cycle2's 250, so its differences read shipped minus $NAME: positive means $NAME is better):"
-  echo "  python benchmarks/training_ab.py --nll $NAME=benchmarks/results/${NAME}_nll" \
-    "first=benchmarks/results/aaa_nll cycle2=benchmarks/results/ab_cycle2_nll" \
-    "--samples shipped=benchmarks/results/aaa_headline_n2000_1fs_floors $NAME=$HEAD --json-name training_ab_$NAME"
+  echo "paired with the shipped model (same noise, same frames; differences read shipped minus $NAME:"
+  echo "positive NLL differences mean $NAME is better):"
+  echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle2_nll" \
+    "$NAME=benchmarks/results/${NAME}_nll" \
+    "--samples shipped=benchmarks/results/aaa_1fs_cycle2_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
 }
 NLL=benchmarks/results/${NAME}_nll
-if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/ala3_dit_report/report.json" ] \
+if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
     && [ ${#ow[@]} -eq 0 ]; then
-  echo "$HEAD/, $NLL/ and $DIR/ala3_dit_report/ are complete (REXMOL_OVERWRITE=1 redoes them)"; pairing; exit 0
+  echo "$HEAD/, $NLL/ and $DIR/report/ are complete (REXMOL_OVERWRITE=1 redoes them)"; pairing; exit 0
 fi
 MODEL=$DIR/ala3_dit.pt
 fresh=$(mktemp -d)
@@ -82,10 +84,10 @@ else
   nll=$!
 fi
 report=
-if [ -e "$DIR/ala3_dit_report/report.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$DIR/ala3_dit_report/ exists: kept"
+if [ -e "$DIR/report/report.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$DIR/report/ exists: kept"
 else
-  .venv/bin/rexmol model-report --model "$MODEL" --manifest "$MANIFEST" --out "$DIR/ala3_dit_report" --n 2000 \
+  .venv/bin/rexmol model-report --model "$MODEL" --manifest "$MANIFEST" --out "$DIR/report" --n 2000 \
     ${CSV:+--training-csv "$CSV"} "${ow[@]}" >"runs/${NAME}_report.log" 2>&1 &
   report=$!
 fi
@@ -95,5 +97,5 @@ failed=()
 [ -z "$nll" ] || wait "$nll" || failed+=("rexmol likelihood: see runs/${NAME}_nll.log")
 [ -z "$report" ] || wait "$report" || failed+=("rexmol model-report: see runs/${NAME}_report.log")
 if [ ${#failed[@]} -gt 0 ]; then printf 'failed: %s\n' "${failed[@]}" >&2; exit 1; fi
-echo "done: $HEAD/, $NLL/, $DIR/ala3_dit_report/"
+echo "done: $HEAD/, $NLL/, $DIR/report/"
 pairing

@@ -76,7 +76,8 @@ def model_report(model_path, out_dir, n: int = 2000, steps: int = 40, seed: int 
     ew2_model = energy_w2(u_model, u_test)
     floor = reference.noise_floor(n, seed, n_max=min(n, 2000))
     report = {
-        "model": str(model_path), "model_sha256": model_sha256(model_path), "samples": n, "solver": spec.label,
+        "model": str(model_path), "model_sha256": model_sha256(model_path), "samples": n, "seed": seed,
+        "solver": spec.label,
         "sampling_s": sample_s, "test_frames": len(u_test),
         "E_W2_kT": ew2_model.value, "non_finite_energies": ew2_model.n_dropped_a,
         "T_W2_rad": torus_w2(tors_model, tors_test, n_max=min(n, 2000), seed=seed),
