@@ -30,14 +30,17 @@ from rexmol.boltzmann.sampling import chunk_seed, load_model_for  # noqa: E402
 from rexmol.model.checkpoint import model_sha256  # noqa: E402
 
 
-def compare_chunk(run: Path, index: int) -> dict:
-    """Redraw chunk ``index`` of ``run`` and compare it with the committed one."""
+def compare_chunk(run: Path, index: int, model: Path | None = None) -> dict:
+    """Redraw chunk ``index`` of ``run`` and compare it with the committed one. ``model``: the file
+    that drew the run, where it is no longer at the path its settings.json records (a model that has
+    since been replaced at models/ala3_dit.pt); either way its SHA-256 must be the recorded one."""
     settings = json.loads((run / "settings.json").read_text())
-    model = Path(settings["model"])
+    model = Path(model or settings["model"])
     if not model.is_file():
-        raise SystemExit(f"{model} (the model {run}/settings.json names) does not exist")
+        raise SystemExit(f"{model} (the model that drew {run}) does not exist")
     if model_sha256(model) != settings["model_sha256"]:
-        raise SystemExit(f"{model} is not the file that drew {run} (SHA-256 {settings['model_sha256'][:12]}...)")
+        raise SystemExit(f"{model} is not the file that drew {run} (SHA-256 {settings['model_sha256'][:12]}...); "
+                         "if that file has moved, pass its new path")
     committed = np.load(run / "chunks" / f"chunk_{index:05d}.npz")
     m = len(committed["log_q"])
     generator = BoltzmannGenerator(load_model_for(model), SolverSpec(**settings["solver"]))
@@ -62,10 +65,12 @@ def main(argv=None):
     p.add_argument("--run", type=Path, required=True, help="a rexmol sample output folder with chunks/")
     p.add_argument("--chunk-index", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", type=Path, default=None,
+                   help="the model file that drew --run, if not at the path its settings record (checked by SHA-256)")
     p.add_argument("--json-name", default="chunk_reproducibility")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    row = compare_chunk(a.run, a.chunk_index)
+    row = compare_chunk(a.run, a.chunk_index, a.model)
     print(table([row], ["chunk", "draws", "x_max_abs_diff_nm", "log_q_max_abs_diff_nats", "same_draws_folded",
                         "bitwise_equal", "cpu_s"], floatfmt="{:.3g}"))
     print(f"wrote {write_json(a.json_name, row)}")

@@ -39,6 +39,8 @@ def main(argv=None):
     p.add_argument("runs", nargs="+", help="NAME=DIR, the first one the baseline")
     p.add_argument("--chunks", type=int, nargs="+", default=[0])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", type=Path, default=None,
+                   help="the model file that drew the runs, if not at the path their settings record (checked by SHA-256)")
     p.add_argument("--json-name", default="sampler_cost")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -55,7 +57,7 @@ def main(argv=None):
     redraws = {name: [] for name in runs}
     for chunk in a.chunks:
         for name, d in runs.items():
-            row = compare_chunk(Path(d), chunk)
+            row = compare_chunk(Path(d), chunk, a.model)
             redraws[name].append(row)
             print(f"chunk {chunk} {name}: {row['cpu_s'] / row['draws']:.2f} CPU-s, "
                   f"{row['wall_s'] / row['draws']:.2f} wall-s per draw, "

@@ -20,8 +20,9 @@
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
 #      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
 #      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
-#      it pairs frame by frame with the shipped model (benchmarks/results/aaa_1fs_cycle2_nll, the same
-#      1000) and the HMR models (the first cycle: those 1000; its second cycle: 250 of them);
+#      it pairs frame by frame with the shipped model's (benchmarks/results/aaa_1fs_cycle2_nll, the
+#      same 1000; add first=benchmarks/results/aaa_nll or cycle2=benchmarks/results/ab_cycle2_nll to
+#      the printed command to pair it with the HMR models' too);
 #      resumable batch by batch (commit the folder's batches/ and settings.json if the session ends
 #      first);
 #    - the model report (2000 unweighted draws) into <ckpt folder>/report/.
@@ -32,7 +33,7 @@
 # this NAME under benchmarks/results/ (git has them), so unset it before resuming.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CKPT=${1:?usage: bash scripts/evaluate_aaa.sh CKPT [NAME] (a trained run's last.ckpt)}
+CKPT=${1:?"usage: bash scripts/evaluate_aaa.sh CKPT [NAME] (a trained run's last.ckpt)"}
 DIR=$(dirname "$CKPT")
 NAME=${2:-$(basename "$DIR" | sed 's/^ala3_dit_//')}
 MANIFEST=${REXMOL_MANIFEST:-data/ala3/dataset.json}  # its test split judges the draws (its target is checked)
@@ -45,13 +46,17 @@ ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
 HEAD=benchmarks/results/${NAME}_headline_n2000
 pairing() {
-  echo "paired with the shipped model (same noise, same frames; differences read shipped minus $NAME:"
-  echo "positive NLL differences mean $NAME is better):"
+  echo "paired with the shipped model (same noise, same frames; differences read $NAME minus shipped:"
+  echo "a negative NLL difference, an ESS ratio above 1 and a positive median log w difference favour $NAME):"
   echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle2_nll" \
     "$NAME=benchmarks/results/${NAME}_nll" \
     "--samples shipped=benchmarks/results/aaa_1fs_cycle2_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
 }
 NLL=benchmarks/results/${NAME}_nll
+if [ "$NAME" = aaa_1fs_cycle2 ]; then  # its folders are every pairing's baseline: never redo them here
+  echo "$CKPT is the shipped model's run: its numbers are committed (benchmarks/results/aaa_1fs_cycle2_headline_n2000/," \
+    "aaa_1fs_cycle2_nll/, models/ala3_dit_report/; README, \"Results on the AAA target\")" >&2; exit 1
+fi
 if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
     && [ ${#ow[@]} -eq 0 ]; then
   echo "$HEAD/, $NLL/ and $DIR/report/ are complete (REXMOL_OVERWRITE=1 redoes them)"; pairing; exit 0
@@ -60,6 +65,9 @@ MODEL=$DIR/ala3_dit.pt
 fresh=$(mktemp -d)
 trap 'rm -rf "$fresh"' EXIT
 .venv/bin/rexmol export --ckpt "$CKPT" --out "$fresh/ala3_dit.pt" >/dev/null
+if cmp -s "$fresh/ala3_dit.pt" models/ala3_dit.pt; then
+  echo "$CKPT exports the shipped model (models/ala3_dit.pt): nothing to pair it with" >&2; exit 1
+fi
 if [ ! -e "$MODEL" ] || [ ${#ow[@]} -gt 0 ]; then
   mv "$fresh/ala3_dit.pt" "$MODEL"
 elif ! cmp -s "$fresh/ala3_dit.pt" "$MODEL"; then

@@ -286,7 +286,7 @@ def test_the_committed_aaa_sweep_chunks_name_the_first_cycle_model_file():
 def test_chunk_reproducibility_redraws_a_committed_chunk(tmp_path):
     """A chunk drawn here and redrawn from its run's settings is bit for bit the same (same machine,
     same threads); a chunk altered by 1e-3 nm shows exactly that difference; another model's file
-    under the recorded path is refused."""
+    under the recorded path is refused, and the recorded model at another path is taken."""
     from benchmarks.chunk_reproducibility import compare_chunk
     from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
     from rexmol.boltzmann.sampling import draw_chunks, load_model_for, prepare_out_dir, run_settings
@@ -307,9 +307,14 @@ def test_chunk_reproducibility_redraws_a_committed_chunk(tmp_path):
     np.savez(chunk, **d)
     row = compare_chunk(run, 0)
     assert not row["bitwise_equal"] and row["x_max_abs_diff_nm"] == pytest.approx(1e-3, rel=1e-3)
+    moved = tmp_path / "moved.pt"  # the same bytes elsewhere (a replaced model's new home) still redraw it
+    moved.write_bytes(model.read_bytes())
     model.write_bytes(b"another model")
     with pytest.raises(SystemExit, match="is not the file that drew"):
         compare_chunk(run, 0)
+    assert compare_chunk(run, 0, moved)["x_max_abs_diff_nm"] == pytest.approx(1e-3, rel=1e-3)
+    with pytest.raises(SystemExit, match="is not the file that drew"):
+        compare_chunk(run, 0, model)
 
 
 @pytest.mark.parametrize("n", [50, 400, 3200])
