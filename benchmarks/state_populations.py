@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dataclasses import asdict  # noqa: E402
 
 from benchmarks.common import table, write_json  # noqa: E402
+from rexmol.boltzmann.sampling import MDReference  # noqa: E402
 from rexmol.metrics import backbone_torsions  # noqa: E402
 from rexmol.metrics.features import backbone_states  # noqa: E402
 from rexmol.metrics.weights import kish_ess, normalised_weights  # noqa: E402
@@ -49,12 +50,20 @@ from rexmol.molecules.target import require_same_target  # noqa: E402
 
 
 def state_table(md_states: np.ndarray, states: np.ndarray, log_w: np.ndarray, top: int,
-                n_boot: int = 1000, seed: int = 0) -> list[dict]:
+                n_boot: int = 1000, seed: int = 0, u: np.ndarray | None = None,
+                md_u: np.ndarray | None = None, log_q: np.ndarray | None = None) -> list[dict]:
     """One row per state seen in MD or the draws, most populated in MD first (see the module
     docstring); ``log_w`` is -inf (or NaN) for a draw of weight 0. ``weight_in_top<k>`` is the
-    normalised weight (a fraction of all of it) that the state's draws among the k heaviest carry."""
+    normalised weight (a fraction of all of it) that the state's draws among the k heaviest carry.
+    With ``u`` and ``md_u`` (u = U/kT of the draws and of the MD frames) and ``log_q`` (the draws'
+    log density, nats), each row also gives the median u of the state's draws and of its MD frames,
+    and the draws' median log q: log w = -u - log q + const, so a state whose draws have a low log w
+    has too high an energy for the model's density there, or too high a density for its energy."""
     if states.shape != log_w.shape:
         raise ValueError(f"one state per draw: {states.shape} states, {log_w.shape} log-weights")
+    for name, values, ref in (("u", u, states), ("md_u", md_u, md_states), ("log_q", log_q, states)):
+        if values is not None and np.shape(values) != np.shape(ref):
+            raise ValueError(f"one {name} per conformation: {np.shape(values)} against {np.shape(ref)} states")
     w = normalised_weights(log_w)
     heavy = np.argsort(w)[::-1][:top]
     n = len(states)
@@ -75,6 +84,14 @@ def state_table(md_states: np.ndarray, states: np.ndarray, log_w: np.ndarray, to
                      "median_log_w": float(np.median(log_w[finite])) if finite.any() else None,
                      f"weight_in_top{top}": float(w[heavy][mine[heavy]].sum()),
                      f"top{top}_draws": int(mine[heavy].sum())})
+        if u is not None:
+            rows[-1]["median_u_kT"] = float(np.median(u[mine])) if mine.any() else None
+        if log_q is not None:
+            has_q = mine & np.isfinite(log_q)  # a folded draw has none
+            rows[-1]["median_log_q"] = float(np.median(log_q[has_q])) if has_q.any() else None
+        if md_u is not None:
+            md_mine = md_states == s
+            rows[-1]["md_median_u_kT"] = float(np.median(md_u[md_mine])) if md_mine.any() else None
     return rows
 
 
@@ -133,7 +150,8 @@ def main(argv=None):
     if args.top < 1:
         raise SystemExit(f"--top must be at least 1, got {args.top}")
     target_record = dataset.load_manifest(args.manifest)["system"].get("target")
-    md_states = backbone_states(backbone_torsions(dataset.load_split("test", args.manifest))[0])
+    reference = MDReference(args.manifest)  # the test frames, their torsions and u (cached energies)
+    md_states = backbone_states(reference.torsions)
     out = {"description": __doc__, "manifest": str(args.manifest), "md_test_frames": int(len(md_states)),
            "top": args.top, "runs": {}, "split_fractions": {}}
     # what the model was trained on, beside what it is judged against
@@ -150,7 +168,9 @@ def main(argv=None):
                             target_record, str(args.manifest))
         arrays = np.load(arrays_path)
         log_w = arrays["log_w"].astype(np.float64)
-        rows = state_table(md_states, backbone_states(arrays["torsions"]), log_w, args.top)
+        rows = state_table(md_states, backbone_states(arrays["torsions"]), log_w, args.top,
+                           u=arrays["u"].astype(np.float64), md_u=reference.u,
+                           log_q=arrays["log_q"].astype(np.float64))
         out["runs"][str(run)] = {"n": int(len(log_w)), "ess_fraction": kish_ess(log_w), "states": rows}
         print(f"\n{run} (n = {len(log_w)}, ESS {100 * kish_ess(log_w):.2f}%; MD: {len(md_states)} test frames)")
         print(table([{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))

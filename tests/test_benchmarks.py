@@ -371,6 +371,16 @@ def test_state_table_reweights_by_state_and_lists_states_only_md_visits():
     assert rows["aa"]["reweighted_fraction_16_84"][0] <= 0.6 <= rows["aa"]["reweighted_fraction_16_84"][1]
     assert rows["bb"]["md_fraction"] == 0.0 and rows["Lb"]["draws"] == 0 and rows["Lb"]["median_log_w"] is None
     assert sum(r["reweighted_fraction"] for r in rows.values()) == pytest.approx(1.0)
+    # per-state medians of the draws' u and log q (a weight-0 draw has no log q) and of MD's u
+    u, md_u = np.array([1.0, 3.0, 10.0, 5.0]), np.arange(10.0)
+    log_q = np.array([-2.0, -4.0, np.nan, 0.5])
+    rows = {r["state"]: r for r in state_table(md, states, log_w, top=1, u=u, md_u=md_u, log_q=log_q)}
+    assert rows["ba"]["median_u_kT"] == 2.0 and rows["ba"]["md_median_u_kT"] == 2.5  # MD frames 0-5
+    assert rows["aa"]["md_median_u_kT"] == 7.0 and rows["bb"]["md_median_u_kT"] is None
+    assert rows["ba"]["median_log_q"] == -3.0 and rows["aa"]["median_log_q"] is None
+    assert rows["Lb"]["median_u_kT"] is None
+    with pytest.raises(ValueError, match="one md_u per conformation"):
+        state_table(md, states, log_w, top=1, md_u=md_u[:3])
     f = region_fractions(np.array(["bR", "aL", "LR", "aR"]))
     assert f["residue 2 alpha_R"] == 0.5 and f["residue 2 phi > 0"] == 0.25 and f["residue 3 phi > 0"] == 0.25
     assert sum(f[f"residue 2 {name}"] for name in ("alpha_R", "beta", "phi > 0")) == pytest.approx(1.0)

@@ -707,6 +707,16 @@ CLAIMS += [
      "none of the shipped model's ten heaviest is aR, so the weights\n  give aR **1.2%** [0.7, 2.0] of the mass (MD 21.6%), "
      "while 3 of the HMR model's ten heaviest\n  are aR and carry 12.8% of its weight, so it gives aR 17.2% [9.2, 24.7] "
      "with a wider median gap"),
+    (SPS, lambda j: ("**{:.1f} kT** above MD's aR frames in median u ({:.1f} against {:.1f} kT), its bR draws {:.1f} kT\n"
+                     "  above MD's bR frames; their median log q is {:.1f} nats lower than the bR draws' (log w = -u - log q\n"
+                     "  + const), which gives back part of the {:.1f} kT").format(
+        *(lambda a, b: (a["median_u_kT"] - a["md_median_u_kT"], a["median_u_kT"], a["md_median_u_kT"],
+                        b["median_u_kT"] - b["md_median_u_kT"], b["median_log_q"] - a["median_log_q"],
+                        (a["median_u_kT"] - a["md_median_u_kT"]) - (b["median_u_kT"] - b["md_median_u_kT"])))(
+            _state(j, _SHIP_N2000, "aR"), _state(j, _SHIP_N2000, "bR"))), "{}",
+     "**31.3 kT** above MD's aR frames in median u (-122.0 against -153.3 kT), its bR draws 19.6 kT\n"
+     "  above MD's bR frames; their median log q is 5.3 nats lower than the bR draws' (log w = -u - log q\n"
+     "  + const), which gives back part of the 11.7 kT"),
     (SPS, lambda j: "(by log({:.1f}/{:.1f}) = {:.1f} nats), not lower them by {:.1f}".format(
         _pct(j, _SHIP_N2000, "aR", "md_fraction"), _pct(j, _SHIP_N2000, "aR", "raw_fraction"),
         np.log(_state(j, _SHIP_N2000, "aR")["md_fraction"] / _state(j, _SHIP_N2000, "aR")["raw_fraction"]),
