@@ -9,7 +9,9 @@ minus MD's, kT), the self-normalised reweighted mean, and the rank (Spearman) co
 term with log w (ranks, because a few clashes carry most of the variance). Then the spread of
 log w = -u - log q: its standard deviation over those draws and over the ones below the 95th
 percentile of u (a lognormal weight of standard deviation s has ESS fraction exp(-s^2); 10% needs
-s of about 1.5 nats).
+s of about 1.5 nats). Then, per backbone state (``rexmol.metrics.features.backbone_states``) with at
+least 20 draws and 20 MD frames, each term's median excess within the state (its draws' median
+minus its MD frames' median): which terms make one state's draws worse than another's.
 Writes results/energy_terms.json (and energy_terms.png, one histogram per term; ``--json-name`` names both).
 
     python benchmarks/energy_terms.py --run benchmarks/results/aaa_headline [--md-frames 2000]
@@ -27,6 +29,8 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import RESULTS, table, write_json  # noqa: E402
+from rexmol.metrics import backbone_torsions  # noqa: E402
+from rexmol.metrics.features import backbone_states  # noqa: E402
 from rexmol.molecules import dataset  # noqa: E402
 from rexmol.molecules.energies import energy_terms  # noqa: E402
 from rexmol.molecules.target import Target, require_same_target  # noqa: E402
@@ -79,10 +83,25 @@ def main(argv=None):
               "u_std_kT_below_u95": float(u[central].std()), "log_q_std_nats_below_u95": float(log_q[central].std()),
               "rank_corr_u_log_q_below_u95": float(spearmanr(u[central], log_q[central]).statistic),
               "draws": int(len(u)), "draws_finite": int(finite.sum()), "draws_below_u95": int(central.sum())}
+    # the same excess within each backbone state, over the same draws
+    gen_states = backbone_states(arrays["torsions"] if "torsions" in arrays.files else backbone_torsions(x)[0])
+    md_states = backbone_states(backbone_torsions(md)[0])
+    by_state = []
+    for state in sorted(set(gen_states[finite]) & set(md_states)):
+        mine, md_mine = finite & (gen_states == state), md_states == state
+        if mine.sum() < 20 or md_mine.sum() < 20:
+            continue
+        row = {"state": str(state), "draws": int(mine.sum()), "md_frames": int(md_mine.sum())}
+        for r in rows:
+            row[r["term"]] = float(np.median(gen_terms[r["term"]][mine]) - np.median(md_terms[r["term"]][md_mine]))
+        row["u"] = float(np.median(u[mine]) - np.median(sum(md_terms[r["term"]] for r in rows)[md_mine]))
+        by_state.append(row)
     print(f"{len(x)} draws of {args.run} against {len(md)} test frames of {args.manifest} (u = U/kT, kT at "
           f"{target.temperature_k} K):")
     print(table(rows, floatfmt="{:.2f}"))
     print(table([spread], floatfmt="{:.3g}"))
+    print("median excess (kT) within each backbone state, draws minus MD frames of that state:")
+    print(table(by_state, floatfmt="{:.2f}"))
 
     from rexmol.metrics.plots import _pyplot, _save
 
@@ -100,7 +119,8 @@ def main(argv=None):
     png = _save(fig, RESULTS / f"{args.json_name}.png")
     path = write_json(args.json_name, {"description": __doc__, "run": str(args.run), "manifest": str(args.manifest),
                                        "md_frames": len(md), "target": target_record, "terms": rows,
-                                       "log_w_spread": spread, "plot": png.name})
+                                       "log_w_spread": spread, "median_excess_by_state_kT": by_state,
+                                       "plot": png.name})
     print(f"wrote {path} and {png}")
 
 

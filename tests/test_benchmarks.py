@@ -478,3 +478,35 @@ def test_tangent_methods_times_both_routes_on_the_same_draws(monkeypatch):
     vmap_row, reverse_row = captured["rows"]
     assert reverse_row["cpu_vs_vmap"] == pytest.approx(reverse_row["cpu_s_per_draw"] / vmap_row["cpu_s_per_draw"])
     assert captured["log_q_max_abs_difference"] < 1e-3 and captured["same_draws_folded"]
+
+
+def test_energy_terms_by_state_is_zero_when_the_draws_are_the_md_frames(tmp_path, monkeypatch):
+    """Draws that are exactly the MD frames the script compares with have no excess in any term or
+    state; and the total u the sampler recorded (the EnergyEvaluator's, one System) equals the sum
+    of the force-group terms (energy_terms: one System per group), an independent route."""
+    from benchmarks import energy_terms as et
+    from rexmol.metrics import backbone_torsions
+    from rexmol.molecules import dataset
+    from rexmol.molecules.energies import EnergyEvaluator
+    from rexmol.molecules.target import AAA
+
+    n = 120
+    md = dataset.load_split("test")
+    x = md[np.linspace(0, len(md) - 1, n).round().astype(int)]
+    with EnergyEvaluator(target=AAA) as ev:
+        u = ev.reduced(x)
+    run = tmp_path / "run"
+    run.mkdir()
+    np.savez(run / "arrays.npz", x=x, u=u, log_q=np.zeros(n), log_w=-u, torsions=backbone_torsions(x)[0])
+    (run / "results.json").write_text(json.dumps({"target": AAA.record()}))
+    captured = {}
+    monkeypatch.setattr(et, "write_json", lambda name, payload: captured.update(payload) or tmp_path / "j.json")
+    monkeypatch.setattr(et, "RESULTS", tmp_path)
+    et.main(["--run", str(run), "--md-frames", str(n), "--json-name", "t"])
+    by_state = captured["median_excess_by_state_kT"]
+    assert {r["state"] for r in by_state} >= {"bR", "aR"}
+    for row in by_state:
+        for term, value in row.items():
+            if term not in ("state", "draws", "md_frames"):
+                assert value == pytest.approx(0.0, abs=2e-3), (row["state"], term)
+    assert all(r["median_excess_kT"] == pytest.approx(0.0, abs=1e-9) for r in captured["terms"])

@@ -717,6 +717,12 @@ CLAIMS += [
      "**31.3 kT** above MD's aR frames in median u (-122.0 against -153.3 kT), its bR draws 19.6 kT\n"
      "  above MD's bR frames; their median log q is 5.3 nats lower than the bR draws' (log w = -u - log q\n"
      "  + const), which gives back part of the 11.7 kT"),
+    ("energy_terms_1fs.json", lambda j: ("excess is {:.1f} kT in bonds, {:.1f} in angles and {:.1f} in nonbonded terms, the "
+                                         "bR draws' {:.1f}, {:.1f} and\n  {:.1f}").format(
+        *(next(r for r in j["median_excess_by_state_kT"] if r["state"] == st)[t] for st in ("aR", "bR")
+          for t in ("HarmonicBondForce", "HarmonicAngleForce", "NonbondedForce")))
+     if (j["run"], j["md_frames"]) == ("benchmarks/results/aaa_1fs_cycle2_headline_n2000", 2000) else "", "{}",
+     "excess is 16.6 kT in bonds, 8.0 in angles and 8.3 in nonbonded terms, the bR draws' 11.2, 5.0 and\n  1.7"),
     (SPS, lambda j: "(by log({:.1f}/{:.1f}) = {:.1f} nats), not lower them by {:.1f}".format(
         _pct(j, _SHIP_N2000, "aR", "md_fraction"), _pct(j, _SHIP_N2000, "aR", "raw_fraction"),
         np.log(_state(j, _SHIP_N2000, "aR")["md_fraction"] / _state(j, _SHIP_N2000, "aR")["raw_fraction"]),
