@@ -65,3 +65,32 @@ def test_reweighted_torus_w2_statistic_resamples_and_renormalises():
                                 rel=1e-9)
     assert got > 0
     assert np.isnan(stat({"torsions": tors, "weights": w}, np.arange(5)))  # all five weights are zero
+
+
+def test_bootstrap_intervals_progress_counts_every_resample_and_changes_nothing(capsys):
+    """judge's intervals with a progress bar: the same numbers as without it (the bar only observes),
+    and one tick per resample."""
+    from types import SimpleNamespace
+
+    from rexmol.boltzmann.sampling import _counted, bootstrap_intervals
+
+    rng = np.random.default_rng(3)
+    w = rng.exponential(size=30)
+    arrays = {"weights": w / w.sum(), "u": rng.normal(size=30), "torsions": rng.uniform(-np.pi, np.pi, (30, 2))}
+    reference = SimpleNamespace(u=rng.normal(size=200), torsions=rng.normal(scale=0.5, size=(200, 2)))
+    quiet = bootstrap_intervals(arrays, reference, n_boot=9, seed=1, n_max=100)
+    shown = bootstrap_intervals(arrays, reference, n_boot=9, seed=1, n_max=100, progress=True)
+    assert shown == quiet
+    assert "bootstrap intervals" in capsys.readouterr().err
+
+    class Ticks:
+        n = 0
+
+        def update(self):
+            self.n += 1
+
+    ticks = Ticks()
+    counted = _counted(ess_fraction, ticks)
+    assert np.array_equal(paired_bootstrap({"d": arrays}, counted, 9, 1)["d"],
+                          paired_bootstrap({"d": arrays}, ess_fraction, 9, 1)["d"])
+    assert ticks.n == 9

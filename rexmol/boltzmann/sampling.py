@@ -285,14 +285,16 @@ class MDReference:
 
 
 def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int = 1, clip_quantile=None,
-          seed: int = 0, n_max: int = 2000, floors: bool = True, n_boot: int = 200) -> tuple[dict, dict]:
+          seed: int = 0, n_max: int = 2000, floors: bool = True, n_boot: int = 200, progress: bool = False
+          ) -> tuple[dict, dict]:
     """Energies, weights and metrics of samples against MD. Returns (numbers, arrays).
 
     With ``floors``, each metric stands beside the MD noise floor at the size it rests on: the
     raw metrics at the number of finite draws, the reweighted ones at the ESS (rounded, at least
     1), since a reweighted metric rests on about ESS draws, not on n. With ``n_boot`` > 0, the
     ESS fraction and the reweighted E-W2 and T-W2 get 16-84% bootstrap intervals over ``n_boot``
-    resamples of the draws (``rexmol.metrics.bootstrap``; weights renormalised per resample)."""
+    resamples of the draws (``rexmol.metrics.bootstrap``; weights renormalised per resample).
+    ``progress`` shows the resamples done (at n = 2000 the T-W2 intervals take minutes)."""
     t0 = time.perf_counter()
     with reference.evaluator(workers) as ev:  # the reference's own target scores the samples
         u = ev.reduced(x, nonfinite="inf")
@@ -319,20 +321,34 @@ def judge(x: np.ndarray, log_q: np.ndarray, reference: MDReference, workers: int
             numbers["noise_floor_reweighted"] = reference.noise_floor(max(1, round(numbers["ess"])), seed, n_max)
     arrays = {"u": u, "log_w": rw.log_w, "weights": rw.weights, "torsions": tors}
     if n_boot and finite.any():
-        numbers["bootstrap"] = bootstrap_intervals(arrays, reference, n_boot, seed, n_max)
+        numbers["bootstrap"] = bootstrap_intervals(arrays, reference, n_boot, seed, n_max, progress)
     return numbers, arrays
 
 
-def bootstrap_intervals(arrays: dict, reference: MDReference, n_boot: int, seed: int, n_max: int = 2000) -> dict:
+def bootstrap_intervals(arrays: dict, reference: MDReference, n_boot: int, seed: int, n_max: int = 2000,
+                        progress: bool = False) -> dict:
     """16-84% intervals of the ESS fraction and the reweighted E-W2 (kT) and T-W2 (rad) over
     ``n_boot`` resamples of the draws; T-W2 against the same reference subsample as judge's."""
     one = {"draws": arrays}
     stats = {"ess_fraction": ess_fraction, "E_W2_kT_reweighted": reweighted_energy_w2(reference.u),
              "T_W2_rad_reweighted": reweighted_torus_w2(reference.torsions, n_max, seed)}
     out = {"n_boot": n_boot, "seed": seed, "percentiles": [16, 84]}
-    for name, statistic in stats.items():
-        out[f"{name}_16_84"] = interval(paired_bootstrap(one, statistic, n_boot, seed)["draws"])
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n_boot * len(stats), desc="bootstrap intervals", unit="resample", leave=False,
+              disable=not progress) as bar:
+        for name, statistic in stats.items():
+            out[f"{name}_16_84"] = interval(paired_bootstrap(one, _counted(statistic, bar), n_boot, seed)["draws"])
     return out
+
+
+def _counted(statistic, bar):
+    """``statistic`` that advances a progress bar by one per call (one call per resample)."""
+    def counted(a: dict, idx: np.ndarray) -> float:
+        value = statistic(a, idx)
+        bar.update()
+        return value
+    return counted
 
 
 def weight_histogram(log_w: np.ndarray, path) -> Path:
@@ -485,7 +501,7 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
                         progress)
     wall_draw = time.perf_counter() - t0
     reference = reference or MDReference(manifest, workers)
-    numbers, arrays = judge(drawn["x"], drawn["log_q"], reference, workers, clip_quantile, seed)
+    numbers, arrays = judge(drawn["x"], drawn["log_q"], reference, workers, clip_quantile, seed, progress=progress)
     roundtrip = [s for s in drawn["stats"] if "roundtrip_z_max_abs" in s]
     results = {
         "solver": spec.label, "n": n, "seed": seed, "model": str(model_path),
