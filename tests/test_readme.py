@@ -1163,6 +1163,59 @@ CLAIMS += [
 
 
 
+# issue 12: the grid of the default on the shipped model, paired at n = 2000
+def _json(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+_GRID = lambda j: j["paired"]["uniform"]  # noqa: E731
+_GRID_OK = lambda j: (j["baseline_dir"] == "benchmarks/results/aaa_1fs_cycle2_headline_n2000"  # noqa: E731
+                      and _GRID(j)["dir"] == "benchmarks/results/uniform_1fs_n2000" and _GRID(j)["n"] == 2000)
+_UNI, _LOG = "uniform_1fs_n2000/results.json", "aaa_1fs_cycle2_headline_n2000/results.json"
+CLAIMS += [
+    ("grid_ab_1fs.json", lambda j: "| ESS of 2000 | **{:.2f}%** | {:.2f}% (ratio {:.2f} [{:.2f}, {:.2f}]) |".format(
+        *_paired_fields(_GRID(j), "ess_fraction_base", "ess_fraction", "ess_ratio", "ess_ratio_interval_16_84"))
+     if _GRID_OK(j) else "", "{}", "| ESS of 2000 | **0.48%** | 0.14% (ratio 0.30 [0.22, 0.60]) |"),
+    ("grid_ab_1fs.json", lambda j: "| | {:.2f} [{:.2f}, {:.2f}] |".format(*_paired_fields(
+        _GRID(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84")), "{}",
+     "| median log w (nats): difference of the medians [paired bootstrap] | | -3.52 [-3.69, -3.30] |"),
+    ("grid_ab_1fs.json", lambda j: "| {:.1f} | {:.1f} |".format(*_paired_fields(_GRID(j), "log_w_spread_base",
+                                                                                "log_w_spread")), "{}",
+     "| spread of log w (half the 16-84% range, nats) | 10.2 | 7.3 |"),
+    ("grid_ab_1fs.json", lambda j: "| {:.2f} / {:.2f} | {:.2f} / {:.2f} |".format(*_paired_fields(
+        _GRID(j), "pareto_khat_base", "max_weight_base", "pareto_khat", "max_weight")), "{}",
+     "| Pareto k-hat / largest normalised weight | 1.18 / 0.25 | 1.44 / 0.55 |"),
+    ("grid_ab_1fs.json", lambda j: "ESS 3.3x the\n  uniform grid's" if round(1 / _GRID(j)["ess_ratio"], 1) == 3.3 else "",
+     "{}", "ESS 3.3x the\n  uniform grid's"),
+    ("grid_ab_1fs.json", lambda j: "with 3.3x the uniform grid's ESS on the same noise (the\n  ratio's interval "
+     "[{:.2f}, {:.2f}] excludes 1)".format(*_GRID(j)["ess_ratio_interval_16_84"])
+     if round(1 / _GRID(j)["ess_ratio"], 1) == 3.3 and _GRID(j)["ess_ratio_interval_16_84"][1] < 1 else "", "{}",
+     "with 3.3x the uniform grid's ESS on the same noise (the\n  ratio's interval [0.22, 0.60] excludes 1)"),
+    (_UNI, lambda j: "| median u of the draws (kT; MD's test set: {:.1f}) | {:.1f} | {:.1f} |".format(
+        j["median_u_md_kT"], _json(_LOG)["median_u_samples_kT"], j["median_u_samples_kT"]), "{}",
+     "| median u of the draws (kT; MD's test set: -154.2) | -132.0 | -154.5 |"),
+    (_UNI, lambda j: "| mean log q (nats) | {:.1f} | {:.1f} |".format(_json(_LOG)["mean_log_q_nats"],
+                                                                      j["mean_log_q_nats"]), "{}",
+     "| mean log q (nats) | 325.2 | 350.2 |"),
+    (_UNI, lambda j: "| {:.2f} [{:.2f}, {:.2f}]; {:.2f} (n = {}) | {:.2f} [{:.2f}, {:.2f}]; {:.2f} (n = {}) |".format(
+        *(v for r in (_json(_LOG), j) for v in (r["E_W2_kT_reweighted"], *r["bootstrap"]["E_W2_kT_reweighted_16_84"],
+                                                   r["noise_floor_reweighted"]["E_W2_kT"], r["noise_floor_reweighted"]["n"]))),
+     "{}", "| reweighted E-W2 (kT) [16-84%]; MD floor at the ESS | 2.45 [2.34, 4.42]; 2.84 (n = 10) | "
+     "6.10 [5.88, 9.38]; 5.92 (n = 3) |"),
+    (_UNI, lambda j: "| {:.2f}; {:.2f} | {:.2f}; {:.2f} |".format(
+        *(v for r in (_json(_LOG), j) for v in (r["T_W2_rad_reweighted"], r["noise_floor_reweighted"]["T_W2_rad"]))),
+     "{}", "| reweighted T-W2 (rad); MD floor at the ESS | 1.83; 1.93 | 2.08; 2.10 |"),
+    (_UNI, lambda j: "| raw T-W2 (rad; floor {:.2f} at n = 2000) | {:.2f} | {:.2f} |".format(
+        j["noise_floor_raw"]["T_W2_rad"], _json(_LOG)["T_W2_rad"], j["T_W2_rad"]), "{}",
+     "| raw T-W2 (rad; floor 0.60 at n = 2000) | 0.67 | 0.67 |"),
+    (_UNI, lambda j: "the log-SNR run folds {} draws (weight 0), the uniform run {}".format(
+        _json(_LOG)["n_folded"], j["n_folded"] or "none"), "{}",
+     "the log-SNR run folds 2 draws (weight 0), the uniform run none"),
+    (_UNI, lambda j: "{:.2f} s of wall time per draw on one thread".format(j["sampling_s_per_sample"]), "{}",
+     "1.37 s of wall time per draw on one thread"),
+]
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
