@@ -510,3 +510,29 @@ def test_energy_terms_by_state_is_zero_when_the_draws_are_the_md_frames(tmp_path
             if term not in ("state", "draws", "md_frames"):
                 assert value == pytest.approx(0.0, abs=2e-3), (row["state"], term)
     assert all(r["median_excess_kT"] == pytest.approx(0.0, abs=1e-9) for r in captured["terms"])
+
+    # Not only zero: stretch one C-H bond by 0.01 nm in the bR draws alone (the H moved along the bond,
+    # so no angle at the carbon changes). Only bR's bond term rises, by about k d^2 / 2 at its median;
+    # aR's terms stay zero, and a state with fewer than 20 draws or frames is left out.
+    from rexmol.metrics.features import backbone_states
+    from rexmol.molecules import ala3
+    from rexmol.molecules.target import hydrogen_bond_pairs
+
+    topology = ala3.load_topology()[0]
+    symbol = {a.index: a.element.symbol for a in topology.atoms()}
+    c, h = next((heavy, hyd) for heavy, hyd in hydrogen_bond_pairs(topology) if symbol[heavy] == "C")
+    states = backbone_states(backbone_torsions(x)[0])
+    stretched = x.copy()
+    bond = stretched[:, h] - stretched[:, c]
+    stretched[states == "bR", h] += 0.01 * bond[states == "bR"] / np.linalg.norm(bond[states == "bR"], axis=1)[:, None]
+    with EnergyEvaluator(target=AAA) as ev:
+        u_stretched = ev.reduced(stretched)
+    np.savez(run / "arrays.npz", x=stretched, u=u_stretched, log_q=np.zeros(n), log_w=-u_stretched,
+             torsions=backbone_torsions(stretched)[0])
+    captured.clear()
+    et.main(["--run", str(run), "--md-frames", str(n), "--json-name", "t"])
+    rows = {r["state"]: r for r in captured["median_excess_by_state_kT"]}
+    assert set(rows) == {s for s in set(states) if (states == s).sum() >= 20}
+    assert 2.0 < rows["bR"]["HarmonicBondForce"] < 15.0  # C-H: k ~ 2.8e5 kJ/mol/nm^2, so k d^2 / 2 ~ 5 kT at 310 K
+    assert rows["bR"]["HarmonicAngleForce"] == pytest.approx(0.0, abs=2e-3)
+    assert all(abs(v) < 2e-3 for term, v in rows["aR"].items() if term not in ("state", "draws", "md_frames"))
