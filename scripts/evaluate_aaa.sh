@@ -2,9 +2,9 @@
 # The README's AAA results of a trained run, from its checkpoint to numbers paired with the shipped
 # model's (two cores, a few hours; every step resumes or refuses, so rerun it after a cut-off):
 #   bash scripts/evaluate_aaa.sh CKPT [NAME]
-# e.g. CKPT = checkpoints/ala3_dit_aaa_1fs_cycle3/last.ckpt; NAME defaults to the checkpoint folder's
-# name without "ala3_dit_" (aaa_1fs_cycle3). The shipped model (the 1 fs retrain's second cycle) was
-# evaluated by this script as NAME aaa_1fs_cycle2: its headline and NLL folders are the baselines the
+# e.g. CKPT = checkpoints/ala3_dit_aaa_1fs_cycle4/last.ckpt; NAME defaults to the checkpoint folder's
+# name without "ala3_dit_" (aaa_1fs_cycle4). The shipped model (the 1 fs retrain's third cycle) was
+# evaluated by this script's three steps (run by hand, same commands) as NAME aaa_1fs_cycle3: its headline and NLL folders are the baselines the
 # pairing below names. Nothing here replaces the shipped model: shipping is a copy of the export onto
 # models/ala3_dit.pt (and of the report onto models/ala3_dit_report/) once the numbers are in.
 # 1. export the run's EMA weights to <ckpt folder>/ala3_dit.pt (byte-deterministic: the same
@@ -13,14 +13,14 @@
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
-#      model's headline (benchmarks/results/aaa_1fs_cycle2_headline_n2000), into
+#      model's headline (benchmarks/results/aaa_1fs_cycle3_headline_n2000), into
 #      benchmarks/results/NAME_headline_n2000/ (chunks, results, settings, arrays: x float32 nm,
 #      log q, u, log w; plots); if the session ends first, commit its chunks/ and settings.json:
 #      a later session resumes from them;
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
 #      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
 #      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
-#      it pairs frame by frame with the shipped model's (benchmarks/results/aaa_1fs_cycle2_nll, the
+#      it pairs frame by frame with the shipped model's (benchmarks/results/aaa_1fs_cycle3_nll, the
 #      same 1000; add first=benchmarks/results/aaa_nll or cycle2=benchmarks/results/ab_cycle2_nll to
 #      the printed command to pair it with the HMR models' too);
 #      resumable batch by batch (commit the folder's batches/ and settings.json if the session ends
@@ -48,14 +48,18 @@ HEAD=benchmarks/results/${NAME}_headline_n2000
 pairing() {
   echo "paired with the shipped model (same noise, same frames; differences read $NAME minus shipped:"
   echo "a negative NLL difference, an ESS ratio above 1 and a positive median log w difference favour $NAME):"
-  echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle2_nll" \
+  echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle3_nll" \
     "$NAME=benchmarks/results/${NAME}_nll" \
-    "--samples shipped=benchmarks/results/aaa_1fs_cycle2_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
+    "--samples shipped=benchmarks/results/aaa_1fs_cycle3_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
 }
 NLL=benchmarks/results/${NAME}_nll
-if [ "$NAME" = aaa_1fs_cycle2 ]; then  # its folders are every pairing's baseline: never redo them here
-  echo "$CKPT is the shipped model's run: its numbers are committed (benchmarks/results/aaa_1fs_cycle2_headline_n2000/," \
-    "aaa_1fs_cycle2_nll/, models/ala3_dit_report/; README, \"Results on the AAA target\")" >&2; exit 1
+if [ "$NAME" = aaa_1fs_cycle3 ]; then  # its folders are every pairing's baseline: never redo them here
+  echo "$CKPT is the shipped model's run: its numbers are committed (benchmarks/results/aaa_1fs_cycle3_headline_n2000/," \
+    "aaa_1fs_cycle3_nll/, models/ala3_dit_report/; README, \"Results on the AAA target\")" >&2; exit 1
+fi
+if [ "$NAME" = aaa_1fs_cycle2 ]; then  # the model before it: its folders are committed pairings' baselines too
+  echo "$CKPT is the previously shipped model's run: its numbers are committed (benchmarks/results/aaa_1fs_cycle2_headline_n2000/," \
+    "aaa_1fs_cycle2_nll/, checkpoints/ala3_dit_aaa_1fs_cycle2/report/)" >&2; exit 1
 fi
 if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
     && [ ${#ow[@]} -eq 0 ]; then

@@ -198,18 +198,20 @@ def test_replicas_write_each_seed_as_a_lone_run_and_resume_only_as_their_group(t
 def test_a_cut_off_between_progress_writes_resumes_every_member_from_the_matching_state(tmp_path):
     """Cut off after the state of chunk 2 and seed 5's record were written, before seed 6's: the
     group resumes from the state after chunk 1 (kept until every member counts 2) and redoes chunk
-    2 for both, continuing from where chunk 1 ended."""
-    md.run_replicas(tmp_path, [5, 6], CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    2 for both, continuing from where chunk 1 ended. On the Reference platform: the bit-for-bit
+    comparison below is of the resume logic, and the CPU platform's single-precision forces came
+    back different once in a full suite run (not reproduced alone)."""
+    md.run_replicas(tmp_path, [5, 6], CHUNK_NS, settings=SETTINGS, platform="Reference", progress=False)
     group = tmp_path / "replicas-5-6"
     state1 = (group / "state-0001.xml").read_bytes()
-    md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, platform="Reference", progress=False)
     # roll seed 6 and the group back to the moment of the cut-off
     record6 = json.loads((tmp_path / "seed6" / "progress.json").read_text())
     del record6["chunks"][1:]
     (tmp_path / "seed6" / "progress.json").write_text(json.dumps(record6))
     (group / "state-0001.xml").write_bytes(state1)
     redone = json.loads((tmp_path / "seed5" / "progress.json").read_text())["chunks"][1]["sha256"]
-    md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, threads=1, progress=False)
+    md.run_replicas(tmp_path, [5, 6], 2 * CHUNK_NS, settings=SETTINGS, platform="Reference", progress=False)
     for seed in (5, 6):
         chunks = json.loads((tmp_path / f"seed{seed}" / "progress.json").read_text())["chunks"]
         assert len(chunks) == 2

@@ -391,7 +391,9 @@ CLAIMS += [
 ]
 N2000_60 = "aaa_headline_n2000_test60/results.json"
 N2000_1FS = "aaa_headline_n2000_1fs_floors/results.json"  # the HMR model
-HEAD_1FS = "aaa_1fs_cycle2_headline_n2000/results.json"  # the shipped model
+HEAD_1FS = "aaa_1fs_cycle2_headline_n2000/results.json"  # the 1 fs second cycle (shipped before the third)
+HEAD_SHIPPED = "aaa_1fs_cycle3_headline_n2000/results.json"  # the shipped model, the 1 fs third cycle
+CYCLE3_AB, VS_HMR = "training_ab_1fs_cycle3.json", "training_ab_1fs_cycle3_vs_hmr.json"
 N2000_1FS_E = "| E-W2 (kT) | 614556.16 | 4.86 [3.70, 6.09] | 0.29 / 2.06 |"
 N2000_1FS_T = "| T-W2, 5 backbone torsions (rad) | 0.80 | 1.20 [1.26, 1.54] | 0.60 / 1.31 |"
 N2000 = "aaa_headline_n2000/results.json"
@@ -417,18 +419,22 @@ CLAIMS += [
      "T-W2 ({:.2f} rad)".format(j["noise_floor_raw"]["tau_T_frames"], j["noise_floor_raw"]["n_T"],
                                j["noise_floor_raw"]["T_W2_rad"], j["T_W2_rad"]), "{}",
      "the 1 fs runs give 81 ps and 732\nframes, and a raw floor of 0.60 rad, so the model's raw T-W2 (0.80 rad)"),
-    (HEAD_1FS, lambda j: "reweighted W2s rest on about {}\ndraws, where the MD floor is above both of them".format(
-        j["noise_floor_reweighted"]["n"]) if (j["noise_floor_reweighted"]["E_W2_kT"] > j["E_W2_kT_reweighted"]
-                                             and j["noise_floor_reweighted"]["T_W2_rad"] > j["T_W2_rad_reweighted"])
-     else "", "{}", "reweighted W2s rest on about 10\ndraws, where the MD floor is above both of them"),
+    (HEAD_SHIPPED, lambda j: "reweighted W2s rest on about {} draws,\nnext to the MD floor at that size".format(
+        j["noise_floor_reweighted"]["n"]) if all(0.7 < j[k] / j["noise_floor_reweighted"][f] < 1.3 for k, f in (
+            ("E_W2_kT_reweighted", "E_W2_kT"), ("T_W2_rad_reweighted", "T_W2_rad"))) else "", "{}",
+     "reweighted W2s rest on about 17 draws,\nnext to the MD floor at that size"),
     (N2000, lambda j: "(seeds 101-104, {:,} frames)".format(j["md_test_frames"]), "{}", "(seeds 101-104, 20,000 frames)"),
     *[(name, lambda j, label=label: ("| rexmol, {}, default sampler | {} | {:.2f}% | {:.2f} (floor {:.2f}) | "
                                       "{:.2f} (floor {:.2f}) |").format(
         label, j["n"], 100 * j["ess_fraction"], j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["E_W2_kT"],
         j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"]) if j["md_test_frames"] == 60_000 else "", "{}",
        quote) for name, label, quote in (
-        (HEAD_1FS, "shipped model (1 fs data)",
-         "| rexmol, shipped model (1 fs data), default sampler | 2000 | 0.48% | 2.45 (floor 2.84) | 1.83 (floor 1.93) |"),
+        (HEAD_SHIPPED, "shipped model (1 fs data, third cycle)",
+         "| rexmol, shipped model (1 fs data, third cycle), default sampler | 2000 | 0.83% | 2.25 (floor 2.43) | "
+         "1.58 (floor 1.42) |"),
+        (HEAD_1FS, "1 fs second cycle (shipped before it)",
+         "| rexmol, 1 fs second cycle (shipped before it), default sampler | 2000 | 0.48% | 2.45 (floor 2.84) | "
+         "1.83 (floor 1.93) |"),
         (N2000_1FS, "HMR model",
          "| rexmol, HMR model, default sampler | 2000 | 1.48% | 4.86 (floor 2.06) | 1.20 (floor 1.31) |"))],
     (N2000, lambda j: "no non-finite energy, no D residue, {} draws folded".format(j["n_folded"])
@@ -873,9 +879,9 @@ def _report_quote(report):
 
 def test_where_we_stand_quotes_both_headlines():
     """The raw T-W2 of both models and the floor beside them, as "Where we stand" prints them."""
-    shipped, hmr = (json.loads((RESULTS / name).read_text()) for name in (HEAD_1FS, N2000_1FS))
+    shipped, hmr = (json.loads((RESULTS / name).read_text()) for name in (HEAD_SHIPPED, N2000_1FS))
     assert shipped["noise_floor_raw"]["T_W2_rad"] == hmr["noise_floor_raw"]["T_W2_rad"]  # one floor pool
-    quote = "(raw T-W2 {:.2f} against {:.2f} rad, floor {:.2f})".format(
+    quote = "(raw T-W2 {:.2f} against {:.2f} rad,\nfloor {:.2f})".format(
         shipped["T_W2_rad"], hmr["T_W2_rad"], shipped["noise_floor_raw"]["T_W2_rad"])
     assert quote in (ROOT / "README.md").read_text(), quote
 
@@ -884,8 +890,9 @@ def test_the_readme_report_numbers_are_the_reports():
     """The shipped model's report (60 ns test set), the HMR model's (20 ns) and its first cycle's."""
     readme = (ROOT / "README.md").read_text()
     shipped, hmr, first = (json.loads((ROOT / f"{d}/report.json").read_text()) for d in (
-        "models/ala3_dit_report", "checkpoints/ala3_dit_aaa_cycle2/report", "checkpoints/ala3_dit_aaa/report"))
-    assert "`models/ala3_dit_report/`:\n  " + _report_quote(shipped) in readme
+        "checkpoints/ala3_dit_aaa_1fs_cycle2/report", "checkpoints/ala3_dit_aaa_cycle2/report",
+        "checkpoints/ala3_dit_aaa/report"))  # "shipped": the 1 fs second cycle, as its section names it
+    assert "`checkpoints/ala3_dit_aaa_1fs_cycle2/report/`:\n  " + _report_quote(shipped) in readme
     hmr60 = json.loads((ROOT / "checkpoints/ala3_dit_aaa_cycle2/report_test60/report.json").read_text())
     assert "`checkpoints/ala3_dit_aaa_cycle2/report_test60/`:\n  " + _report_quote(hmr60) in readme
     # paired: the same noise (seed, n, solver) against the same test set, the HMR model's file
@@ -893,7 +900,14 @@ def test_the_readme_report_numbers_are_the_reports():
         {k: shipped[k] for k in ("seed", "samples", "solver", "md_test_set") if k in shipped}
     assert hmr60["model_sha256"] == hashlib.sha256(
         (ROOT / "checkpoints/ala3_dit_aaa_cycle2/ala3_dit_cycle2.pt").read_bytes()).hexdigest()
-    assert shipped["model_sha256"] == hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
+    assert shipped["model_sha256"] == hashlib.sha256(
+        (ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle2/ala3_dit.pt").read_bytes()).hexdigest()
+    now = json.loads((ROOT / "models/ala3_dit_report/report.json").read_text())  # the shipped third cycle's
+    assert now["model_sha256"] == hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
+    assert {k: now[k] for k in ("samples", "solver", "md_test_set")} == \
+        {k: shipped[k] for k in ("samples", "solver", "md_test_set")} and now["seed"] == 0  # model-report's default
+    assert "T-W2 {:.2f} rad (floor {:.2f}), median u {:.1f} kT".format(
+        now["T_W2_rad"], now["noise_floor_T_W2_rad"], now["median_u_model_kT"]) in readme
     assert shipped["md_test_set"]["frames"] == 60_000 and hmr["test_frames"] == 20_000
     quote = _report_quote(hmr) + "; the first cycle's report: {:.2f} rad, {:.0f} kT, {:.1f} kT.".format(
         first["T_W2_rad"], first["E_W2_kT"], first["median_u_model_kT"])
@@ -905,11 +919,27 @@ def test_the_readme_report_numbers_are_the_reports():
     assert card in (ROOT / "models/ala3_dit.md").read_text(), card
 
 
-def test_the_shipped_model_is_the_1_fs_retrain_and_its_headline_pairs_with_the_hmr_models():
-    """models/ala3_dit.pt is byte for byte the 1 fs retrain's export that drew the headline, whose
-    noise, n and solver are the HMR model's n = 2000 headline's, which training_ab pairs."""
+def test_the_shipped_model_is_the_1_fs_third_cycle_and_its_headline_pairs_with_the_second():
+    """models/ala3_dit.pt is byte for byte the third 1 fs cycle's export that drew the headline, whose
+    noise, n and solver are the second cycle's n = 2000 headline's, which training_ab pairs."""
     sha = hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
-    assert sha == hashlib.sha256((ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle2/ala3_dit.pt").read_bytes()).hexdigest()
+    assert sha == hashlib.sha256((ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle3/ala3_dit.pt").read_bytes()).hexdigest()
+    shipped, second = (json.loads((RESULTS / f"{d}/settings.json").read_text())
+                       for d in ("aaa_1fs_cycle3_headline_n2000", "aaa_1fs_cycle2_headline_n2000"))
+    assert shipped["model_sha256"] == sha != second["model_sha256"]
+    assert {k: v for k, v in shipped.items() if k not in ("model", "model_sha256")} == \
+        {k: v for k, v in second.items() if k not in ("model", "model_sha256")}
+    ab = json.loads((RESULTS / CYCLE3_AB).read_text())
+    assert (ab["paired_samples"]["cycle3"]["dir"], ab["paired_samples"]["cycle3"]["baseline_dir"]) == (
+        "benchmarks/results/aaa_1fs_cycle3_headline_n2000", "benchmarks/results/aaa_1fs_cycle2_headline_n2000")
+    ckpt = torch.load(ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle3/last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["rexmol_run"]["data_sha256"] == hashlib.sha256((ROOT / "data/ala3/dataset.json").read_bytes()).hexdigest()
+
+
+def test_the_1_fs_second_cycle_headline_pairs_with_the_hmr_models():
+    """The second cycle's export drew its headline, whose noise, n and solver are the HMR model's
+    n = 2000 headline's, which training_ab pairs."""
+    sha = hashlib.sha256((ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle2/ala3_dit.pt").read_bytes()).hexdigest()
     shipped, hmr = (json.loads((RESULTS / f"{d}/settings.json").read_text())
                     for d in ("aaa_1fs_cycle2_headline_n2000", "aaa_headline_n2000_1fs_floors"))
     hmr_sha = hashlib.sha256((ROOT / "checkpoints/ala3_dit_aaa_cycle2/ala3_dit_cycle2.pt").read_bytes()).hexdigest()
@@ -927,9 +957,9 @@ def test_the_shipped_model_is_the_1_fs_retrain_and_its_headline_pairs_with_the_h
 
 
 def test_the_shipped_model_is_the_export_of_its_checkpoint(tmp_path):
-    """Exporting the second cycle's last.ckpt again (byte-deterministic) gives models/ala3_dit.pt."""
+    """Exporting the third cycle's last.ckpt again (byte-deterministic) gives models/ala3_dit.pt."""
     from rexmol.cli import main
-    assert main(["export", "--ckpt", str(ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt"),
+    assert main(["export", "--ckpt", str(ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle3/last.ckpt"),
                  "--out", str(tmp_path / "m.pt")]) == 0
     assert (tmp_path / "m.pt").read_bytes() == (ROOT / "models/ala3_dit.pt").read_bytes()
 
@@ -986,13 +1016,14 @@ def test_rex_and_princeps_differ_only_in_the_solver():
         for key in ("E_W2_kT_reweighted", "T_W2_rad_reweighted"):
             assert ab["paired"]["rex"]["reweighted_w2"][key][side] == pytest.approx(own[key], rel=1e-9), (d, key)
 
-def test_readme_sweep_table_of_the_shipped_model_is_the_json(readme):
-    """Every row of the shipped model's sweep table is the one sampler_sweep.py prints from its JSON,
-    drawn by the shipped model's bytes."""
+def test_readme_sweep_table_of_the_1_fs_second_cycle_is_the_json(readme):
+    """Every row of the 1 fs second cycle's sweep table is the one sampler_sweep.py prints from its
+    JSON, drawn by that model's bytes."""
     from benchmarks.sampler_sweep import markdown_rows
 
     j = json.loads((RESULTS / SWEEP_1FS).read_text())
-    assert j["model_sha256"] == hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
+    assert j["model_sha256"] == hashlib.sha256(
+        (ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle2/ala3_dit.pt").read_bytes()).hexdigest()
     assert (j["n"], j["md_test_set"]["frames"]) == (100, 60_000)
     rows = markdown_rows(j)
     assert len(rows) == 12
@@ -1068,9 +1099,9 @@ CLAIMS += [
         j["E_W2_kT_reweighted"] < j["noise_floor_reweighted"]["E_W2_kT"]
         and j["T_W2_rad_reweighted"] < j["noise_floor_reweighted"]["T_W2_rad"]) else "", "{}",
      "the shipped model's sit below their floors"),
-    (HEAD_1FS, lambda j: "about {:.0f}-{:.0f}x short of the bar".format(10.4 / (100 * j["ess_fraction"]) // 10 * 10,
-                                                                       -(-14.0 / (100 * j["ess_fraction"]) // 10) * 10),
-     "{}", "about 20-30x short of the bar"),
+    (HEAD_SHIPPED, lambda j: "ESS is {:.0f}-{:.0f}x short of the bar".format(10.4 / (100 * j["ess_fraction"]),
+                                                                          14.0 / (100 * j["ess_fraction"])),
+     "{}", "ESS is 13-17x short of the bar"),
 
     (RETRAIN, lambda j: "**The ESS falls to {:.2f}x** [{:.2f}, {:.2f}] of the HMR model's, the median log w by {:.2f} "
      "nats\n  [{:.2f}, {:.2f}], and one draw carries {:.2f} of the normalised weight (HMR model: {:.2f}; k-hat {:.2f} "
@@ -1082,11 +1113,20 @@ CLAIMS += [
      if (_RT(j)["n"], _RT(j)["baseline_dir"]) == (2000, "benchmarks/results/aaa_headline_n2000_1fs_floors") else "", "{}",
      "**The ESS falls to 0.32x** [0.25, 0.50] of the HMR model's, the median log w by 0.28 nats\n  [0.10, 0.52], "
      "and one draw carries 0.25 of the normalised weight (HMR model: 0.09; k-hat 1.18 against\n  1.04"),
-    (RETRAIN, lambda j: "Its ESS is {:.2f}x\n[{:.2f}, {:.2f}] the HMR model's".format(
-        _RT(j)["ess_ratio"], *_RT(j)["ess_ratio_interval_16_84"]), "{}", "Its ESS is 0.32x\n[0.25, 0.50] the HMR model's"),
-    (RETRAIN, lambda j: "at a test NLL {:.2f} nats (SE {:.2f}) above it".format(
-        -j["paired_nll"]["cycle2"]["nll_difference_nats"], j["paired_nll"]["cycle2"]["se_nats"]), "{}",
-     "at a test NLL 0.18 nats (SE 0.13) above it"),
+    (VS_HMR, lambda j: "Its ESS is still {:.2f}x [{:.2f}, {:.2f}] the HMR\nmodel's on the same noise".format(
+        *_paired_fields(j["paired_samples"]["cycle3"], "ess_ratio", "ess_ratio_interval_16_84")), "{}",
+     "Its ESS is still 0.56x [0.45, 0.75] the HMR\nmodel's on the same noise"),
+    (VS_HMR, lambda j: "its median log w is {:.2f} nats higher".format(
+        j["paired_samples"]["cycle3"]["median_log_w_difference_nats"]), "{}", "its median log w is 2.13 nats higher"),
+    (HEAD_SHIPPED, lambda j: "(raw T-W2 {:.2f} against {:.2f} rad,\nfloor {:.2f})".format(
+        j["T_W2_rad"], _json(N2000_1FS)["T_W2_rad"], j["noise_floor_raw"]["T_W2_rad"]), "{}",
+     "(raw T-W2 0.66 against 0.80 rad,\nfloor 0.60)"),
+    (CYCLE3_AB, lambda j: "raised the ESS {:.2f}x [{:.2f}, {:.2f}] over the second cycle on the same noise and lowered "
+     "the test\nNLL by {:.2f} nats (SE {:.2f})".format(
+        *_paired_fields(j["paired_samples"]["cycle3"], "ess_ratio", "ess_ratio_interval_16_84"),
+        -j["paired_nll"]["cycle3"]["nll_difference_nats"], j["paired_nll"]["cycle3"]["se_nats"]), "{}",
+     "raised the ESS 1.73x [1.14, 2.29] over the second cycle on the same noise and lowered the test\n"
+     "NLL by 1.14 nats (SE 0.02)"),
 ]
 
 # issue 12: the default against the old default on the same 1000 draws of the shipped model
@@ -1242,6 +1282,62 @@ CLAIMS += [
 ]
 
 
+# issue 13: the shipped model, the 1 fs third cycle, and its pairing with the second
+_C3 = lambda j: j["paired_samples"]["cycle3"]  # noqa: E731
+CLAIMS += [
+    (HEAD_SHIPPED, lambda j: "| E-W2 (kT) | {:.2f} | {:.2f} [{:.2f}, {:.2f}] | {:.2f} / {:.2f} |".format(
+        j["E_W2_kT"], j["E_W2_kT_reweighted"], *j["bootstrap"]["E_W2_kT_reweighted_16_84"],
+        j["noise_floor_raw"]["E_W2_kT"], j["noise_floor_reweighted"]["E_W2_kT"]), "{}",
+     "| E-W2 (kT) | 4557570.81 | 2.25 [1.80, 4.19] | 0.29 / 2.43 |"),
+    (HEAD_SHIPPED, lambda j: "| T-W2, 5 backbone torsions (rad) | {:.2f} | {:.2f} [{:.2f}, {:.2f}] | {:.2f} / {:.2f} |".format(
+        j["T_W2_rad"], j["T_W2_rad_reweighted"], *j["bootstrap"]["T_W2_rad_reweighted_16_84"],
+        j["noise_floor_raw"]["T_W2_rad"], j["noise_floor_reweighted"]["T_W2_rad"]), "{}",
+     "| T-W2, 5 backbone torsions (rad) | 0.66 | 1.58 [1.51, 1.82] | 0.60 / 1.42 |"),
+    (HEAD_SHIPPED, lambda j: "| ESS | | {:.1f} of {} ({:.2f}%) [{:.2f}%, {:.2f}%] | |".format(
+        j["ess"], j["n"], 100 * j["ess_fraction"], *(100 * v for v in j["bootstrap"]["ess_fraction_16_84"])), "{}",
+     "| ESS | | 16.6 of 2000 (0.83%) [0.73%, 1.08%] | |"),
+    (HEAD_SHIPPED, lambda j: "reweighted (n = {}, the ESS) |".format(j["noise_floor_reweighted"]["n"]), "{}",
+     "| shipped model, n = 2000 draws, 60 ns test set | raw | reweighted [16-84%] | MD floor: raw (n = 2000) / "
+     "reweighted (n = 17, the ESS) |"),
+    (HEAD_SHIPPED, lambda j: "no non-finite energy, no D residue, {} draw folded (weight\n0)".format(j["n_folded"])
+     if (j["clip_quantile"], j["n_nonfinite_energy"], j["n_d_chirality"]) == (None, 0, 0) else "", "{}",
+     "no non-finite energy, no D residue, 1 draw folded (weight\n0)"),
+    (CYCLE3_AB, lambda j: "| ESS | {:.2f}% | **{:.2f}%** (ratio {:.2f} [{:.2f}, {:.2f}]) |".format(*_paired_fields(
+        _C3(j), "ess_fraction_base", "ess_fraction", "ess_ratio", "ess_ratio_interval_16_84"))
+     if _C3(j)["n"] == 2000 else "", "{}", "| ESS | 0.48% | **0.83%** (ratio 1.73 [1.14, 2.29]) |"),
+    (CYCLE3_AB, lambda j: "| | +{:.2f} [{:.2f}, {:.2f}] |".format(*_paired_fields(
+        _C3(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84")), "{}",
+     "| median log w (nats): difference [paired bootstrap] | | +2.42 [2.27, 2.55] |"),
+    (CYCLE3_AB, lambda j: "| {:.1f} | {:.1f} |".format(*_paired_fields(_C3(j), "log_w_spread_base", "log_w_spread")),
+     "{}", "| spread of log w (half the 16-84% range, nats) | 10.2 | 8.5 |"),
+    (CYCLE3_AB, lambda j: "| {:.2f} / {:.2f} | {:.2f} / {:.2f} |".format(*_paired_fields(
+        _C3(j), "pareto_khat_base", "max_weight_base", "pareto_khat", "max_weight")), "{}",
+     "| Pareto k-hat / largest normalised weight | 1.18 / 0.25 | 0.93 / 0.15 |"),
+    (CYCLE3_AB, lambda j: "| {:.2f} | **{:.2f}** ({:.2f}, SE {:.2f}) |".format(
+        *(j["paired_nll"]["cycle3"][k] for k in ("nll_base_nats", "nll_nats", "nll_difference_nats", "se_nats")))
+     if j["paired_nll"]["cycle3"]["frames"] == 1000 else "", "{}",
+     "| test NLL, 1000 frames (nats per molecule) | -350.66 | **-351.81** (-1.14, SE 0.02) |"),
+    (HEAD_SHIPPED, lambda j: "| median u of the draws (kT; MD {:.1f}) | {:.1f} | {:.1f} |".format(
+        j["median_u_md_kT"], _json(HEAD_1FS)["median_u_samples_kT"], j["median_u_samples_kT"]), "{}",
+     "| median u of the draws (kT; MD -154.2) | -132.0 | -136.3 |"),
+    (CYCLE3_AB, lambda j: "ESS **{:.2f}%** against {:.2f}% (ratio {:.2f} [{:.2f}, {:.2f}]), the\n  median log w +{:.2f} "
+     "nats, test NLL {:.2f} nats (SE {:.2f})".format(*_paired_fields(
+         _C3(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84",
+         "median_log_w_difference_nats"), j["paired_nll"]["cycle3"]["nll_difference_nats"],
+         j["paired_nll"]["cycle3"]["se_nats"]), "{}",
+     "ESS **0.83%** against 0.48% (ratio 1.73 [1.14, 2.29]), the\n  median log w +2.42 nats, test NLL -1.14 nats (SE 0.02)"),
+    (CYCLE3_AB, lambda j: ("likelihood checks {:.1f} and {:.1f} nats at\n  steps 3,851 and 7,703 against {:.1f} and {:.1f}, "
+                           "last validation flow-matching loss {:.4f} against\n  {:.4f}").format(
+        *(float(_val_checks(*_CYCLES)[(c, step)]["val/nll_nats"]) for c in ("third cycle", "second cycle")
+          for step in (3851, 7703)), _val_fm("ala3_dit_aaa_1fs_cycle3")[1], _val_fm("ala3_dit_aaa_1fs_cycle2")[1]), "{}",
+     "likelihood checks -345.7 and -348.9 nats at\n  steps 3,851 and 7,703 against -343.6 and -347.5, last validation "
+     "flow-matching loss 0.2107 against\n  0.2123"),
+    ("../../models/ala3_dit_report/report.json", lambda j: "(`models/ala3_dit_report/`): T-W2 {:.2f} rad (floor {:.2f}), "
+     "median u {:.1f} kT".format(j["T_W2_rad"], j["noise_floor_T_W2_rad"], j["median_u_model_kT"]), "{}",
+     "(`models/ala3_dit_report/`): T-W2 0.64 rad (floor 0.60), median u -136.4 kT"),
+]
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
@@ -1261,15 +1357,18 @@ def test_readme_number_equals_its_json(readme, claim):
 
 
 def _val_checks(*runs):
-    """{(cycle, step): row} of the likelihood checks in the CSV logs of the shipped model's two cycles."""
+    """{(cycle, step): row} of the likelihood checks in the CSV logs of the shipped model's cycles."""
     import csv
     checks = {}
-    for cycle, run in zip(("first cycle", "second cycle"), runs):
+    for cycle, run in zip(("first cycle", "second cycle", "third cycle"), runs):
         for f in sorted((ROOT / "checkpoints" / run / "csv").glob("version_*/metrics.csv")):
             for row in csv.DictReader(f.open()):
                 if row.get("val/nll_nats"):
                     checks[(cycle, int(row["step"]))] = row
     return checks
+
+
+_CYCLES = ("ala3_dit_aaa_1fs", "ala3_dit_aaa_1fs_cycle2", "ala3_dit_aaa_1fs_cycle3")
 
 
 def _val_fm(run):
@@ -1297,11 +1396,12 @@ MODEL_CARD_CLAIMS = [
     lambda j: "flow-matching loss {:.4f} after the first epoch, {:.4f} at the end".format(*_val_fm("ala3_dit_aaa_1fs")),
     lambda j: "EMA validation loss **{:.4f}** at its last".format(_val_fm("ala3_dit_aaa_1fs_cycle2")[1]),
     *[(lambda j, key=key: "| {}, {:,} | {:.1f} | {:.1f}% | {} |".format(
-        *key, float(_val_checks("ala3_dit_aaa_1fs", "ala3_dit_aaa_1fs_cycle2")[key]["val/nll_nats"]),
-        100 * float(_val_checks("ala3_dit_aaa_1fs", "ala3_dit_aaa_1fs_cycle2")[key]["val/ess_fraction"]),
-        int(float(_val_checks("ala3_dit_aaa_1fs", "ala3_dit_aaa_1fs_cycle2")[key]["val/n_folded"]))))
+        *key, float(_val_checks(*_CYCLES)[key]["val/nll_nats"]),
+        100 * float(_val_checks(*_CYCLES)[key]["val/ess_fraction"]),
+        int(float(_val_checks(*_CYCLES)[key]["val/n_folded"]))))
       for key in (("first cycle", 3851), ("first cycle", 7703), ("first cycle", 11555),
-                  ("second cycle", 3851), ("second cycle", 7703))],
+                  ("second cycle", 3851), ("second cycle", 7703), ("third cycle", 3851), ("third cycle", 7703))],
+    lambda j: "EMA validation loss **{:.4f}** at its last validation. This".format(_val_fm("ala3_dit_aaa_1fs_cycle3")[1]),
     lambda j: "give a\nmedian u of {:.1f} kT, at MD's own median, while their ESS is {:.2f}x the default's".format(
         _json("uniform_1fs_n2000/results.json")["median_u_samples_kT"],
         _json("grid_ab_1fs.json")["paired"]["uniform"]["ess_ratio"]),
@@ -1319,10 +1419,11 @@ def test_the_model_card_quotes_its_runs(claim):
 def test_the_model_card_has_every_check_of_the_training_logs():
     """No likelihood check of the shipped model's two cycles is left out of the card's table."""
     card = (ROOT / "models" / "ala3_dit.md").read_text()
-    checks = _val_checks("ala3_dit_aaa_1fs", "ala3_dit_aaa_1fs_cycle2")
+    checks = _val_checks(*_CYCLES)
     assert sorted(checks) == [("first cycle", 3851), ("first cycle", 7703), ("first cycle", 11555),
-                              ("second cycle", 3851), ("second cycle", 7703)]
-    assert card.count("| first cycle, ") + card.count("| second cycle, ") == len(checks)
+                              ("second cycle", 3851), ("second cycle", 7703), ("third cycle", 3851),
+                              ("third cycle", 7703)]
+    assert sum(card.count(f"| {c} cycle, ") for c in ("first", "second", "third")) == len(checks)
 
 
 def test_the_wide_second_cycle_pairs_with_the_shipped_model():
@@ -1344,7 +1445,7 @@ def test_the_model_card_quotes_the_n2000_headlines():
         j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"], j["n_folded"], j["n"], j["T_W2_rad"],
         j["noise_floor_raw"]["T_W2_rad"])
     assert quote in card, quote
-    report = json.loads((ROOT / "models/ala3_dit_report/report.json").read_text())
+    report = json.loads((ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle2/report/report.json").read_text())
     quote = ("median u {:.1f} kT on the default log-SNR grid and\n{:.1f} kT with `rexmol model-report`'s Rex(rk4) on 40 "
              "uniform steps (MD {:.1f};").format(j["median_u_samples_kT"], report["median_u_model_kT"],
                                                  j["median_u_md_kT"])
@@ -1356,6 +1457,36 @@ def test_the_model_card_quotes_the_n2000_headlines():
         h["noise_floor_reweighted"]["E_W2_kT"], h["noise_floor_reweighted"]["n"], h["T_W2_rad_reweighted"],
         h["noise_floor_reweighted"]["T_W2_rad"], h["T_W2_rad"])
     assert quote in card, quote
+
+
+def test_the_model_card_quotes_the_shipped_third_cycle():
+    """The card's numbers of the shipped model: its headline, its report and its pairings."""
+    card = (ROOT / "models" / "ala3_dit.md").read_text()
+    j, b = _json(HEAD_SHIPPED), _json(HEAD_SHIPPED)["bootstrap"]
+    report = json.loads((ROOT / "models/ala3_dit_report/report.json").read_text())
+    p, nll = _json(CYCLE3_AB)["paired_samples"]["cycle3"], _json(CYCLE3_AB)["paired_nll"]["cycle3"]
+    for quote in (
+        "ESS {:.2f}% [{:.2f}%, {:.2f}%], reweighted E-W2 {:.2f} kT [{:.2f}, {:.2f}] (MD floor at the ESS of {} draws:\n"
+        "{:.2f}), reweighted T-W2 {:.2f} rad (floor {:.2f}), {} of {} draws folded; raw T-W2 {:.2f} rad (floor\n"
+        "{:.2f})".format(100 * j["ess_fraction"], *(100 * v for v in b["ess_fraction_16_84"]), j["E_W2_kT_reweighted"],
+                         *b["E_W2_kT_reweighted_16_84"], j["noise_floor_reweighted"]["n"],
+                         j["noise_floor_reweighted"]["E_W2_kT"], j["T_W2_rad_reweighted"],
+                         j["noise_floor_reweighted"]["T_W2_rad"], j["n_folded"], j["n"], j["T_W2_rad"],
+                         j["noise_floor_raw"]["T_W2_rad"]),
+        "T-W2\n{:.2f} rad, median u {:.1f} kT (MD {:.1f})".format(report["T_W2_rad"], report["median_u_model_kT"],
+                                                                  report["median_u_test_kT"]),
+        "ESS {:.2f}% against {:.2f}%, a ratio of {:.2f}\n[{:.2f}, {:.2f}]; the median log w +{:.2f} nats [{:.2f}, {:.2f}]; "
+        "Pareto k-hat {:.2f} against {:.2f}, the\nlargest normalised weight {:.2f} against {:.2f}; test NLL {:.2f} against "
+        "{:.2f} nats per molecule\n({:.2f}, SE {:.2f})".format(
+            *_paired_fields(p, "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84",
+                            "median_log_w_difference_nats", "median_log_w_difference_interval_16_84", "pareto_khat",
+                            "pareto_khat_base", "max_weight", "max_weight_base"),
+            nll["nll_nats"], nll["nll_base_nats"], nll["nll_difference_nats"], nll["se_nats"]),
+        "its ESS is {:.2f}x [{:.2f}, {:.2f}]".format(*_paired_fields(
+            _json(VS_HMR)["paired_samples"]["cycle3"], "ess_ratio", "ess_ratio_interval_16_84")),
+    ):
+        assert quote in card, quote
+    assert report["model_sha256"] == hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
 
 
 def test_the_model_card_quotes_the_integrators_alpha_r_populations():
