@@ -78,7 +78,7 @@ class SolverSpec:
         AAA sweep at n = 100 on the HMR model's first cycle (README, "Choosing the sampler on the AAA
         model") ranked it first in effective samples per CPU-second; paired against the same 16
         steps on the uniform grid at n = 1000 (benchmarks/results/sampler_ab.json): ESS 1.34% against
-        0.35%; on the shipped 1 fs model, where the n = 100 sweep ranked the uniform grid first on one
+        0.35%; on the 1 fs second cycle, where the n = 100 sweep ranked the uniform grid first on one
         draw, paired at n = 2000 (benchmarks/results/grid_ab_1fs.json): 0.48% against 0.14%. The plain
         ``SolverSpec()`` stays the adaptive Rex(dopri5) with the divergence integral, the spec for
         likelihoods of data."""
