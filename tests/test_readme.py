@@ -1342,6 +1342,16 @@ CLAIMS += [
                          _json("../../models/ala3_dit_report/report.json")["E_W2_kT"],
                          _json("../../checkpoints/ala3_dit_aaa_1fs_cycle2/report/report.json")["E_W2_kT"]), "{}",
      "the raw E-W2 (4557570.81 against 159816.74 kT) and the\n  unweighted report's E-W2 (49.7 against 33.7 kT)"),
+    ("generator_vs_md_1fs_cycle3.json", lambda j: "**Effective samples per CPU-second: {:.2f}x MD** [{:.2f}, {:.2f}]".format(
+        j["rows"][0]["over_best_md"], *j["generator_over_best_md_16_84"])
+     if j["run"] == "benchmarks/results/aaa_1fs_cycle3_headline_n2000" and j["n_run"] == 2000 else "", "{}",
+     "**Effective samples per CPU-second: 0.22x MD** [0.19, 0.28]"),
+    ("generator_vs_md_1fs_cycle3.json", lambda j: "{:.2f} CPU-s per draw at an ESS of {:.2f}% against the protocol's\n  "
+     "1 fs MD at {:.0f} ns per CPU-day with tau {:.0f} ps for the slowest torsion. MD still wins by about {:.1f}x".format(
+        j["rows"][0]["cpu_s_per_draw_or_ps"], 100 * j["ess_fraction"],
+        86400 / j["rows"][1]["cpu_s_per_draw_or_ps"] / 1000, j["rows"][1]["tau_ps"], 1 / j["rows"][0]["over_best_md"]),
+     "{}", "1.54 CPU-s per draw at an ESS of 0.83% against the protocol's\n  1 fs MD at 229 ns per CPU-day with tau 108 ps "
+     "for the slowest torsion. MD still wins by about 4.6x"),
     ("../../models/ala3_dit_report/report.json", lambda j: "(`models/ala3_dit_report/`): T-W2 {:.2f} rad (floor {:.2f}), "
      "median u {:.1f} kT".format(j["T_W2_rad"], j["noise_floor_T_W2_rad"], j["median_u_model_kT"]), "{}",
      "(`models/ala3_dit_report/`): T-W2 0.64 rad (floor 0.60), median u -136.4 kT"),
