@@ -4,9 +4,10 @@
 #   bash scripts/evaluate_aaa.sh CKPT [NAME]
 # e.g. CKPT = checkpoints/ala3_dit_aaa_1fs_cycle4/last.ckpt; NAME defaults to the checkpoint folder's
 # name without "ala3_dit_" (aaa_1fs_cycle4). The shipped model (the 1 fs retrain's third cycle) was
-# evaluated by this script's three steps (run by hand, same commands) as NAME aaa_1fs_cycle3: its headline and NLL folders are the baselines the
-# pairing below names. Nothing here replaces the shipped model: shipping is a copy of the export onto
-# models/ala3_dit.pt (and of the report onto models/ala3_dit_report/) once the numbers are in.
+# evaluated by this script's three steps (run by hand, same commands) as NAME aaa_1fs_cycle3: its
+# headline and NLL folders are the baselines the pairing below names. Nothing here replaces the
+# shipped model: shipping is a copy of the export onto models/ala3_dit.pt (and of the report onto
+# models/ala3_dit_report/) once the numbers are in.
 # 1. export the run's EMA weights to <ckpt folder>/ala3_dit.pt (byte-deterministic: the same
 #    checkpoint gives the same bytes, so an existing export is kept only if it is the checkpoint's;
 #    another one is refused unless REXMOL_OVERWRITE=1);
@@ -53,13 +54,14 @@ pairing() {
     "--samples shipped=benchmarks/results/aaa_1fs_cycle3_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
 }
 NLL=benchmarks/results/${NAME}_nll
-if [ "$NAME" = aaa_1fs_cycle3 ]; then  # its folders are every pairing's baseline: never redo them here
-  echo "$CKPT is the shipped model's run: its numbers are committed (benchmarks/results/aaa_1fs_cycle3_headline_n2000/," \
-    "aaa_1fs_cycle3_nll/, models/ala3_dit_report/; README, \"Results on the AAA target\")" >&2; exit 1
-fi
-if [ "$NAME" = aaa_1fs_cycle2 ]; then  # the model before it: its folders are committed pairings' baselines too
-  echo "$CKPT is the previously shipped model's run: its numbers are committed (benchmarks/results/aaa_1fs_cycle2_headline_n2000/," \
-    "aaa_1fs_cycle2_nll/, checkpoints/ala3_dit_aaa_1fs_cycle2/report/)" >&2; exit 1
+case $NAME in  # their folders are committed pairings' baselines: never redo them here
+  aaa_1fs_cycle3) what="the shipped model's run"; report=models/ala3_dit_report/ ;;
+  aaa_1fs_cycle2) what="the previously shipped model's run"; report=checkpoints/ala3_dit_aaa_1fs_cycle2/report/ ;;
+  *) what= ;;
+esac
+if [ -n "$what" ]; then
+  echo "$CKPT is $what: its numbers are committed (benchmarks/results/${NAME}_headline_n2000/, ${NAME}_nll/," \
+    "$report; README, \"Results on the AAA target\")" >&2; exit 1
 fi
 if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
     && [ ${#ow[@]} -eq 0 ]; then

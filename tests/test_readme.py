@@ -1283,8 +1283,7 @@ CLAIMS += [
 ]
 
 
-# issue 13: the shipped model, the 1 fs third cycle, and its pairing with the second
-_C3 = lambda j: j["paired_samples"]["cycle3"]  # noqa: E731
+# issue 13: the shipped model, the 1 fs third cycle, and its pairing with the second (_C3 above reads it)
 CLAIMS += [
     (HEAD_SHIPPED, lambda j: "| E-W2 (kT) | {:.2f} | {:.2f} [{:.2f}, {:.2f}] | {:.2f} / {:.2f} |".format(
         j["E_W2_kT"], j["E_W2_kT_reweighted"], *j["bootstrap"]["E_W2_kT_reweighted_16_84"],
