@@ -244,3 +244,71 @@ def test_training_times_follow_beta_power_one(power):
     assert float((t > 0.5).double().mean()) == pytest.approx(1 - 0.5**power, abs=0.015)
     with pytest.raises(ValueError, match="time_power must be a positive number"):
         FlowMatchingModule(width=16, depth=1, heads=2, time_power=0.0)
+
+
+def _bond_dit(bonds=True, seed=1):
+    from rexmol.model import bond_graph
+
+    torch.manual_seed(seed)
+    return DiT(*IDS, width=16, depth=2, heads=2, frame_atoms=frame_atom_ids(ala3.TOPOLOGY_PDB),
+               bonds=bond_graph(ala3.TOPOLOGY_PDB) if bonds else None).double()
+
+
+def test_bond_slots_list_each_atoms_bonded_neighbours_and_pad_with_itself():
+    from rexmol.model import bond_graph
+    from rexmol.model.dit import bond_slots
+
+    bonds = bond_graph(ala3.TOPOLOGY_PDB)
+    slots = bond_slots(bonds, 33, 4)
+    for i in range(33):
+        neighbours = sorted({j for a, b in bonds for j in ((b,) if a == i else (a,) if b == i else ())})
+        assert slots[i].tolist() == neighbours + [i] * (4 - len(neighbours))
+    assert len(bonds) == 32  # a tree: 33 atoms, no ring
+    with pytest.raises(ValueError, match="more than max_degree 3"):
+        bond_slots(bonds, 33, 3)  # the carbons have 4 bonds
+    with pytest.raises(ValueError, match=r"bond \(0, 40\) is not a pair of two distinct atoms of 33"):
+        bond_slots([(0, 40)], 33, 4)
+
+
+def test_bond_features_start_as_the_same_function_and_keep_exact_equivariance():
+    """A DiT with bond features whose other weights are a plain DiT's is that DiT (the bond map
+    starts at zero, which a warm start relies on). Once the bond map is non-zero: the field changes,
+    stays exactly rotation equivariant and mean-free, and its exact trace is the brute-force one."""
+    plain, bonded = _bond_dit(bonds=False), _bond_dit()
+    for model in (plain, bonded):
+        for name, p in model.named_parameters():
+            if "bond_in" not in name:
+                torch.nn.init.normal_(p, std=0.2)
+    missing, unexpected = bonded.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["bond_in.bias", "bond_in.weight"] and not unexpected
+    x, t = torch.randn(4, 33, 3, dtype=torch.float64), torch.rand(4, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(bonded(t, x), plain(t, x), rtol=0, atol=0)
+        torch.nn.init.normal_(bonded.bond_in.weight, std=0.2)
+        v = bonded(t, x)
+        assert float((v - plain(t, x)).abs().max()) > 1e-2
+        q = random_rotations(4, dtype=torch.float64)
+        torch.testing.assert_close(bonded(t, x @ q.transpose(1, 2)), v @ q.transpose(1, 2), rtol=1e-10, atol=1e-10)
+        assert float(v.mean(1).abs().max()) < 1e-12
+    bonded.requires_grad_(False)
+    fn = lambda y: bonded(torch.full((y.shape[0],), 0.4, dtype=y.dtype), y)  # noqa: E731
+    for method in ("loop", "jvp"):
+        _, div = divergence(fn, x[:2], method, chunk=33)
+        torch.testing.assert_close(div, brute_force_trace(fn, x[:2]), rtol=1e-10, atol=1e-10)
+
+
+def test_a_model_file_records_bond_features_only_where_it_has_them(tmp_path):
+    """Files written without the option keep the config they had (so their bytes, and the SHA-256
+    that runs record, do not change); a file with bond features loads back as the same field."""
+    cfg = {"width": 16, "depth": 2, "heads": 2, "mlp_ratio": 4.0, "coord_scale": 5.0, "canonical_frame": True}
+    plain = save_model(_bond_dit(bonds=False), cfg, tmp_path / "plain.pt")
+    assert "bond_features" not in torch.load(plain, weights_only=True)["config"]
+    bonded = _bond_dit()
+    torch.nn.init.normal_(bonded.bond_in.weight, std=0.2)
+    path = save_model(bonded.float(), {**cfg, "bond_features": True}, tmp_path / "bonded.pt")
+    loaded = rexmol.load_model(path)
+    assert loaded.config["bond_features"] is True and loaded.model.bond_in is not None
+    x, t = torch.randn(3, 33, 3), torch.rand(3)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(t, x), bonded(t, x))
+    assert rexmol.load_model(plain).model.bond_in is None

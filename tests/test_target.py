@@ -349,9 +349,9 @@ def test_a_warm_start_takes_the_weights_of_its_checkpoint_and_refuses_another_ne
     from rexmol.training import FlowMatchingModule
     from rexmol.training.data import Ala3DataModule
 
-    def fit(manifest_path, steps, width=16, lr=1e-3, init_from=None):
+    def fit(manifest_path, steps, width=16, lr=1e-3, init_from=None, bond_features=False):
         module = FlowMatchingModule(width=width, depth=1, heads=2, max_steps=10, warmup_steps=1, ot_coupling=False,
-                                    lr=lr, init_from=init_from and str(init_from))
+                                    lr=lr, init_from=init_from and str(init_from), bond_features=bond_features)
         trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                             limit_val_batches=0)
@@ -380,6 +380,16 @@ def test_a_warm_start_takes_the_weights_of_its_checkpoint_and_refuses_another_ne
         hashlib.sha256(first.read_bytes()).hexdigest()
     with pytest.raises(ValueError, match=r"first\.ckpt is another network or flow: width: 16 there, 24 here"):
         fit(aaa_manifest, 1, width=24, init_from=first)
+    # a warm start may add bond features (their map is new and starts at zero), not drop them
+    bonded_trainer, bonded = fit(aaa_manifest, 1, lr=1e-12, init_from=first, bond_features=True)
+    got = bonded.state_dict()
+    assert torch.allclose(got["model.atom_emb.weight"], saved["model.atom_emb.weight"], atol=1e-9)
+    for name in ("model.bond_in.weight", "ema.module.bond_in.weight"):  # zero, moved by one step of lr 1e-12
+        assert float(got[name].abs().max()) < 1e-9, name
+    bonded_ckpt = tmp_path / "bonded.ckpt"
+    bonded_trainer.save_checkpoint(bonded_ckpt)
+    with pytest.raises(ValueError, match=r"bonded\.ckpt has bond features .* this run has none"):
+        fit(aaa_manifest, 1, init_from=bonded_ckpt)
     other = aaa_manifest.parent / "other_target.json"
     record = json.loads(aaa_manifest.read_text())
     record["system"]["target"]["temperature_k"] = 300.0

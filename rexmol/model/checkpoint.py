@@ -4,7 +4,9 @@ A model file (``torch.save`` of a plain dict, written atomically) holds::
 
     format            "rexmol-dit/1"
     config            DiT sizes, coord_scale (y = coord_scale * x_nm is what the network sees) and
-                      the prior it flows from ("isotropic", or "harmonic" with prior_alpha)
+                      the prior it flows from ("isotropic", or "harmonic" with prior_alpha);
+                      bond_features only where true (a file without it has none, so the files
+                      written before the option keep their bytes)
     topology_sha256   SHA-256 of the topology PDB it was trained on
     atom_names        the atom order, for a readable mismatch error
     state_dict        EMA weights
@@ -33,6 +35,8 @@ from rexmol.molecules import ala3
 
 FORMAT = "rexmol-dit/1"
 CONFIG_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale", "canonical_frame", "prior", "prior_alpha")
+#: config keys added later, with the value a file (or run record) without them means
+LATER_CONFIG_DEFAULTS = {"bond_features": False}
 
 
 def _topology_fingerprint(topology_path) -> tuple[str, list[str]]:
@@ -71,7 +75,9 @@ def save_model(model: DiT, config: dict, path, info: dict | None = None, topolog
     if missing:
         raise ValueError(f"config lacks {missing}")
     sha, names = _topology_fingerprint(topology_path)
-    payload = {"format": FORMAT, "config": {k: config[k] for k in CONFIG_KEYS}, "topology_sha256": sha,
+    stored = {k: config[k] for k in CONFIG_KEYS}
+    stored.update({k: config[k] for k, default in LATER_CONFIG_DEFAULTS.items() if config.get(k, default) != default})
+    payload = {"format": FORMAT, "config": stored, "topology_sha256": sha,
                "atom_names": names, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "info": info or {}, "target": target}
     # torch.save names the zip archive inside the file after the path it writes to (here a temporary
@@ -101,11 +107,12 @@ def export_lightning_checkpoint(ckpt_path, out_path, info: dict | None = None, o
 
 
 def _build(cfg: dict, topology_path) -> DiT:
-    from rexmol.model import frame_atom_ids, token_ids
+    from rexmol.model import bond_graph, frame_atom_ids, token_ids
 
     frame = frame_atom_ids(topology_path) if cfg.get("canonical_frame", False) else None
+    bonds = bond_graph(topology_path) if cfg.get("bond_features", False) else None
     return DiT(*token_ids(topology_path), width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"],
-               mlp_ratio=cfg["mlp_ratio"], frame_atoms=frame)
+               mlp_ratio=cfg["mlp_ratio"], frame_atoms=frame, bonds=bonds)
 
 
 def load_model(path, topology_path=ala3.TOPOLOGY_PDB) -> LoadedModel:

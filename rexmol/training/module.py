@@ -29,7 +29,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from rexmol.metrics.weights import log_w_quantiles
-from rexmol.model import DiT, build_prior, frame_atom_ids, harmonic_alpha, token_ids
+from rexmol.model import DiT, bond_graph, build_prior, frame_atom_ids, harmonic_alpha, token_ids
+from rexmol.model.checkpoint import LATER_CONFIG_DEFAULTS
 from rexmol.molecules import ala3
 from rexmol.molecules.target import Target, differing_keys, require_same_target
 
@@ -69,7 +70,11 @@ def _without_manifest_path(data_hparams: dict) -> dict:
 
 
 class FlowMatchingModule(L.LightningModule):
-    """DiT velocity field trained by flow matching; ``ema`` holds the averaged weights."""
+    """DiT velocity field trained by flow matching; ``ema`` holds the averaged weights.
+
+    ``bond_features`` gives each atom's token the displacements to its bonded neighbours (the
+    topology's bond graph) and their lengths (:class:`rexmol.model.DiT`'s ``bonds``); a warm start
+    (``init_from``) may add them to a run without them, starting from the same function."""
 
     def __init__(self, width: int = 128, depth: int = 4, heads: int = 4, mlp_ratio: float = 4.0,
                  coord_scale: float = 5.0, lr: float = 5e-4, weight_decay: float = 0.0, warmup_steps: int = 500,
@@ -78,7 +83,7 @@ class FlowMatchingModule(L.LightningModule):
                  topology: str = str(ala3.TOPOLOGY_PDB), canonical_frame: bool = False,
                  likelihood_every_n_epochs: int = 0, likelihood_frames: int = 32, ess_samples: int = 64,
                  likelihood_steps: int = 16, time_power: float = 1.0, prior: str = "isotropic",
-                 prior_alpha: float | None = None, init_from: str | None = None):
+                 prior_alpha: float | None = None, init_from: str | None = None, bond_features: bool = False):
         super().__init__()
         if not (isinstance(time_power, (int, float)) and math.isfinite(time_power) and time_power > 0):
             raise ValueError(f"time_power must be a positive number, got {time_power!r}")
@@ -88,7 +93,7 @@ class FlowMatchingModule(L.LightningModule):
         atom_ids, residue_ids, element_ids = token_ids(topology)
         frame = frame_atom_ids(topology) if canonical_frame else None
         self.model = DiT(atom_ids, residue_ids, element_ids, width=width, depth=depth, heads=heads, mlp_ratio=mlp_ratio,
-                         frame_atoms=frame)
+                         frame_atoms=frame, bonds=bond_graph(topology) if bond_features else None)
         decay = float(ema_decay)
 
         def ema_update(averaged, current, n_averaged):
@@ -151,13 +156,20 @@ class FlowMatchingModule(L.LightningModule):
         manifest = getattr(self.trainer.datamodule, "hparams", {}).get("manifest", "datamodule")
         require_same_target(ckpt.get("rexmol_target"), f"the checkpoint warm-started from ({path})", self.data_target,
                             f"the data of this run ({manifest})")
-        now = self._identity()["module"]
-        diff = differing_keys({k: run["module"].get(k) for k in self.WARM_START_KEYS},
+        now, then = self._identity()["module"], {**LATER_CONFIG_DEFAULTS, **run["module"]}
+        diff = differing_keys({k: then.get(k) for k in self.WARM_START_KEYS},
                               {k: now.get(k) for k in self.WARM_START_KEYS})
         if diff:
             raise ValueError(f"model.init_from: {path} is another network or flow: "
-                             + "; ".join(f"{k}: {run['module'].get(k)!r} there, {now.get(k)!r} here" for k in diff))
-        self.load_state_dict(ckpt["state_dict"])
+                             + "; ".join(f"{k}: {then.get(k)!r} there, {now.get(k)!r} here" for k in diff))
+        if then["bond_features"] and not now["bond_features"]:
+            raise ValueError(f"model.init_from: {path} has bond features (model.bond_features) and this run has none")
+        # a warm start may add bond features: their input map is new, and starts at zero (the same function)
+        missing, unexpected = self.load_state_dict(ckpt["state_dict"], strict=False)
+        added = [k for k in missing if ".bond_in." in k] if now["bond_features"] and not then["bond_features"] else []
+        if unexpected or set(missing) - set(added):
+            raise ValueError(f"model.init_from: {path}'s weights do not fit this network: missing "
+                             f"{sorted(set(missing) - set(added))}, unexpected {sorted(unexpected)}")
         self._init_sha256 = hashlib.sha256(blob).hexdigest()
 
     def on_fit_start(self) -> None:
@@ -181,7 +193,8 @@ class FlowMatchingModule(L.LightningModule):
         if old["data_sha256"] != now["data_sha256"]:
             raise ValueError(f"the checkpoint resumed from was trained on another version of the data: {manifest} "
                              f"has SHA-256 {now['data_sha256']}, the checkpoint's data {old['data_sha256']}")
-        old = {**old, "data": _without_manifest_path(old["data"])}  # records made before the path was dropped
+        # records made before the path was dropped, or before a later option (it means its default)
+        old = {**old, "data": _without_manifest_path(old["data"]), "module": {**LATER_CONFIG_DEFAULTS, **old["module"]}}
         for part in ("module", "data"):
             diff = differing_keys(old[part], now[part])
             if diff:
