@@ -16,7 +16,7 @@ endpoint from its own (centred, rotated) MD frame: how much of the frame the flo
 No weights or likelihoods: the path from a noised MD frame is not a draw of the model, so this is
 a diagnostic of the velocity field, not a metric. Writes results/<json-name>.json.
 
-    python benchmarks/partial_flow.py [--model models/ala3_dit.pt] [--frames 512] [--steps 64]
+    python benchmarks/partial_flow.py [--model models/ala3_dit.pt] [--frames 512] [--steps 64] [--starts 0 0.9]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def main(argv=None):
     p.add_argument("--manifest", type=Path, default=dataset.MANIFEST)
     p.add_argument("--frames", type=int, default=512, help="test frames, evenly spaced (a multiple of 256)")
     p.add_argument("--steps", type=int, default=64, help="RK4 steps over the whole interval [0, 1]")
+    p.add_argument("--starts", type=float, nargs="+", default=list(STARTS), help="start times s in [0, 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json-name", default="partial_flow")
     args = p.parse_args(argv)
@@ -65,6 +66,8 @@ def main(argv=None):
         raise SystemExit(f"--frames must be a positive multiple of 256 (the OT batch), got {args.frames}")
     if args.steps < 1:
         raise SystemExit(f"--steps must be at least 1, got {args.steps}")
+    if not all(0 <= s < 1 for s in args.starts):
+        raise SystemExit(f"--starts must lie in [0, 1), got {args.starts}")
     if not args.model.is_file():
         raise SystemExit(f"no model file {args.model}")
     loaded = load_model(args.model)
@@ -90,7 +93,7 @@ def main(argv=None):
 
     rows = []
     with torch.no_grad():
-        for s in STARTS:
+        for s in args.starts:
             steps = max(1, round(args.steps * (1 - s)))
             y = rk4(field, s * y1 + (1 - s) * y0, s, steps)
             x = (y / scale).numpy().astype(np.float64)
@@ -109,7 +112,7 @@ def main(argv=None):
     print(table(rows, floatfmt="{:.3g}"))
     path = write_json(args.json_name, {"description": __doc__, "model": str(args.model),
                                        "model_sha256": model_sha256(args.model), "manifest": str(args.manifest),
-                                       "frames": args.frames, "steps": args.steps, "seed": args.seed,
+                                       "frames": args.frames, "steps": args.steps, "starts": args.starts, "seed": args.seed,
                                        "md_median_u_kT": float(np.median(md_u)), "rows": rows})
     print(f"wrote {path}")
 

@@ -536,3 +536,33 @@ def test_energy_terms_by_state_is_zero_when_the_draws_are_the_md_frames(tmp_path
     assert 2.0 < rows["bR"]["HarmonicBondForce"] < 15.0  # C-H: k ~ 2.8e5 kJ/mol/nm^2, so k d^2 / 2 ~ 5 kT at 310 K
     assert rows["bR"]["HarmonicAngleForce"] == pytest.approx(0.0, abs=2e-3)
     assert all(abs(v) < 2e-3 for term, v in rows["aR"].items() if term not in ("state", "draws", "md_frames"))
+
+
+def test_partial_flow_rk4_is_exact_on_cubics_and_the_zero_field_keeps_each_start(tmp_path, monkeypatch):
+    """RK4 integrates dy/dt = 4 t^3 exactly (Simpson's rule on a cubic): y(1) - y(s) = 1 - s^4.
+    On the zero field (a fresh DiT, adaLN-Zero) the flow keeps each start y_s = s y1 + (1 - s) y0,
+    so the endpoint's distance to its MD frame is (1 - s) |y0 - y1| / scale with the same noise
+    for every s: (1 - s) times the s = 0 distance, and the s = 0 endpoint is the noise itself (its
+    median energy far above MD's)."""
+    from benchmarks import partial_flow as pf
+    from rexmol.model import DiT, token_ids
+    from rexmol.model.checkpoint import save_model
+    from rexmol.molecules import ala3
+    from rexmol.molecules.target import AAA
+
+    for s in (0.0, 0.3, 0.9):
+        y = pf.rk4(lambda t, y: torch.full_like(y, 4 * t ** 3), torch.zeros(2, dtype=torch.float64), s, 3)
+        torch.testing.assert_close(y, torch.full((2,), 1 - s ** 4, dtype=torch.float64), rtol=0, atol=1e-14)
+
+    torch.manual_seed(0)
+    model = save_model(DiT(*token_ids(ala3.TOPOLOGY_PDB), width=16, depth=1, heads=2, mlp_ratio=2.0),
+                       {"width": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "coord_scale": 5.0},
+                       tmp_path / "zero.pt", target=AAA.record())
+    captured = {}
+    monkeypatch.setattr(pf, "write_json", lambda name, payload: captured.update(payload) or tmp_path / "j.json")
+    pf.main(["--model", str(model), "--frames", "256", "--steps", "8"])
+    rows = {r["start_s"]: r for r in captured["rows"]}
+    assert set(rows) == set(pf.STARTS)
+    for s, row in rows.items():
+        assert row["rms_to_frame_nm"] == pytest.approx((1 - s) * rows[0.0]["rms_to_frame_nm"], rel=1e-5), s
+    assert rows[0.0]["u_median_excess_kT"] > 1e3 > rows[0.98]["u_median_excess_kT"]
