@@ -1357,6 +1357,31 @@ CLAIMS += [
 ]
 
 
+# where a draw's excess energy is made (the shipped model): energy terms of its headline, and the
+# flow from noised MD frames at each start time s
+_PF3 = "partial_flow_1fs_cycle3.json"
+_pf_row = lambda j, s: next(r for r in j["rows"] if r["start_s"] == s)  # noqa: E731
+CLAIMS += [
+    ("energy_terms_1fs_cycle3.json", lambda j: "sit **{:.1f} kT** above\n  MD in median bond energy and {:.1f} kT in angles, "
+     "and the bond term ranks against log w (Spearman\n  {:.2f})".format(
+         _term(j, "HarmonicBondForce")["median_excess_kT"], _term(j, "HarmonicAngleForce")["median_excess_kT"],
+         _term(j, "HarmonicBondForce")["rank_corr_with_log_w"])
+     if j["run"] == "benchmarks/results/aaa_1fs_cycle3_headline_n2000" else "", "{}",
+     "sit **9.8 kT** above\n  MD in median bond energy and 5.0 kT in angles, and the bond term ranks against log w (Spearman\n"
+     "  -0.65)"),
+    (_PF3, lambda j: "  | bond excess (kT, median over MD's) | " + " | ".join(
+        "{:.2f}".format(_pf_row(j, s)["HarmonicBond_excess_kT"]) for s in (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)) + " |\n"
+     "  | angle excess (kT) | " + " | ".join(
+        "{:.2f}".format(_pf_row(j, s)["HarmonicAngle_excess_kT"]) for s in (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)) + " |"
+     if (j["frames"], j["steps"], j["model_sha256"][:8]) == (512, 64, "f290f56e") else "", "{}",
+     "  | bond excess (kT, median over MD's) | 9.15 | 8.04 | 7.99 | 7.26 | 7.02 | 4.94 |\n"
+     "  | angle excess (kT) | 4.14 | 3.09 | 2.17 | 1.62 | 0.73 | 0.18 |"),
+    (_PF3, lambda j: "endpoints still carry {:.1f} of the {:.1f} kT".format(
+        _pf_row(j, 0.95)["HarmonicBond_excess_kT"], _pf_row(j, 0.0)["HarmonicBond_excess_kT"]), "{}",
+     "endpoints still carry 7.0 of the 9.2 kT"),
+]
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
@@ -1612,4 +1637,5 @@ def test_the_replica_runs_mean_energies_are_the_noise_floors(readme):
              f"({max(lone):.2f} to {min(lone):.2f} kT)")
     assert quote in readme, quote
     assert min(lone) < min(group) and max(group) < max(lone)
+
 
