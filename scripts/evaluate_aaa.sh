@@ -2,9 +2,9 @@
 # The README's AAA results of a trained run, from its checkpoint to numbers paired with the shipped
 # model's (two cores, a few hours; every step resumes or refuses, so rerun it after a cut-off):
 #   bash scripts/evaluate_aaa.sh CKPT [NAME]
-# e.g. CKPT = checkpoints/ala3_dit_aaa_1fs_cycle4/last.ckpt; NAME defaults to the checkpoint folder's
-# name without "ala3_dit_" (aaa_1fs_cycle4). The shipped model (the 1 fs retrain's third cycle) was
-# evaluated by this script's three steps (run by hand, same commands) as NAME aaa_1fs_cycle3: its
+# e.g. CKPT = checkpoints/ala3_dit_aaa_1fs_cycle5/last.ckpt; NAME defaults to the checkpoint folder's
+# name without "ala3_dit_" (aaa_1fs_cycle5). The shipped model (the 1 fs retrain's fourth cycle) was
+# evaluated by this script's three steps (run by hand, same commands) as NAME aaa_1fs_cycle4: its
 # headline and NLL folders are the baselines the pairing below names. Nothing here replaces the
 # shipped model: shipping is a copy of the export onto models/ala3_dit.pt (and of the report onto
 # models/ala3_dit_report/) once the numbers are in.
@@ -14,14 +14,14 @@
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
-#      model's headline (benchmarks/results/aaa_1fs_cycle3_headline_n2000), into
+#      model's headline (benchmarks/results/aaa_1fs_cycle4_headline_n2000), into
 #      benchmarks/results/NAME_headline_n2000/ (chunks, results, settings, arrays: x float32 nm,
 #      log q, u, log w; plots); if the session ends first, commit its chunks/ and settings.json:
 #      a later session resumes from them;
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
 #      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
 #      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
-#      it pairs frame by frame with the shipped model's (benchmarks/results/aaa_1fs_cycle3_nll, the
+#      it pairs frame by frame with the shipped model's (benchmarks/results/aaa_1fs_cycle4_nll, the
 #      same 1000; add first=benchmarks/results/aaa_nll or cycle2=benchmarks/results/ab_cycle2_nll to
 #      the printed command to pair it with the HMR models' too);
 #      resumable batch by batch (commit the folder's batches/ and settings.json if the session ends
@@ -49,14 +49,15 @@ HEAD=benchmarks/results/${NAME}_headline_n2000
 pairing() {
   echo "paired with the shipped model (same noise, same frames; differences read $NAME minus shipped:"
   echo "a negative NLL difference, an ESS ratio above 1 and a positive median log w difference favour $NAME):"
-  echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle3_nll" \
+  echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle4_nll" \
     "$NAME=benchmarks/results/${NAME}_nll" \
-    "--samples shipped=benchmarks/results/aaa_1fs_cycle3_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
+    "--samples shipped=benchmarks/results/aaa_1fs_cycle4_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
 }
 NLL=benchmarks/results/${NAME}_nll
 case $NAME in  # their folders are committed pairings' baselines: never redo them here
-  aaa_1fs_cycle3) what="the shipped model's run"; report=models/ala3_dit_report/ ;;
-  aaa_1fs_cycle2) what="the previously shipped model's run"; report=checkpoints/ala3_dit_aaa_1fs_cycle2/report/ ;;
+  aaa_1fs_cycle4) what="the shipped model's run"; report=models/ala3_dit_report/ ;;
+  aaa_1fs_cycle3) what="the previously shipped model's run"; report=checkpoints/ala3_dit_aaa_1fs_cycle3/report/ ;;
+  aaa_1fs_cycle2) what="an earlier shipped model's run"; report=checkpoints/ala3_dit_aaa_1fs_cycle2/report/ ;;
   *) what= ;;
 esac
 if [ -n "$what" ]; then
