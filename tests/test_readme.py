@@ -1508,6 +1508,27 @@ CLAIMS += [
 ]
 
 
+# issue 13: bond features against the fourth cycle (same warm start, data, seed and schedule)
+_BONDS = "training_ab_1fs_bonds.json"
+CLAIMS += [
+    (_BONDS, lambda j: "Its likelihood checks {:.1f} and {:.1f} nats against the fourth cycle's {:.1f} and {:.1f}".format(
+        *(j["runs"]["checkpoints/" + run]["checks"][step]["val/nll_nats"]
+          for run in ("ala3_dit_aaa_1fs_bonds", "ala3_dit_aaa_1fs_cycle4") for step in ("3851", "7703"))), "{}",
+     "Its likelihood checks -347.1 and -349.4 nats against the fourth cycle's -346.9 and -349.6"),
+    (_BONDS, lambda j: "**{:.2f} nats per molecule** (SE\n  {:.2f}), a quarter of what the fourth cycle gained".format(
+        j["paired_nll"]["bonds"]["nll_difference_nats"], j["paired_nll"]["bonds"]["se_nats"])
+     if j["paired_nll"]["bonds"]["frames"] == 1000 and 0.2 < j["paired_nll"]["bonds"]["nll_difference_nats"]
+     / _json(CYCLE4_AB)["paired_nll"]["cycle4"]["nll_difference_nats"] < 0.3 else "", "{}",
+     "**-0.10 nats per molecule** (SE\n  0.01), a quarter of what the fourth cycle gained"),
+    ("partial_flow_1fs_bonds.json", lambda j: "leaves {:.2f} and {:.2f} kT against the fourth cycle's {:.2f}\n  "
+     "and {:.2f}".format(
+        _pf_row(j, 0.0)["HarmonicBond_excess_kT"], _pf_row(j, 0.95)["HarmonicBond_excess_kT"],
+        _pf_row(_json(_PF4), 0.0)["HarmonicBond_excess_kT"], _pf_row(_json(_PF4), 0.95)["HarmonicBond_excess_kT"])
+     if (j["frames"], j["steps"], j["seed"]) == (_json(_PF4)["frames"], _json(_PF4)["steps"], _json(_PF4)["seed"]) else "",
+     "{}", "leaves 7.62 and 5.94 kT against the fourth cycle's 7.45\n  and 5.89"),
+]
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
