@@ -1,6 +1,6 @@
 """Where along t a model's draws pick up their excess energy: the flow run from noised MD frames.
 
-A draw of the shipped model sits ~18 kT above MD in median u, most of it in bonds and angles
+A draw of the 1 fs models sits 15-18 kT above MD in median u, most of it in bonds and angles
 (``benchmarks/energy_terms.py``). This asks which part of the time interval puts it there. For
 each start time s, test frames x1 (nm, randomly rotated, y1 = coord_scale * x1) are paired with
 prior noise y0 as in training (minibatch OT in batches of 256, ``rexmol.training.module.ot_pair``),

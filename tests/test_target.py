@@ -386,6 +386,25 @@ def test_a_warm_start_takes_the_weights_of_its_checkpoint_and_refuses_another_ne
     assert torch.allclose(got["model.atom_emb.weight"], saved["model.atom_emb.weight"], atol=1e-9)
     for name in ("model.bond_in.weight", "ema.module.bond_in.weight"):  # zero, moved by one step of lr 1e-12
         assert float(got[name].abs().max()) < 1e-9, name
+    # ... from a checkpoint written before the option (its run record has no bond_features: it means
+    # False), with or without the features: the warm-started field is the checkpoint's (its raw weights,
+    # which one step of lr 1e-12 leaves in place; the EMA moves 0.1% towards them after the step)
+    old = torch.load(first, weights_only=False)
+    for record in (old["rexmol_run"]["module"], old["hyper_parameters"]):
+        record.pop("bond_features")
+    before = tmp_path / "before_the_option.ckpt"
+    torch.save(old, before)
+    from rexmol.model import DiT, token_ids
+    from rexmol.molecules import ala3
+
+    reference = DiT(*token_ids(ala3.TOPOLOGY_PDB), width=16, depth=1, heads=2)
+    reference.load_state_dict({k[len("model."):]: v for k, v in saved.items() if k.startswith("model.")})
+    x, t = torch.randn(3, 33, 3), torch.rand(3)
+    for bond_features in (False, True):
+        _, warm = fit(aaa_manifest, 1, lr=1e-12, init_from=before, bond_features=bond_features)
+        with torch.no_grad():
+            torch.testing.assert_close(warm.model(t, x), reference(t, x), rtol=1e-5, atol=1e-6)
+            assert float(reference(t, x).abs().max()) > 1e-3  # not the zero field: the comparison can fail
     bonded_ckpt = tmp_path / "bonded.ckpt"
     bonded_trainer.save_checkpoint(bonded_ckpt)
     with pytest.raises(ValueError, match=r"bonded\.ckpt has bond features .* this run has none"):

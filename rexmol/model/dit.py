@@ -16,10 +16,12 @@ With ``bonds`` (the topology's bond graph) each token also sees its covalent nei
 each of up to ``max_degree`` bonded neighbours j of atom i (in index order), the displacement
 d_ij = x_j - x_i and its length |d_ij|, through a linear map that starts at zero (so a model
 warm-started from one without them starts as the same function). The bonds fluctuate by ~0.003 nm
-around ~0.1 nm: from absolute coordinates the attention would have to form these differences to
-better than a percent, which a small DiT does poorly (measured: most of its draws' excess energy is
-in bonds, ``benchmarks/partial_flow.py``). The features are taken in the canonical frame like the
-coordinates, so the equivariance below is unchanged.
+around ~0.1 nm: from absolute coordinates the attention has to form these differences to better
+than a percent. The hypothesis this option tests: a small DiT does that poorly, and the draws' bond
+excess (``benchmarks/energy_terms.py``, made near the data end, ``benchmarks/partial_flow.py``)
+comes from it. Measured on the 1 fs model (README, "The levers, measured"): with the features the
+bond excess did not move, so the hypothesis does not hold there. The features are taken in the
+canonical frame like the coordinates, so the equivariance below is unchanged.
 
 ``model(t, x)``: t has shape (batch,) (one time per row), x shape (batch, n_atoms, 3).
 """
@@ -50,7 +52,7 @@ def bond_slots(bonds, n_atoms: int, max_degree: int) -> torch.Tensor:
     """(n_atoms, max_degree) long: row i lists the atoms bonded to i in index order, then i itself
     in the empty slots (so x_j - x_i is exactly 0 there)."""
     neighbours: list[list[int]] = [[] for _ in range(n_atoms)]
-    for i, j in bonds:
+    for i, j in {tuple(sorted(b)) for b in bonds}:  # a bond listed twice (or as (j, i)) is one bond
         if not (0 <= i < n_atoms and 0 <= j < n_atoms) or i == j:
             raise ValueError(f"bond ({i}, {j}) is not a pair of two distinct atoms of {n_atoms}")
         neighbours[i].append(j)
