@@ -605,6 +605,28 @@ def _paired_fields(p: dict, *keys) -> list:
         out += [scale * v for v in p[key]] if isinstance(p[key], list) else [scale * p[key]]
     return out
 
+def _paired_table_claims(ab, key, ess_row, median_row, spread_row, tail_row, nll_row):
+    """Claims for a cycle's paired table (README, "Results on the AAA target"): ESS and its ratio (n = 2000,
+    the interval above 1, as the ship rule asks), median log w difference, spread, tail, and the test NLL
+    on 1000 frames, from training_ab's JSON ``ab`` under ``key``."""
+    p = lambda j: j["paired_samples"][key]  # noqa: E731
+    nll = lambda j: j["paired_nll"][key]  # noqa: E731
+    return [
+        (ab, lambda j: "| ESS | {:.2f}% | **{:.2f}%** (ratio {:.2f} [{:.2f}, {:.2f}]) |".format(*_paired_fields(
+            p(j), "ess_fraction_base", "ess_fraction", "ess_ratio", "ess_ratio_interval_16_84"))
+         if p(j)["n"] == 2000 and p(j)["ess_ratio_interval_16_84"][0] > 1 else "", "{}", ess_row),
+        (ab, lambda j: "| | +{:.2f} [{:.2f}, {:.2f}] |".format(*_paired_fields(
+            p(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84")), "{}", median_row),
+        (ab, lambda j: "| {:.1f} | {:.1f} |".format(*_paired_fields(p(j), "log_w_spread_base", "log_w_spread")),
+         "{}", spread_row),
+        (ab, lambda j: "| {:.2f} / {:.2f} | {:.2f} / {:.2f} |".format(*_paired_fields(
+            p(j), "pareto_khat_base", "max_weight_base", "pareto_khat", "max_weight")), "{}", tail_row),
+        (ab, lambda j: "| {:.2f} | **{:.2f}** ({:.2f}, SE {:.2f}) |".format(
+            *(nll(j)[k] for k in ("nll_base_nats", "nll_nats", "nll_difference_nats", "se_nats")))
+         if nll(j)["frames"] == 1000 else "", "{}", nll_row),
+    ]
+
+
 
 # the fields of a paired comparison's sentence, in the order the n = 2000 sentences quote them
 _PAIRED_TAIL_KEYS = ("median_log_w_difference_nats", "median_log_w_difference_interval_16_84", "log_w_spread_base",
@@ -1312,38 +1334,18 @@ CLAIMS += [
 
 # issue 13: the 1 fs third cycle (shipped until the fourth), and its pairing with the second (_C3 above reads it)
 CLAIMS += [
-    (HEAD_C3, lambda j: "| E-W2 (kT) | {:.2f} | {:.2f} [{:.2f}, {:.2f}] | {:.2f} / {:.2f} |".format(
-        j["E_W2_kT"], j["E_W2_kT_reweighted"], *j["bootstrap"]["E_W2_kT_reweighted_16_84"],
-        j["noise_floor_raw"]["E_W2_kT"], j["noise_floor_reweighted"]["E_W2_kT"]), "{}",
-     "| E-W2 (kT) | 4557570.81 | 2.25 [1.80, 4.19] | 0.29 / 2.43 |"),
-    (HEAD_C3, lambda j: "| T-W2, 5 backbone torsions (rad) | {:.2f} | {:.2f} [{:.2f}, {:.2f}] | {:.2f} / {:.2f} |".format(
-        j["T_W2_rad"], j["T_W2_rad_reweighted"], *j["bootstrap"]["T_W2_rad_reweighted_16_84"],
-        j["noise_floor_raw"]["T_W2_rad"], j["noise_floor_reweighted"]["T_W2_rad"]), "{}",
-     "| T-W2, 5 backbone torsions (rad) | 0.66 | 1.58 [1.51, 1.82] | 0.60 / 1.42 |"),
-    (HEAD_C3, lambda j: "| ESS | | {:.1f} of {} ({:.2f}%) [{:.2f}%, {:.2f}%] | |".format(
-        j["ess"], j["n"], 100 * j["ess_fraction"], *(100 * v for v in j["bootstrap"]["ess_fraction_16_84"])), "{}",
-     "| ESS | | 16.6 of 2000 (0.83%) [0.73%, 1.08%] | |"),
-    (HEAD_C3, lambda j: "reweighted (n = {}, the ESS) |".format(j["noise_floor_reweighted"]["n"]), "{}",
-     "| shipped model, n = 2000 draws, 60 ns test set | raw | reweighted [16-84%] | MD floor: raw (n = 2000) / "
-     "reweighted (n = 17, the ESS) |"),
+    *_headline_claims(HEAD_C3, "| E-W2 (kT) | 4557570.81 | 2.25 [1.80, 4.19] | 0.29 / 2.43 |",
+                      "| T-W2, 5 backbone torsions (rad) | 0.66 | 1.58 [1.51, 1.82] | 0.60 / 1.42 |",
+                      "| ESS | | 16.6 of 2000 (0.83%) [0.73%, 1.08%] | |",
+                      "(n = 17, the ESS) |"),
     (HEAD_C3, lambda j: "no non-finite energy, no D residue, {} draw folded (weight\n0)".format(j["n_folded"])
      if (j["clip_quantile"], j["n_nonfinite_energy"], j["n_d_chirality"]) == (None, 0, 0) else "", "{}",
      "no non-finite energy, no D residue, 1 draw folded (weight\n0)"),
-    (CYCLE3_AB, lambda j: "| ESS | {:.2f}% | **{:.2f}%** (ratio {:.2f} [{:.2f}, {:.2f}]) |".format(*_paired_fields(
-        _C3(j), "ess_fraction_base", "ess_fraction", "ess_ratio", "ess_ratio_interval_16_84"))
-     if _C3(j)["n"] == 2000 else "", "{}", "| ESS | 0.48% | **0.83%** (ratio 1.73 [1.14, 2.29]) |"),
-    (CYCLE3_AB, lambda j: "| | +{:.2f} [{:.2f}, {:.2f}] |".format(*_paired_fields(
-        _C3(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84")), "{}",
-     "| median log w (nats): difference [paired bootstrap] | | +2.42 [2.27, 2.55] |"),
-    (CYCLE3_AB, lambda j: "| {:.1f} | {:.1f} |".format(*_paired_fields(_C3(j), "log_w_spread_base", "log_w_spread")),
-     "{}", "| spread of log w (half the 16-84% range, nats) | 10.2 | 8.5 |"),
-    (CYCLE3_AB, lambda j: "| {:.2f} / {:.2f} | {:.2f} / {:.2f} |".format(*_paired_fields(
-        _C3(j), "pareto_khat_base", "max_weight_base", "pareto_khat", "max_weight")), "{}",
-     "| Pareto k-hat / largest normalised weight | 1.18 / 0.25 | 0.93 / 0.15 |"),
-    (CYCLE3_AB, lambda j: "| {:.2f} | **{:.2f}** ({:.2f}, SE {:.2f}) |".format(
-        *(j["paired_nll"]["cycle3"][k] for k in ("nll_base_nats", "nll_nats", "nll_difference_nats", "se_nats")))
-     if j["paired_nll"]["cycle3"]["frames"] == 1000 else "", "{}",
-     "| test NLL, 1000 frames (nats per molecule) | -350.66 | **-351.81** (-1.14, SE 0.02) |"),
+    *_paired_table_claims(CYCLE3_AB, "cycle3", "| ESS | 0.48% | **0.83%** (ratio 1.73 [1.14, 2.29]) |",
+                          "| median log w (nats): difference [paired bootstrap] | | +2.42 [2.27, 2.55] |",
+                          "| spread of log w (half the 16-84% range, nats) | 10.2 | 8.5 |",
+                          "| Pareto k-hat / largest normalised weight | 1.18 / 0.25 | 0.93 / 0.15 |",
+                          "| test NLL, 1000 frames (nats per molecule) | -350.66 | **-351.81** (-1.14, SE 0.02) |"),
     (HEAD_C3, lambda j: "| median u of the draws (kT; MD {:.1f}) | {:.1f} | {:.1f} |".format(
         j["median_u_md_kT"], _json(HEAD_1FS)["median_u_samples_kT"], j["median_u_samples_kT"]), "{}",
      "| median u of the draws (kT; MD -154.2) | -132.0 | -136.3 |"),
@@ -1415,42 +1417,21 @@ _C4 = lambda j: j["paired_samples"]["cycle4"]  # noqa: E731
 _C4NLL = lambda j: j["paired_nll"]["cycle4"]  # noqa: E731
 _PF4 = "partial_flow_1fs_cycle4.json"
 CLAIMS += [
-    (HEAD_SHIPPED, lambda j: "| E-W2 (kT) | {:.2f} | {:.2f} [{:.2f}, {:.2f}] | {:.2f} / {:.2f} |".format(
-        j["E_W2_kT"], j["E_W2_kT_reweighted"], *j["bootstrap"]["E_W2_kT_reweighted_16_84"],
-        j["noise_floor_raw"]["E_W2_kT"], j["noise_floor_reweighted"]["E_W2_kT"]), "{}",
-     "| E-W2 (kT) | 293.11 | 2.01 [1.55, 3.48] | 0.29 / 1.94 |"),
-    (HEAD_SHIPPED, lambda j: "| T-W2, 5 backbone torsions (rad) | {:.2f} | {:.2f} [{:.2f}, {:.2f}] | {:.2f} / {:.2f} |".format(
-        j["T_W2_rad"], j["T_W2_rad_reweighted"], *j["bootstrap"]["T_W2_rad_reweighted_16_84"],
-        j["noise_floor_raw"]["T_W2_rad"], j["noise_floor_reweighted"]["T_W2_rad"]), "{}",
-     "| T-W2, 5 backbone torsions (rad) | 0.64 | 1.35 [1.28, 1.58] | 0.60 / 1.35 |"),
-    (HEAD_SHIPPED, lambda j: "| ESS | | {:.1f} of {} ({:.2f}%) [{:.2f}%, {:.2f}%] | |".format(
-        j["ess"], j["n"], 100 * j["ess_fraction"], *(100 * v for v in j["bootstrap"]["ess_fraction_16_84"])), "{}",
-     "| ESS | | 26.1 of 2000 (1.31%) [1.13%, 1.85%] | |"),
-    (HEAD_SHIPPED, lambda j: "reweighted (n = {}, the ESS) |".format(j["noise_floor_reweighted"]["n"]), "{}",
-     "| shipped model, n = 2000 draws, 60 ns test set | raw | reweighted [16-84%] | MD floor: raw (n = 2000) / "
-     "reweighted (n = 26, the ESS) |"),
+    *_headline_claims(HEAD_SHIPPED, "| E-W2 (kT) | 293.11 | 2.01 [1.55, 3.48] | 0.29 / 1.94 |",
+                      "| T-W2, 5 backbone torsions (rad) | 0.64 | 1.35 [1.28, 1.58] | 0.60 / 1.35 |",
+                      "| ESS | | 26.1 of 2000 (1.31%) [1.13%, 1.85%] | |",
+                      "(n = 26, the ESS) |"),
     (HEAD_SHIPPED, lambda j: "model's headlines, the 60 ns test set, floors from the 1 fs val and train runs; no clipping, no\n"
      "non-finite energy, no D residue, {} draw folded (weight 0)".format(j["n_folded"])
      if (j["clip_quantile"], j["n_nonfinite_energy"], j["n_d_chirality"], j["md_test_frames"]) == (None, 0, 0, 60_000)
      else "", "{}",
      "model's headlines, the 60 ns test set, floors from the 1 fs val and train runs; no clipping, no\n"
      "non-finite energy, no D residue, 1 draw folded (weight 0)"),
-    (CYCLE4_AB, lambda j: "| ESS | {:.2f}% | **{:.2f}%** (ratio {:.2f} [{:.2f}, {:.2f}]) |".format(*_paired_fields(
-        _C4(j), "ess_fraction_base", "ess_fraction", "ess_ratio", "ess_ratio_interval_16_84"))
-     if _C4(j)["n"] == 2000 and _C4(j)["ess_ratio_interval_16_84"][0] > 1 else "", "{}",
-     "| ESS | 0.83% | **1.31%** (ratio 1.57 [1.39, 1.82]) |"),
-    (CYCLE4_AB, lambda j: "| | +{:.2f} [{:.2f}, {:.2f}] |".format(*_paired_fields(
-        _C4(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84")), "{}",
-     "| median log w (nats): difference [paired bootstrap] | | +1.28 [1.21, 1.43] |"),
-    (CYCLE4_AB, lambda j: "| {:.1f} | {:.1f} |".format(*_paired_fields(_C4(j), "log_w_spread_base", "log_w_spread")),
-     "{}", "| spread of log w (half the 16-84% range, nats) | 8.5 | 7.1 |"),
-    (CYCLE4_AB, lambda j: "| {:.2f} / {:.2f} | {:.2f} / {:.2f} |".format(*_paired_fields(
-        _C4(j), "pareto_khat_base", "max_weight_base", "pareto_khat", "max_weight")), "{}",
-     "| Pareto k-hat / largest normalised weight | 0.93 / 0.15 | 0.88 / 0.12 |"),
-    (CYCLE4_AB, lambda j: "| {:.2f} | **{:.2f}** ({:.2f}, SE {:.2f}) |".format(
-        *(_C4NLL(j)[k] for k in ("nll_base_nats", "nll_nats", "nll_difference_nats", "se_nats")))
-     if _C4NLL(j)["frames"] == 1000 else "", "{}",
-     "| test NLL, 1000 frames (nats per molecule) | -351.81 | **-352.20** (-0.39, SE 0.01) |"),
+    *_paired_table_claims(CYCLE4_AB, "cycle4", "| ESS | 0.83% | **1.31%** (ratio 1.57 [1.39, 1.82]) |",
+                          "| median log w (nats): difference [paired bootstrap] | | +1.28 [1.21, 1.43] |",
+                          "| spread of log w (half the 16-84% range, nats) | 8.5 | 7.1 |",
+                          "| Pareto k-hat / largest normalised weight | 0.93 / 0.15 | 0.88 / 0.12 |",
+                          "| test NLL, 1000 frames (nats per molecule) | -351.81 | **-352.20** (-0.39, SE 0.01) |"),
     (HEAD_SHIPPED, lambda j: "| median u of the draws (kT; MD {:.1f}) | {:.1f} | {:.1f} |".format(
         j["median_u_md_kT"], _json(HEAD_C3)["median_u_samples_kT"], j["median_u_samples_kT"]), "{}",
      "| median u of the draws (kT; MD -154.2) | -136.3 | -139.0 |"),
