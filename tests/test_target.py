@@ -349,13 +349,13 @@ def test_a_warm_start_takes_the_weights_of_its_checkpoint_and_refuses_another_ne
     from rexmol.training import FlowMatchingModule
     from rexmol.training.data import Ala3DataModule
 
-    def fit(manifest_path, steps, width=16, lr=1e-3, init_from=None, bond_features=False):
+    def fit(manifest_path, steps, width=16, lr=1e-3, init_from=None, bond_features=False, ckpt_path=None):
         module = FlowMatchingModule(width=width, depth=1, heads=2, max_steps=10, warmup_steps=1, ot_coupling=False,
                                     lr=lr, init_from=init_from and str(init_from), bond_features=bond_features)
         trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                             limit_val_batches=0)
-        trainer.fit(module, Ala3DataModule(str(manifest_path), batch_size=4, val_frames=10))
+        trainer.fit(module, Ala3DataModule(str(manifest_path), batch_size=4, val_frames=10), ckpt_path=ckpt_path)
         return trainer, module
 
     first = tmp_path / "first.ckpt"
@@ -409,6 +409,12 @@ def test_a_warm_start_takes_the_weights_of_its_checkpoint_and_refuses_another_ne
     bonded_trainer.save_checkpoint(bonded_ckpt)
     with pytest.raises(ValueError, match=r"bonded\.ckpt has bond features .* this run has none"):
         fit(aaa_manifest, 1, init_from=bonded_ckpt)
+    # resuming a run with the option flipped: refused by name before Lightning loads the weights
+    with pytest.raises(ValueError, match=r"another module config: bond_features: True in the checkpoint, False now"):
+        fit(aaa_manifest, 2, lr=1e-12, init_from=first, ckpt_path=bonded_ckpt)
+    with pytest.raises(ValueError, match=r"another module config: bond_features: False in the checkpoint, True now"):
+        fit(aaa_manifest, 2, init_from=first, bond_features=True, ckpt_path=second)
+    assert fit(aaa_manifest, 2, lr=1e-12, init_from=first, bond_features=True, ckpt_path=bonded_ckpt)[0].global_step == 2
     other = aaa_manifest.parent / "other_target.json"
     record = json.loads(aaa_manifest.read_text())
     record["system"]["target"]["temperature_k"] = 300.0

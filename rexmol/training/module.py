@@ -131,6 +131,15 @@ class FlowMatchingModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed = {"target": checkpoint.get("rexmol_target"), "run": checkpoint.get("rexmol_run")}
         self._init_sha256 = (checkpoint.get("rexmol_run") or {}).get("init_from_sha256")
+        # Lightning loads the weights strictly right after this hook: a network of another shape would
+        # fail there with a list of missing tensors, so name the setting that differs first
+        old = {**LATER_CONFIG_DEFAULTS, **((checkpoint.get("rexmol_run") or {}).get("module") or {})}
+        shape_keys = ("width", "depth", "heads", "mlp_ratio", "canonical_frame", *LATER_CONFIG_DEFAULTS)
+        diff = [k for k in shape_keys if k in old and old[k] != self.hparams.get(k, LATER_CONFIG_DEFAULTS.get(k))]
+        if diff:
+            raise ValueError("the checkpoint resumed from has another module config: "
+                             + "; ".join(f"{k}: {old[k]!r} in the checkpoint, {self.hparams.get(k)!r} now" for k in diff)
+                             + " (start a new run, or resume with the checkpoint's settings)")
 
     #: hyperparameters that fix the network and the flow's end points: a warm start needs them equal
     WARM_START_KEYS = ("width", "depth", "heads", "mlp_ratio", "coord_scale", "canonical_frame", "topology",
