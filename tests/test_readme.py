@@ -1523,6 +1523,11 @@ CLAIMS += [
      "1.50 CPU-s per draw at an ESS of 1.31% against the protocol's\n  1 fs MD at 241 ns per CPU-day with tau 108 ps "
      "for the slowest torsion (third cycle: 0.22x). MD\n  still wins, by about 3.0x; beating it at this cost per draw "
      "needs an ESS of about 4%"),
+    (_BONDS, lambda j: ("(likelihood checks {:.1f} and {:.1f} nats at steps 3,851 and\n7,703 against the fourth cycle's "
+                        "{:.1f} and {:.1f}").format(
+        *(float(_val_checks(*_CYCLES, "ala3_dit_aaa_1fs_cycle5")[(c, step)]["val/nll_nats"])
+          for c in ("fifth cycle", "fourth cycle") for step in (3851, 7703))), "{}",
+     "(likelihood checks -347.8 and -350.2 nats at steps 3,851 and\n7,703 against the fourth cycle's -346.9 and -349.6"),
     (_BONDS, lambda j: "Its likelihood checks {:.1f} and {:.1f} nats against the fourth cycle's {:.1f} and {:.1f}".format(
         *(j["runs"]["checkpoints/" + run]["checks"][step]["val/nll_nats"]
           for run in ("ala3_dit_aaa_1fs_bonds", "ala3_dit_aaa_1fs_cycle4") for step in ("3851", "7703"))), "{}",
@@ -1565,7 +1570,7 @@ def _val_checks(*runs):
     """{(cycle, step): row} of the likelihood checks in the CSV logs of the shipped model's cycles."""
     import csv
     checks = {}
-    for cycle, run in zip(("first cycle", "second cycle", "third cycle", "fourth cycle"), runs):
+    for cycle, run in zip(("first cycle", "second cycle", "third cycle", "fourth cycle", "fifth cycle"), runs):
         for f in sorted((ROOT / "checkpoints" / run / "csv").glob("version_*/metrics.csv")):
             for row in csv.DictReader(f.open()):
                 if row.get("val/nll_nats"):
