@@ -943,37 +943,23 @@ def test_the_readme_report_numbers_are_the_reports():
     assert card in (ROOT / "models/ala3_dit.md").read_text(), card
 
 
-def test_the_shipped_model_is_the_1_fs_fourth_cycle_and_its_headline_pairs_with_the_third():
-    """models/ala3_dit.pt is byte for byte the fourth 1 fs cycle's export that drew the headline, whose
-    noise, n and solver are the third cycle's n = 2000 headline's, which training_ab pairs."""
-    sha = hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
-    assert sha == hashlib.sha256((ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle4/ala3_dit.pt").read_bytes()).hexdigest()
-    shipped, third = (json.loads((RESULTS / f"{d}/settings.json").read_text())
-                      for d in ("aaa_1fs_cycle4_headline_n2000", "aaa_1fs_cycle3_headline_n2000"))
-    assert shipped["model_sha256"] == sha != third["model_sha256"]
-    assert {k: v for k, v in shipped.items() if k not in ("model", "model_sha256")} == \
-        {k: v for k, v in third.items() if k not in ("model", "model_sha256")}
-    ab = json.loads((RESULTS / CYCLE4_AB).read_text())
-    assert (ab["paired_samples"]["cycle4"]["dir"], ab["paired_samples"]["cycle4"]["baseline_dir"]) == (
-        "benchmarks/results/aaa_1fs_cycle4_headline_n2000", "benchmarks/results/aaa_1fs_cycle3_headline_n2000")
-    assert ab["paired_nll"]["cycle4"]["frames"] == 1000
-    ckpt = torch.load(ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle4/last.ckpt", map_location="cpu", weights_only=False)
-    assert ckpt["rexmol_run"]["data_sha256"] == hashlib.sha256((ROOT / "data/ala3/dataset.json").read_bytes()).hexdigest()
-
-
-def test_the_1_fs_third_cycle_headline_pairs_with_the_second():
-    """The third cycle's export (shipped before the fourth) drew its headline, whose noise, n and
-    solver are the second cycle's n = 2000 headline's, which training_ab pairs."""
-    sha = hashlib.sha256((ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle3/ala3_dit.pt").read_bytes()).hexdigest()
-    third, second = (json.loads((RESULTS / f"{d}/settings.json").read_text())
-                     for d in ("aaa_1fs_cycle3_headline_n2000", "aaa_1fs_cycle2_headline_n2000"))
-    assert third["model_sha256"] == sha != second["model_sha256"]
-    assert {k: v for k, v in third.items() if k not in ("model", "model_sha256")} == \
-        {k: v for k, v in second.items() if k not in ("model", "model_sha256")}
-    ab = json.loads((RESULTS / CYCLE3_AB).read_text())
-    assert (ab["paired_samples"]["cycle3"]["dir"], ab["paired_samples"]["cycle3"]["baseline_dir"]) == (
-        "benchmarks/results/aaa_1fs_cycle3_headline_n2000", "benchmarks/results/aaa_1fs_cycle2_headline_n2000")
-    ckpt = torch.load(ROOT / "checkpoints/ala3_dit_aaa_1fs_cycle3/last.ckpt", map_location="cpu", weights_only=False)
+@pytest.mark.parametrize("cycle,earlier,ab", [("cycle4", "cycle3", CYCLE4_AB), ("cycle3", "cycle2", CYCLE3_AB)])
+def test_a_1_fs_cycles_headline_pairs_with_the_cycle_before(cycle, earlier, ab):
+    """Each 1 fs cycle's export drew its headline, whose noise, n and solver are the cycle before's n = 2000
+    headline's, which training_ab pairs (with the NLL on 1000 frames); its run trained on the shipped
+    data version. models/ala3_dit.pt is byte for byte the fourth cycle's export."""
+    sha = hashlib.sha256((ROOT / f"checkpoints/ala3_dit_aaa_1fs_{cycle}/ala3_dit.pt").read_bytes()).hexdigest()
+    if cycle == "cycle4":
+        assert sha == hashlib.sha256((ROOT / "models/ala3_dit.pt").read_bytes()).hexdigest()
+    mine, before = (json.loads((RESULTS / f"aaa_1fs_{c}_headline_n2000/settings.json").read_text()) for c in (cycle, earlier))
+    assert mine["model_sha256"] == sha != before["model_sha256"]
+    assert {k: v for k, v in mine.items() if k not in ("model", "model_sha256")} == \
+        {k: v for k, v in before.items() if k not in ("model", "model_sha256")}
+    pairing = json.loads((RESULTS / ab).read_text())
+    assert (pairing["paired_samples"][cycle]["dir"], pairing["paired_samples"][cycle]["baseline_dir"]) == (
+        f"benchmarks/results/aaa_1fs_{cycle}_headline_n2000", f"benchmarks/results/aaa_1fs_{earlier}_headline_n2000")
+    assert pairing["paired_nll"][cycle]["frames"] == 1000
+    ckpt = torch.load(ROOT / f"checkpoints/ala3_dit_aaa_1fs_{cycle}/last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["rexmol_run"]["data_sha256"] == hashlib.sha256((ROOT / "data/ala3/dataset.json").read_bytes()).hexdigest()
 
 
