@@ -1534,6 +1534,66 @@ CLAIMS += [
 ]
 
 
+# The fifth 1 fs cycle (README, "The levers, measured"): paired with the shipped fourth on its noise and frames, not shipped.
+CYCLE5_AB, HEAD_C5 = "training_ab_1fs_cycle5.json", "aaa_1fs_cycle5_headline_n2000/results.json"
+_C5 = lambda j: j["paired_samples"]["cycle5"]  # noqa: E731
+_C5NLL = lambda j: j["paired_nll"]["cycle5"]  # noqa: E731
+
+
+def _top_two_weight(run: str) -> float:
+    """The normalised weight the two heaviest of a headline's draws carry (its arrays.npz)."""
+    w = np.load(RESULTS / run / "arrays.npz")["weights"]
+    return float(np.sort(w)[-2:].sum())
+
+
+CLAIMS += [
+    (CYCLE5_AB, lambda j: "| ESS | {:.2f}% | {:.2f}% (ratio {:.2f} [{:.2f}, {:.2f}]) |".format(*_paired_fields(
+        _C5(j), "ess_fraction_base", "ess_fraction", "ess_ratio", "ess_ratio_interval_16_84"))
+     if (_C5(j)["n"], _C5(j)["baseline_dir"]) == (2000, "benchmarks/results/aaa_1fs_cycle4_headline_n2000")
+     and _C5(j)["ess_ratio_interval_16_84"][1] < 1 else "", "{}",
+     "| ESS | 1.31% | 1.10% (ratio 0.84 [0.79, 0.98]) |"),
+    (CYCLE5_AB, lambda j: "| ESS of Pareto-smoothed weights | {:.2f}% | {:.2f}% |".format(
+        *_paired_fields(_C5(j), "psis_ess_fraction_base", "psis_ess_fraction")), "{}",
+     "| ESS of Pareto-smoothed weights | 1.38% | 1.26% |"),
+    (CYCLE5_AB, lambda j: "| | +{:.2f} [{:.2f}, {:.2f}] |".format(*_paired_fields(
+        _C5(j), "median_log_w_difference_nats", "median_log_w_difference_interval_16_84")), "{}",
+     "| median log w (nats): difference [paired bootstrap] | | +0.85 [0.71, 0.93] |"),
+    (CYCLE5_AB, lambda j: "| {:.1f} | {:.1f} |".format(*_paired_fields(_C5(j), "log_w_spread_base", "log_w_spread")),
+     "{}", "| spread of log w (half the 16-84% range, nats) | 7.1 | 6.3 |"),
+    (CYCLE5_AB, lambda j: "| {:.2f} / {:.2f} | {:.2f} / {:.2f} |".format(*_paired_fields(
+        _C5(j), "pareto_khat_base", "max_weight_base", "pareto_khat", "max_weight")), "{}",
+     "| Pareto k-hat / largest normalised weight | 0.88 / 0.12 | 0.84 / 0.15 |"),
+    (CYCLE5_AB, lambda j: "| {:.2f} | {:.2f} ({:.2f}, SE {:.2f}) |".format(
+        *(_C5NLL(j)[k] for k in ("nll_base_nats", "nll_nats", "nll_difference_nats", "se_nats")))
+     if (_C5NLL(j)["frames"], _C5NLL(j)["frames_nonfinite"]) == (1000, 0) else "", "{}",
+     "| test NLL, 1000 frames (nats per molecule) | -352.20 | -352.66 (-0.47, SE 0.01) |"),
+    (CYCLE5_AB, lambda j: "(NLL {:.2f} against\n  {:.2f} nats, median log w +{:.2f} against +{:.2f})".format(
+        _C5NLL(j)["nll_difference_nats"], _json(CYCLE4_AB)["paired_nll"]["cycle4"]["nll_difference_nats"],
+        _C5(j)["median_log_w_difference_nats"], _C4(_json(CYCLE4_AB))["median_log_w_difference_nats"]), "{}",
+     "(NLL -0.47 against\n  -0.39 nats, median log w +0.85 against +1.28)"),
+    (CYCLE5_AB, lambda j: "the two heaviest draws carry\n  {:.2f} of the weight (fourth cycle: {:.2f})".format(
+        _top_two_weight("aaa_1fs_cycle5_headline_n2000"), _top_two_weight("aaa_1fs_cycle4_headline_n2000")), "{}",
+     "the two heaviest draws carry\n  0.27 of the weight (fourth cycle: 0.22)"),
+    (HEAD_C5, lambda j: ("Its reweighted E-W2\n  {:.2f} kT and T-W2 {:.2f} rad rest on {:.0f} draws (MD floor at n = {}: "
+                         "{:.2f} kT, {:.2f} rad)").format(
+        j["E_W2_kT_reweighted"], j["T_W2_rad_reweighted"], j["ess"], j["noise_floor_reweighted"]["n"],
+        j["noise_floor_reweighted"]["E_W2_kT"], j["noise_floor_reweighted"]["T_W2_rad"])
+     if j["clip_quantile"] is None else "", "{}",
+     "Its reweighted E-W2\n  1.76 kT and T-W2 1.39 rad rest on 22 draws (MD floor at n = 22: 2.22 kT, 1.28 rad)"),
+    (HEAD_C5, lambda j: "its raw E-W2 ({:.2f} kT) is set by one clashing draw at {:.0e} kT".format(
+        j["E_W2_kT"], np.nanmax(np.load(RESULTS / "aaa_1fs_cycle5_headline_n2000/arrays.npz")["u"])).replace("e+0", "e"),
+     "{}",
+     "its raw E-W2 (9705.52 kT) is set by one clashing draw at 4e5 kT"),
+    (CYCLE5_AB, lambda j: ("likelihood\n  checks {:.1f} and {:.1f} nats at steps 3,851 and 7,703 against {:.1f} and {:.1f}, last\n"
+                           "  validation flow-matching loss {:.4f} against {:.4f}").format(
+        *(float(_val_checks(*_CYCLES, "ala3_dit_aaa_1fs_cycle5")[(c, step)]["val/nll_nats"])
+          for c in ("fifth cycle", "fourth cycle") for step in (3851, 7703)),
+        *(j["runs"]["checkpoints/" + r]["last_val_fm_loss"][1] for r in ("ala3_dit_aaa_1fs_cycle5", "ala3_dit_aaa_1fs_cycle4"))),
+     "{}", "likelihood\n  checks -347.8 and -350.2 nats at steps 3,851 and 7,703 against -346.9 and -349.6, last\n"
+     "  validation flow-matching loss 0.2087 against 0.2096"),
+]
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
