@@ -566,3 +566,37 @@ def test_partial_flow_rk4_is_exact_on_cubics_and_the_zero_field_keeps_each_start
     for s, row in rows.items():
         assert row["rms_to_frame_nm"] == pytest.approx((1 - s) * rows[0.0]["rms_to_frame_nm"], rel=1e-5), s
     assert rows[0.0]["u_median_excess_kT"] > 1e3 > rows[0.98]["u_median_excess_kT"]
+
+
+def test_bond_shift_keeps_every_weight_when_the_data_has_the_model_bonds_and_refuses_other_weights(tmp_path):
+    """benchmarks/bond_shift.py: draws whose two halves are the same 20 MD frames, with data equal
+    to the frames it fits on, get a zero shift: the re-scored weights must then equal the stored
+    -u - log q (OpenMM's u redone from float32 coordinates), so the ESS ratio is 1. A run whose log w
+    is not -u - log q is refused."""
+    from benchmarks import bond_shift as bs
+    from rexmol.model import bond_graph
+    from rexmol.molecules import ala3, dataset
+    from rexmol.molecules.bonds import BondTree
+    from rexmol.molecules.energies import EnergyEvaluator
+
+    frames = dataset.load_split("test")[:: 997][:20].astype(np.float32)
+    target = dataset.manifest_target()
+    evaluator = EnergyEvaluator(target=target)
+    u = evaluator.reduced(frames)
+    log_q = np.random.default_rng(0).normal(-u.mean(), 3.0, len(u))
+    run = tmp_path / "run"
+    run.mkdir()
+    x = np.concatenate([frames, frames])
+    np.savez(run / "arrays.npz", x=x, u=np.concatenate([u, u]), log_q=np.concatenate([log_q, log_q]),
+             log_w=np.concatenate([-u - log_q, -u - log_q]))
+    tree = BondTree(bond_graph(ala3.TOPOLOGY_PDB), ala3.N_ATOMS)
+    keep = bs._fit_draws(np.concatenate([u, u]), np.concatenate([-u - log_q] * 2), np.arange(20))
+    row = bs.cross_fitted(run, tree, frames[keep], evaluator)
+    assert row["max_abs_shift_nm"] == [0.0, 0.0]
+    assert row["ess_ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert row["ess_fraction_after"] == pytest.approx(1 / (40 * np.square(np.exp(-u - log_q - np.logaddexp.reduce(
+        np.concatenate([-u - log_q] * 2)))).sum() * 2), rel=1e-6)
+    np.savez(run / "arrays.npz", x=x, u=np.concatenate([u, u]), log_q=np.concatenate([log_q, log_q]),
+             log_w=np.concatenate([-u - log_q, -u - log_q]) + 1.0)
+    with pytest.raises(SystemExit, match="log w is not -u - log q"):
+        bs.cross_fitted(run, tree, frames[keep], evaluator)
