@@ -568,35 +568,55 @@ def test_partial_flow_rk4_is_exact_on_cubics_and_the_zero_field_keeps_each_start
     assert rows[0.0]["u_median_excess_kT"] > 1e3 > rows[0.98]["u_median_excess_kT"]
 
 
-def test_bond_shift_keeps_every_weight_when_the_data_has_the_model_bonds_and_refuses_other_weights(tmp_path):
-    """benchmarks/bond_shift.py: draws whose two halves are the same 20 MD frames, with data equal
-    to the frames it fits on, get a zero shift: the re-scored weights must then equal the stored
-    -u - log q (OpenMM's u redone from float32 coordinates), so the ESS ratio is 1. A run whose log w
-    is not -u - log q is refused."""
+def test_bond_shift_cross_fits_each_half_and_reweights_by_an_independent_route(tmp_path):
+    """benchmarks/bond_shift.py on 40 MD frames as "draws" (halves A and B differ), with data made of
+    B's fit draws moved by a known shift s: A, judged, must be moved by s exactly (fit on B only), B
+    by s + mean(B_fit) - mean(A_fit) bond by bond (fit on A only), and the shifted ESS must equal the
+    one rebuilt here from log w' = -u(x') - log q + 2 sum log(d' / d), with u(x') by OpenMM's force
+    groups (energy_terms, another route than the benchmark's scorer) and d, d' from the bond list. A
+    run whose log w is not -u - log q, even by 0.01 nats on one draw, is refused."""
     from benchmarks import bond_shift as bs
     from rexmol.model import bond_graph
     from rexmol.molecules import ala3, dataset
     from rexmol.molecules.bonds import BondTree
-    from rexmol.molecules.energies import EnergyEvaluator
+    from rexmol.molecules.energies import EnergyEvaluator, energy_terms
 
-    frames = dataset.load_split("test")[:: 997][:20].astype(np.float32)
+    x = dataset.load_split("test")[:: 1499][:40].astype(np.float32)
+    assert len(x) == 40
     target = dataset.manifest_target()
     evaluator = EnergyEvaluator(target=target)
-    u = evaluator.reduced(frames)
-    log_q = np.random.default_rng(0).normal(-u.mean(), 3.0, len(u))
+    u = evaluator.reduced(x)
+    log_q = np.random.default_rng(0).normal(-u.mean(), 1.0, len(u))
+    log_w = -u - log_q
     run = tmp_path / "run"
     run.mkdir()
-    x = np.concatenate([frames, frames])
-    np.savez(run / "arrays.npz", x=x, u=np.concatenate([u, u]), log_q=np.concatenate([log_q, log_q]),
-             log_w=np.concatenate([-u - log_q, -u - log_q]))
+    np.savez(run / "arrays.npz", x=x, u=u, log_q=log_q, log_w=log_w)
+    a, b = np.arange(20), np.arange(20, 40)
+    fit = {name: idx[u[idx] < np.percentile(u[idx], 95)] for name, idx in (("a", a), ("b", b))}  # all weights finite
     tree = BondTree(bond_graph(ala3.TOPOLOGY_PDB), ala3.N_ATOMS)
-    keep = bs._fit_draws(np.concatenate([u, u]), np.concatenate([-u - log_q] * 2), np.arange(20))
-    row = bs.cross_fitted(run, tree, frames[keep], evaluator)
-    assert row["max_abs_shift_nm"] == [0.0, 0.0]
-    assert row["ess_ratio"] == pytest.approx(1.0, abs=1e-6)
-    assert row["ess_fraction_after"] == pytest.approx(1 / (40 * np.square(np.exp(-u - log_q - np.logaddexp.reduce(
-        np.concatenate([-u - log_q] * 2)))).sum() * 2), rel=1e-6)
-    np.savez(run / "arrays.npz", x=x, u=np.concatenate([u, u]), log_q=np.concatenate([log_q, log_q]),
-             log_w=np.concatenate([-u - log_q, -u - log_q]) + 1.0)
+    s_known = np.random.default_rng(1).uniform(0.001, 0.003, len(tree.child))
+    data = tree.shift(x[fit["a"]], s_known)[0]
+    row = bs.cross_fitted(run, tree, data, evaluator)
+
+    pairs = np.array(bond_graph(ala3.TOPOLOGY_PDB))
+    length = lambda c: np.linalg.norm(  # noqa: E731
+        np.float64(c)[:, pairs[:, 0]] - np.float64(c)[:, pairs[:, 1]], axis=-1)
+    by_pair = {tuple(sorted(pq)): k for k, pq in enumerate(pairs.tolist())}
+    order = [by_pair[tuple(sorted((p, c)))] for p, c in zip(tree.parent, tree.child)]
+    s_b = s_known + length(x[fit["a"]]).mean(0)[order] - length(x[fit["b"]]).mean(0)[order]
+    np.testing.assert_allclose(row["shift_nm"][1], s_known, atol=1e-9)  # B judged, fit on A
+    np.testing.assert_allclose(row["shift_nm"][0], s_b, atol=1e-9)  # A judged, fit on B
+    moved = np.concatenate([tree.shift(x[a], s_b)[0], tree.shift(x[b], s_known)[0]])
+    d, d_new = length(x.astype(np.float64)), length(moved)
+    np.testing.assert_allclose(np.sort(d_new - d, axis=1),
+                               np.sort(np.concatenate([np.tile(s_b, (20, 1)), np.tile(s_known, (20, 1))]), axis=1), atol=1e-9)
+    u_new = sum(energy_terms(moved.astype(np.float32), target).values())
+    log_w_new = -u_new - log_q + 2 * np.log(d_new / d).sum(1)
+    expected_ess = 1 / (40 * np.square(np.exp(log_w_new - np.logaddexp.reduce(log_w_new))).sum())
+    assert row["ess_fraction_after"] == pytest.approx(expected_ess, rel=1e-4)
+    assert row["ess_fraction_after"] != pytest.approx(row["ess_fraction_before"], rel=1e-2)  # the shift mattered
+
+    log_w[7] += 0.01
+    np.savez(run / "arrays.npz", x=x, u=u, log_q=log_q, log_w=log_w)
     with pytest.raises(SystemExit, match="log w is not -u - log q"):
-        bs.cross_fitted(run, tree, frames[keep], evaluator)
+        bs.cross_fitted(run, tree, data, evaluator)

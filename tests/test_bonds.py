@@ -26,10 +26,10 @@ def conformations():
     return np.stack([x0, x0 + 0.003 * rng.standard_normal(x0.shape), x0 + 0.003 * rng.standard_normal(x0.shape)])
 
 
-def _bond_angles(tree, x):
-    """Angle (rad) at each atom between each pair of its bonds, from the bond list, not the tree."""
+def _bond_angles(x):
+    """Angle (rad) at each atom between each pair of its bonds, from the topology's bond list."""
     neighbours = {}
-    for p, c in zip(tree.parent, tree.child):
+    for p, c in bond_graph(ala3.TOPOLOGY_PDB):
         neighbours.setdefault(p, []).append(c)
         neighbours.setdefault(c, []).append(p)
     out = []
@@ -44,6 +44,8 @@ def _bond_angles(tree, x):
 
 def test_tri_alanine_bonds_form_a_tree(tree):
     assert len(tree.child) == ala3.N_ATOMS - 1 == 32
+    assert {frozenset(b) for b in zip(tree.parent.tolist(), tree.child.tolist())} == {
+        frozenset(b) for b in bond_graph(ala3.TOPOLOGY_PDB)}
     assert sorted(tree.child.tolist() + [tree.root]) == list(range(ala3.N_ATOMS))
     placed = {tree.root}
     for p, c in zip(tree.parent, tree.child):  # breadth-first: a bond's parent is placed before it
@@ -55,7 +57,7 @@ def test_the_shift_moves_each_bond_length_by_its_shift_and_keeps_angles_and_tors
     s = np.random.default_rng(1).uniform(-0.002, 0.002, len(tree.child))
     y, _ = tree.shift(conformations, s)
     np.testing.assert_allclose(tree.lengths(y) - tree.lengths(conformations), np.broadcast_to(s, (3, 32)), atol=1e-12)
-    np.testing.assert_allclose(_bond_angles(tree, y), _bond_angles(tree, conformations), atol=1e-10)
+    np.testing.assert_allclose(_bond_angles(y), _bond_angles(conformations), atol=1e-10)
     np.testing.assert_allclose(backbone_torsions(y)[0], backbone_torsions(conformations)[0], atol=1e-5)  # mdtraj: float32
     assert np.abs(y - conformations).max() > 1e-3  # it did move the atoms
 
@@ -110,3 +112,7 @@ def test_bad_input_is_named(tree, conformations):
         tree.shift(bad, 0.0)
     with pytest.raises(ValueError, match="non-positive"):
         tree.shift(conformations, -0.2)  # longer than every bond of the molecule
+    with pytest.raises(ValueError, match=r"a shift per bond has shape \(32,\)"):
+        tree.shift(conformations, np.zeros(31))
+    with pytest.raises(ValueError, match="root atom 40"):
+        BondTree(bond_graph(ala3.TOPOLOGY_PDB), ala3.N_ATOMS, root=40)

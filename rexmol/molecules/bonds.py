@@ -8,16 +8,19 @@ d_c = |v_c| to d_c + s_c along its own direction,
     v'_c = (d_c + s_c) v_c / d_c,    x'_root = x_root,    x'_c = x'_p(c) + v'_c,
 
 so every bond length changes by s_c and nothing else in the bond vectors (directions, hence bond
-and torsion angles) changes. The map is its own kind of inverse (shift by -s) wherever every
-shifted length stays positive, and it is triangular in the bond vectors, each 3x3 block the radial
-map v -> f(|v|) v / |v| with f(d) = d + s, whose Jacobian determinant is f'(d) (f(d) / d)^2. Hence
+and torsion angles, and the sign of every chirality volume) changes. Shifting by -s inverts it
+wherever every shifted length stays positive. In the bond vectors it is block-diagonal, each 3x3
+block the radial map v -> f(|v|) v / |v| with f(d) = d + s, whose Jacobian determinant is
+f'(d) (f(d) / d)^2. Hence
 
     log |det dx'/dx| = 2 sum_c log((d_c + s_c) / d_c)
 
-on the 3(N - 1) relative coordinates, and the same on all 3N coordinates (the root moves by the
-identity). A density q on conformations becomes, after the map, q'(x') = q(x) / |det dx'/dx|:
-drawing x ~ q and moving it by the shift keeps exact importance weights,
-log w' = -u(x') - log q(x) + log |det dx'/dx|.
+on the 3(N - 1) bond-vector coordinates. The bond vectors are a fixed linear reparametrisation of
+conformations modulo translation, so the same log-determinant holds for a density on centred
+conformations (the model's: x' may be re-centred, which changes no bond vector), and on all 3N
+coordinates (the root moves by the identity). A density q becomes, after the map,
+q'(x') = q(x) / |det dx'/dx|: drawing x ~ q and moving it by the shift keeps exact importance
+weights, log w' = -u(x') - log q(x) + log |det dx'/dx|.
 
 Why: a flow-matched model's bond lengths carry small systematic offsets from the MD data's
 (of order 0.5 pm here, against bonds that fluctuate by about 3 pm), and moving its draws by the
@@ -41,6 +44,8 @@ class BondTree:
     fixes a conformation by independent bond vectors."""
 
     def __init__(self, bonds, n_atoms: int, root: int = 0):
+        if not 0 <= root < n_atoms:
+            raise ValueError(f"the root atom {root} is not among the {n_atoms} atoms")
         bonds = [tuple(int(i) for i in b) for b in bonds]
         pairs = {tuple(sorted(b)) for b in bonds}
         if any(i == j for i, j in pairs) or any(not 0 <= i < n_atoms for b in pairs for i in b):
@@ -78,7 +83,10 @@ class BondTree:
         Raises ValueError for non-finite coordinates, a zero-length bond, or a shift that would make
         a bond length zero or negative (the map is then not a bijection)."""
         x = self._check(x_nm)
-        s = np.broadcast_to(np.asarray(shift_nm, dtype=np.float64), (len(self.child),))
+        s = np.asarray(shift_nm, dtype=np.float64)
+        if s.ndim > 1 or (s.ndim == 1 and len(s) != len(self.child)):
+            raise ValueError(f"a shift per bond has shape ({len(self.child)},) (or is one number), got {s.shape}")
+        s = np.broadcast_to(s, (len(self.child),))
         if not np.isfinite(s).all():
             raise ValueError("the bond shifts must be finite")
         vectors = x[:, self.child] - x[:, self.parent]
