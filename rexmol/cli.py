@@ -115,14 +115,19 @@ def _print_metrics(res: dict, keys) -> None:
 
 
 def _sample(args) -> int:
+    from rexmol.boltzmann import bond_shift
     from rexmol.boltzmann.sampling import sample_conformers
 
     _threads(args)
     out = args.out or Path("outputs") / time.strftime("sample-%Y%m%d-%H%M%S")
-    res = sample_conformers(args.model, out, n=args.n, spec=_sample_spec(args), chunk_size=args.chunk, seed=args.seed,
+    spec = _sample_spec(args)
+    shift_path, why = bond_shift.resolve(args.bond_shift, args.model, spec)
+    print(why, flush=True)
+    res = sample_conformers(args.model, out, n=args.n, spec=spec, chunk_size=args.chunk, seed=args.seed,
                             resample=args.resample, workers=args.workers, overwrite=args.overwrite,
                             manifest=args.manifest, accelerator=args.accelerator, clip_quantile=args.clip_quantile,
-                            reuse_from=args.reuse_chunks, draw_only_from_end=args.draw_only_from_end)
+                            reuse_from=args.reuse_chunks, draw_only_from_end=args.draw_only_from_end,
+                            bond_shift=shift_path)
     if args.draw_only_from_end:
         print(f"drew the missing chunks of {out} from the end ({res['drawn_s']:.0f} s); the run it helped judges them")
         return 0
@@ -139,6 +144,23 @@ def _sample(args) -> int:
                   f"tau_int {floor['tau_E_frames']:.0f} / {floor['tau_T_frames']:.0f} frames): "
                   f"E-W2 {floor['E_W2_kT']:.3g} kT, T-W2 {floor['T_W2_rad']:.3g} rad")
     print(f"wrote {out}/results.json, arrays.npz, samples.dcd, plots")
+    return 0
+
+
+def _fit_bond_shift(args) -> int:
+    from rexmol.boltzmann.bond_shift import fit_bond_shift
+
+    _threads(args)
+    if args.out.exists() and not args.overwrite:  # before minutes of drawing
+        raise FileExistsError(f"{args.out} exists; choose another --out or pass --overwrite")
+    shift = fit_bond_shift(args.model, _sample_spec(args), n=args.n, seed=args.seed, manifest=args.manifest,
+                           batch_size=args.batch, workers=args.workers)
+    shift.save(args.out, overwrite=args.overwrite)
+    fit = shift.fit
+    print(f"per-bond shift from {fit['n_used']} of {fit['n_draws']} draws (seed {fit['seed']}) against {fit['md_frames']} "
+          f"MD frames: mean {1000 * fit['mean_shift_nm']:.3f} pm, largest |s| {1000 * fit['max_abs_shift_nm']:.3f} pm, "
+          f"median standard error {1000 * fit['shift_sem_nm_median']:.3f} pm")
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -315,8 +337,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draw-only-from-end", action="store_true",
                    help="help a run of the same settings in the same --out on another core: draw its missing chunks "
                         "last first, then stop (no judging, no results; the helped run does that)")
+    p.add_argument("--bond-shift", default="auto", metavar="auto|none|JSON",
+                   help="move every draw's bond lengths by a rexmol fit-bond-shift file fitted to this model and "
+                        "sampler (log q and the weights stay exact). auto (default): the model's own "
+                        "<model stem>_bond_shift.json beside it, when it exists and was fitted to this sampler")
     _solver_args(p, sample=True)
     p.set_defaults(func=_sample)
+
+    p = sub.add_parser("fit-bond-shift", help="fit the per-bond length shift that moves a model's draws onto MD's means")
+    p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))
+    p.add_argument("--out", type=Path, required=True, help="the shift file to write (JSON)")
+    p.add_argument("--n", type=int, default=20000, help="conformers drawn (without log q) to measure the mean bonds on")
+    p.add_argument("--seed", type=int, default=1, help="noise seed: not a seed of the runs the shift is judged on")
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--workers", type=int, default=1, help="OpenMM energy processes")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--manifest", type=Path, default=Path("data/ala3/dataset.json"))
+    p.add_argument("--overwrite", action="store_true")
+    _solver_args(p, sample=True)
+    p.set_defaults(func=_fit_bond_shift)
 
     p = sub.add_parser("likelihood", help="exact NLL of MD frames; agreement of both directions")
     p.add_argument("--model", type=Path, default=Path("models/ala3_dit.pt"))

@@ -620,3 +620,55 @@ def test_bond_shift_cross_fits_each_half_and_reweights_by_an_independent_route(t
     np.savez(run / "arrays.npz", x=x, u=u, log_q=log_q, log_w=log_w)
     with pytest.raises(SystemExit, match="log w is not -u - log q"):
         bs.cross_fitted(run, tree, data, evaluator)
+
+
+def test_bond_shift_with_a_fixed_file_moves_every_draw_and_refuses_another_run(tmp_path):
+    """--shift-file: every draw moved by one shift fitted elsewhere; the ESS after equals the one rebuilt
+    here from log w' = -u(x') - log q + 2 sum log(d'/d) (u by OpenMM's force groups, d from the bond list).
+    A file fitted to another model, or on the run's own seed, is refused. The moment map (--map moments)
+    fitted on one half moves that half's bond means and spreads onto the data's."""
+    from benchmarks import bond_shift as bs
+    from rexmol.boltzmann.bond_shift import BondShift
+    from rexmol.model import bond_graph
+    from rexmol.molecules import ala3, dataset
+    from rexmol.molecules.bonds import BondTree
+    from rexmol.molecules.energies import EnergyEvaluator, energy_terms
+
+    x = dataset.load_split("test")[:: 1499][:40].astype(np.float32)
+    target = dataset.manifest_target()
+    evaluator = EnergyEvaluator(target=target)
+    u = evaluator.reduced(x)
+    log_q = np.random.default_rng(0).normal(-u.mean(), 1.0, len(u))
+    run = tmp_path / "run"
+    run.mkdir()
+    np.savez(run / "arrays.npz", x=x, u=u, log_q=log_q, log_w=-u - log_q)
+    solver = {"solver": "princeps", "steps": 16}
+    (run / "settings.json").write_text(json.dumps({"model_sha256": "abc", "solver": solver, "seed": 0}))
+    tree = BondTree(bond_graph(ala3.TOPOLOGY_PDB), ala3.N_ATOMS)
+    s = np.random.default_rng(2).uniform(-0.002, 0.002, len(tree.child))
+    path = BondShift(s, "abc", solver, {"seed": 1}).save(tmp_path / "shift.json")
+    row = bs.fixed_shift(run, BondShift.load(path), evaluator, path)
+    pairs = np.array(bond_graph(ala3.TOPOLOGY_PDB))
+    length = lambda c: np.linalg.norm(  # noqa: E731
+        np.float64(c)[:, pairs[:, 0]] - np.float64(c)[:, pairs[:, 1]], axis=-1)
+    moved = tree.shift(x, s)[0]
+    d, d_new = length(x), length(moved)
+    u_new = sum(energy_terms(moved.astype(np.float32), target).values())
+    log_w_new = -u_new - log_q + 2 * np.log(d_new / d).sum(1)
+    assert row["ess_fraction_after"] == pytest.approx(1 / (40 * np.square(np.exp(log_w_new - np.logaddexp.reduce(
+        log_w_new))).sum()), rel=1e-4)
+    assert row["map"] == "fixed" and row["fit"] == {"seed": 1}
+    with pytest.raises(SystemExit, match="fitted to model xyz.*drew with abc"):
+        bs.fixed_shift(run, BondShift(s, "xyz", solver, {"seed": 1}), evaluator, path)
+    with pytest.raises(SystemExit, match="judge it on other noise"):
+        bs.fixed_shift(run, BondShift(s, "abc", solver, {"seed": 0}), evaluator, path)
+
+    data = x[::2].astype(np.float64)
+    row = bs.cross_fitted(run, tree, data, evaluator, "moments")
+    a_fit = np.arange(20, 40)  # the second half, which fits the map the first half is judged with
+    a_fit = a_fit[u[a_fit] < np.percentile(u[a_fit], 95)]
+    np.testing.assert_allclose(row["scale"][0], tree.lengths(data).std(0) / tree.lengths(x[a_fit]).std(0), rtol=1e-9)
+    y = tree.affine(x[a_fit], np.array(row["scale"][0]), np.array(row["shift_nm"][0]))[0]
+    np.testing.assert_allclose(tree.lengths(y).mean(0), tree.lengths(data).mean(0), atol=1e-9)
+    with pytest.raises(ValueError, match="unknown bond map"):
+        bs.cross_fitted(run, tree, data, evaluator, "quantiles")

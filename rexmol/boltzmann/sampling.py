@@ -25,6 +25,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from rexmol.boltzmann.bond_shift import BondShift
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
 from rexmol.geometry import centre
@@ -408,7 +409,8 @@ def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool, what: str = 
             raise FileExistsError(f"{out_dir} already holds {result}; choose another --out or pass --overwrite")
         elif old is not None:
             if old != json.loads(json.dumps(settings)):
-                diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+                new = json.loads(json.dumps(settings))
+                diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
                 raise ValueError(f"{out_dir} holds a partial {what} with other settings {diff}; "
                                  f"rerun with the same settings to resume, or pass --overwrite")
         else:
@@ -470,9 +472,12 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
                       reference: MDReference | None = None, manifest=dataset.MANIFEST, accelerator: str = "auto",
                       devices="auto", clip_quantile: float | None = None, progress: bool = True,
                       roundtrip_chunks: int = 1, plots: bool = True, reuse_from=None,
-                      draw_only_from_end: bool = False) -> dict:
+                      draw_only_from_end: bool = False, bond_shift=None) -> dict:
     """The whole ``rexmol sample`` job; returns the results dict also written to results.json.
     ``reuse_from``: an earlier run whose chunks this run would draw (:func:`reuse_chunks`).
+    ``bond_shift``: a ``rexmol fit-bond-shift`` file fitted to this model and sampler; every draw is
+    moved by it after the flow, with log q' = log q - log |det| (:mod:`rexmol.boltzmann.bond_shift`).
+    The chunks stay the flow's own draws, so a run with the shift reuses the chunks of one without.
     ``draw_only_from_end``: a helper beside a run in the same ``out_dir`` (same settings): it draws
     the missing chunks last first and stops (:func:`draw_chunks`); it judges nothing and writes no
     results, so the run it helps stays the one that does. Returns {"n", "chunks", "drawn_s"}."""
@@ -482,6 +487,11 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
     # fails early and clearly (a missing, corrupt or other-target model), before anything is written
     loaded = load_model_for(model_path, reference.manifest if reference is not None else manifest)
     settings = run_settings(model_path, n, spec, chunk_size, seed, clip_quantile)
+    shift = None
+    if bond_shift is not None:
+        shift = BondShift.load(bond_shift)
+        shift.require_for(model_path, spec, bond_shift)
+        settings["bond_shift"] = {"path": str(bond_shift), "sha256": hashlib.sha256(Path(bond_shift).read_bytes()).hexdigest()}
     if reuse_from is not None:  # checked before anything is written to out_dir
         check_reusable(reuse_from, out_dir, settings)
     prepare_out_dir(out_dir, settings, overwrite)
@@ -500,6 +510,9 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
     drawn = draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
                         progress)
     wall_draw = time.perf_counter() - t0
+    log_det_shift = None
+    if shift is not None:
+        drawn["x"], drawn["log_q"], log_det_shift = shift.apply(drawn["x"], drawn["log_q"])
     reference = reference or MDReference(manifest, workers)
     numbers, arrays = judge(drawn["x"], drawn["log_q"], reference, workers, clip_quantile, seed, progress=progress)
     roundtrip = [s for s in drawn["stats"] if "roundtrip_z_max_abs" in s]
@@ -521,6 +534,11 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         "units": {"u": f"U/kT, kT = {reference.kT_kJ_per_mol:.4f} kJ/mol", "log_q": "nats per nm^96", "T_W2": "rad"},
         "target": None if reference.target is None else reference.target.record(),
     }
+    if shift is not None:
+        moved = np.isfinite(drawn["log_q"])
+        results["bond_shift"] = {**settings["bond_shift"], "fit": shift.fit, "mean_shift_nm": float(shift.shift_nm.mean()),
+                                 "mean_log_det": float(log_det_shift[moved].mean()) if moved.any() else None,
+                                 "moved": int(moved.sum())}
     resample_idx = None
     if resample and arrays["weights"].any():  # no draw with a finite weight: nothing to resample
         resample_idx = systematic_resample(arrays["weights"], resample, seed)
@@ -529,7 +547,8 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         results["resampled"] = 0
     write_conformers(drawn["x"], out_dir, arrays["u"], resample_idx)
     atomic_savez(out_dir / "arrays.npz", x=drawn["x"].astype(np.float32), log_q=drawn["log_q"], u=arrays["u"],
-                  log_w=arrays["log_w"], weights=arrays["weights"], torsions=arrays["torsions"])
+                  log_w=arrays["log_w"], weights=arrays["weights"], torsions=arrays["torsions"],
+                  **({} if shift is None else {"log_det_bond_shift": log_det_shift}))
     if plots:
         tors, w, names = arrays["torsions"], arrays["weights"], reference.torsion_names
         ok = np.isfinite(arrays["u"])

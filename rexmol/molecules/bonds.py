@@ -22,6 +22,12 @@ coordinates (the root moves by the identity). A density q becomes, after the map
 q'(x') = q(x) / |det dx'/dx|: drawing x ~ q and moving it by the shift keeps exact importance
 weights, log w' = -u(x') - log q(x) + log |det dx'/dx|.
 
+The affine map d' = a d + b (:meth:`BondTree.affine`, a > 0) is the same construction with
+f(d) = a d + b, so log |det dx'/dx| = sum_c [log a_c + 2 log(d'_c / d_c)]; the shift is a = 1.
+:func:`fit_moment_map` chooses a and b to move each bond's mean and standard deviation onto the
+data's. (Measured in benchmarks/bond_shift.py --map moments: it narrows the bulk of log w but
+lowers the ESS, so the sampler uses the shift.)
+
 Why: a flow-matched model's bond lengths carry small systematic offsets from the MD data's
 (of order 0.5 pm here, against bonds that fluctuate by about 3 pm), and moving its draws by the
 mean offset, estimated on other draws, is a change of proposal the weights stay exact under
@@ -78,32 +84,53 @@ class BondTree:
 
     def shift(self, x_nm: np.ndarray, shift_nm) -> tuple[np.ndarray, np.ndarray]:
         """(x', log |det dx'/dx|): every bond length moved by ``shift_nm`` (nm, shape (N - 1,) in the
-        tree's bond order, or a scalar) along its direction, as in the module docstring. Float64.
+        tree's bond order, or a scalar) along its direction, as in the module docstring: the
+        affine map d' = d + s. Float64. Raises as ``affine`` does."""
+        return self.affine(x_nm, 1.0, shift_nm)
 
-        Raises ValueError for non-finite coordinates, a zero-length bond, or a shift that would make
-        a bond length zero or negative (the map is then not a bijection)."""
+    def affine(self, x_nm: np.ndarray, scale, offset_nm) -> tuple[np.ndarray, np.ndarray]:
+        """(x', log |det dx'/dx|): every bond length d mapped to d' = scale d + offset along its own
+        direction (``scale`` > 0, dimensionless; ``offset_nm`` in nm; each of shape (N - 1,) in the
+        tree's bond order, or a scalar). Each bond vector's block is the radial map with f(d) =
+        scale d + offset, so
+
+            log |det dx'/dx| = sum_b [log scale_b + 2 log(d'_b / d_b)].
+
+        Its inverse is the affine map with scale 1 / scale and offset -offset / scale. Float64.
+
+        Raises ValueError for non-finite coordinates, a zero-length bond, a scale that is not
+        positive, or a map that would make a bond length zero or negative (it is then not a
+        bijection)."""
         x = self._check(x_nm)
-        s = np.asarray(shift_nm, dtype=np.float64)
-        if s.ndim > 1 or (s.ndim == 1 and len(s) != len(self.child)):
-            raise ValueError(f"a shift per bond has shape ({len(self.child)},) (or is one number), got {s.shape}")
-        s = np.broadcast_to(s, (len(self.child),))
-        if not np.isfinite(s).all():
-            raise ValueError("the bond shifts must be finite")
+        a, b = self._per_bond(scale, "scale"), self._per_bond(offset_nm, "offset")
+        if (a <= 0).any():
+            raise ValueError(f"the bond-length scales must be positive (the map must keep each bond's direction); "
+                             f"got {a.min():.4g}")
         vectors = x[:, self.child] - x[:, self.parent]
         d = np.linalg.norm(vectors, axis=-1)
         if (d <= 0).any():
             raise ValueError("a conformation has two bonded atoms at the same place: its bond direction is undefined")
-        d_new = d + s
+        d_new = a * d + b
         if (d_new <= 0).any():
             bad = np.argwhere(d_new <= 0)[0]
-            raise ValueError(f"the shift {s[bad[1]]:.4g} nm would make bond {self.parent[bad[1]]}-{self.child[bad[1]]} of "
-                             f"conformation {bad[0]} (length {d[tuple(bad)]:.4g} nm) non-positive")
+            raise ValueError(f"the map d -> {a[bad[1]]:.4g} d + {b[bad[1]]:.4g} nm would make bond "
+                             f"{self.parent[bad[1]]}-{self.child[bad[1]]} of conformation {bad[0]} "
+                             f"(length {d[tuple(bad)]:.4g} nm) non-positive")
         moved = vectors * (d_new / d)[..., None]
         y = np.empty_like(x)
         y[:, self.root] = x[:, self.root]
         for k, (p, c) in enumerate(zip(self.parent, self.child)):  # parents come first: breadth-first order
             y[:, c] = y[:, p] + moved[:, k]
-        return y, 2.0 * np.log(d_new / d).sum(axis=1)
+        return y, np.log(a).sum() + 2.0 * np.log(d_new / d).sum(axis=1)
+
+    def _per_bond(self, value, name: str) -> np.ndarray:
+        v = np.asarray(value, dtype=np.float64)
+        if v.ndim > 1 or (v.ndim == 1 and len(v) != len(self.child)):
+            raise ValueError(f"the bond {name}s must have shape ({len(self.child)},), one per bond (or be one number), "
+                             f"got {v.shape}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"the bond {name}s must be finite")
+        return np.broadcast_to(v, (len(self.child),))
 
     def _check(self, x_nm) -> np.ndarray:
         x = np.asarray(x_nm, dtype=np.float64)
@@ -118,3 +145,14 @@ def fit_mean_shift(tree: BondTree, model_x_nm: np.ndarray, data_x_nm: np.ndarray
     """The shift (nm, per bond) that moves the mean bond lengths of the model's draws onto the data's:
     s = mean_data(d) - mean_model(d). Pass draws other than the ones the shift will be judged on."""
     return tree.lengths(data_x_nm).mean(axis=0) - tree.lengths(model_x_nm).mean(axis=0)
+
+
+def fit_moment_map(tree: BondTree, model_x_nm: np.ndarray, data_x_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset nm), per bond, of the affine map d' = scale d + offset that moves the mean and
+    standard deviation of the model's bond lengths onto the data's: scale = sd_data / sd_model,
+    offset = mean_data - scale mean_model. Pass draws other than the ones the map will be judged on."""
+    model, data = tree.lengths(model_x_nm), tree.lengths(data_x_nm)
+    if len(model) < 2 or len(data) < 2:
+        raise ValueError(f"a standard deviation needs two conformations or more; got {len(model)} draws, {len(data)} data")
+    scale = data.std(axis=0) / model.std(axis=0)
+    return scale, data.mean(axis=0) - scale * model.mean(axis=0)
