@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
+from rexmol.boltzmann.bond_shift import BondShift  # noqa: E402
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec  # noqa: E402
 from rexmol.boltzmann.sampling import MDReference, load_model_for  # noqa: E402
 from rexmol.metrics import backbone_torsions  # noqa: E402
@@ -44,12 +45,14 @@ from rexmol.metrics.autocorrelation import torsion_integrated_times  # noqa: E40
 from rexmol.molecules import dataset, md  # noqa: E402
 
 
-def generator_s_per_draw(generator: BoltzmannGenerator, evaluator, draws: int, seed: int) -> tuple[float, float]:
-    """(CPU, wall) seconds per draw: sampling with log q, then OpenMM energies of the draws
-    (``evaluator`` is built once, outside the timing)."""
+def generator_s_per_draw(generator: BoltzmannGenerator, evaluator, draws: int, seed: int,
+                         shift: BondShift | None = None) -> tuple[float, float]:
+    """(CPU, wall) seconds per draw: sampling with log q, the run's bond shift if it had one, then
+    OpenMM energies of the draws (``evaluator`` is built once, outside the timing)."""
     t0, w0 = time.process_time(), time.perf_counter()
     drawn = generator.sample(draws, seed=seed)
-    evaluator.reduced(drawn.x, nonfinite="inf")
+    x = drawn.x if shift is None else shift.apply(drawn.x, drawn.log_q)[0]
+    evaluator.reduced(x, nonfinite="inf")
     return (time.process_time() - t0) / draws, (time.perf_counter() - w0) / draws
 
 
@@ -106,6 +109,12 @@ def main(argv=None):
                          "pass --model with that model's file")
     reference = MDReference(args.manifest)
     generator = BoltzmannGenerator(load_model_for(model_path, args.manifest), spec)
+    shift = None
+    if settings.get("bond_shift"):  # the run moved its draws: its cost is part of a draw's
+        shift_path = Path(settings["bond_shift"]["path"])
+        if not shift_path.is_file() or hashlib.sha256(shift_path.read_bytes()).hexdigest() != settings["bond_shift"]["sha256"]:
+            raise SystemExit(f"{shift_path}, the bond shift {args.run} applied, is missing or changed since")
+        shift = BondShift.load(shift_path)
     manifest = dataset.load_manifest(args.manifest)
     protocol = dataset.integrator(asdict(md.MDSettings()))
     by_integrator: dict[str, tuple[md.MDSettings, list[int]]] = {}
@@ -117,9 +126,9 @@ def main(argv=None):
     taus = {name: slowest_torsion_tau_ps(args.manifest, seeds) for name, (_, seeds) in by_integrator.items()}
     timings = {"generator": [], **{(name, plat): [] for name in by_integrator for plat in ("Reference", "CPU")}}
     with reference.evaluator(1) as ev:
-        generator_s_per_draw(generator, ev, 2, seed=10_000)  # warm-up (allocations, first energies)
+        generator_s_per_draw(generator, ev, 2, seed=10_000, shift=shift)  # warm-up (allocations, first energies)
         for r in range(args.repeats):
-            timings["generator"].append(generator_s_per_draw(generator, ev, args.draws, seed=10_001 + r))
+            timings["generator"].append(generator_s_per_draw(generator, ev, args.draws, seed=10_001 + r, shift=shift))
             for name, (st, _) in by_integrator.items():
                 for plat in ("Reference", "CPU"):
                     timings[(name, plat)].append(md_s_per_ps(st, reference, plat, args.md_ps))
@@ -149,7 +158,8 @@ def main(argv=None):
     ess_interval = results.get("bootstrap", {}).get("ess_fraction_16_84")
     path = write_json(args.json_name, {
         "description": __doc__, "run": str(args.run), "manifest": str(args.manifest), "solver": settings["solver"],
-        "model": str(model_path), "model_sha256": sha, "n_run": results["n"], "ess_fraction": ess_fraction,
+        "model": str(model_path), "model_sha256": sha,
+        "bond_shift": settings.get("bond_shift"), "n_run": results["n"], "ess_fraction": ess_fraction,
         "ess_fraction_16_84": ess_interval,
         "generator_over_best_md_16_84": ([v / gen_s / best_md for v in ess_interval] if ess_interval else None),
         "tau_ps_by_integrator": taus, "seeds_by_integrator": {k: v[1] for k, v in by_integrator.items()},
