@@ -27,7 +27,12 @@
 #      resumable batch by batch (commit the folder's batches/ and settings.json if the session ends
 #      first);
 #    - the model report (2000 unweighted draws) into <ckpt folder>/report/.
-# 3. prints the paired comparison (benchmarks/training_ab.py) against the shipped model.
+# 3. the run's own bond shift (rexmol fit-bond-shift: 20,000 draws of prior seed 1 without log q,
+#    about 7 minutes) beside its export, <ckpt folder>/ala3_dit_bond_shift.json, then the headline's
+#    draws moved by it (rexmol sample --reuse-chunks: the same flow draws, judged again) into
+#    benchmarks/results/NAME_shifted_headline_n2000/: the default sampler applies a model's shift, so
+#    this is the pairing the ship rule reads (against aaa_1fs_cycle4_shifted_headline_n2000);
+# 4. prints the paired comparisons (benchmarks/training_ab.py) against the shipped model.
 # A step whose output is complete is skipped on a rerun (results.json and likelihood.json are
 # written last, so a folder that has one is whole).
 # REXMOL_OVERWRITE=1 redoes every step from scratch: it deletes the committed chunks and batches of
@@ -46,12 +51,16 @@ CSV=$(ls -d "$DIR"/csv/version_*/metrics.csv 2>/dev/null | sort -V | tail -1)
 ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
 HEAD=benchmarks/results/${NAME}_headline_n2000
+SHIFTED=benchmarks/results/${NAME}_shifted_headline_n2000
 pairing() {
   echo "paired with the shipped model (same noise, same frames; differences read $NAME minus shipped:"
   echo "a negative NLL difference, an ESS ratio above 1 and a positive median log w difference favour $NAME):"
   echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle4_nll" \
     "$NAME=benchmarks/results/${NAME}_nll" \
     "--samples shipped=benchmarks/results/aaa_1fs_cycle4_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
+  echo "and, each with its own bond shift (the default sampler; the ship rule's pairing):"
+  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle4_shifted_headline_n2000" \
+    "$NAME=$SHIFTED --json-name training_ab_${NAME}_shifted"
 }
 NLL=benchmarks/results/${NAME}_nll
 case $NAME in  # their folders are committed pairings' baselines: never redo them here
@@ -65,8 +74,8 @@ if [ -n "$what" ]; then
     "$report; README, \"Results on the AAA target\")" >&2; exit 1
 fi
 if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
-    && [ ${#ow[@]} -eq 0 ]; then
-  echo "$HEAD/, $NLL/ and $DIR/report/ are complete (REXMOL_OVERWRITE=1 redoes them)"; pairing; exit 0
+    && [ -e "$SHIFTED/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$HEAD/, $SHIFTED/, $NLL/ and $DIR/report/ are complete (REXMOL_OVERWRITE=1 redoes them)"; pairing; exit 0
 fi
 MODEL=$DIR/ala3_dit.pt
 fresh=$(mktemp -d)
@@ -86,7 +95,7 @@ if [ -e "$HEAD/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
   echo "$HEAD/ is complete: kept"
 else
   .venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
-    --out "$HEAD" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
+    --bond-shift none --out "$HEAD" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
   sample=$!
 fi
 nll=
@@ -112,5 +121,19 @@ failed=()
 [ -z "$nll" ] || wait "$nll" || failed+=("rexmol likelihood: see runs/${NAME}_nll.log")
 [ -z "$report" ] || wait "$report" || failed+=("rexmol model-report: see runs/${NAME}_report.log")
 if [ ${#failed[@]} -gt 0 ]; then printf 'failed: %s\n' "${failed[@]}" >&2; exit 1; fi
-echo "done: $HEAD/, $NLL/, $DIR/report/"
+SHIFT=$DIR/ala3_dit_bond_shift.json
+if [ -e "$SHIFT" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$SHIFT exists: kept"
+else
+  .venv/bin/rexmol fit-bond-shift --model "$MODEL" --manifest "$MANIFEST" --threads 1 --out "$SHIFT" "${ow[@]}" \
+    >"runs/${NAME}_bond_shift.log" 2>&1 || { echo "rexmol fit-bond-shift failed: see runs/${NAME}_bond_shift.log" >&2; exit 1; }
+fi
+if [ -e "$SHIFTED/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$SHIFTED/ is complete: kept"
+else
+  .venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
+    --bond-shift "$SHIFT" --reuse-chunks "$HEAD" --out "$SHIFTED" "${ow[@]}" >"runs/${NAME}_shifted_headline_n2000.log" 2>&1 \
+    || { echo "rexmol sample (shifted) failed: see runs/${NAME}_shifted_headline_n2000.log" >&2; exit 1; }
+fi
+echo "done: $HEAD/, $SHIFTED/, $NLL/, $DIR/report/"
 pairing

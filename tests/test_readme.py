@@ -432,7 +432,8 @@ CLAIMS += [
         j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"]) if j["md_test_frames"] == 60_000 else "", "{}",
        quote) for name, label, quote in (
         (HEAD_SHIPPED, "shipped model without its bond shift (1 fs data, fourth cycle)",
-         "| rexmol, shipped model without its bond shift (1 fs data, fourth cycle), default sampler | 2000 | 1.31% | 2.01 (floor 1.94) | "
+         "| rexmol, shipped model without its bond shift (1 fs data, fourth cycle), default sampler | 2000 | 1.31% |"
+          " 2.01 (floor 1.94) | "
          "1.35 (floor 1.35) |"),
         (HEAD_C3, "1 fs third cycle (shipped before it)",
          "| rexmol, 1 fs third cycle (shipped before it), default sampler | 2000 | 0.83% | 2.25 (floor 2.43) | "
@@ -1625,7 +1626,8 @@ CLAIMS += [
      "test NLL **-0.43 nats** (SE 0.01; -353.09\n  against -352.66), the median log w **+1.06 nats** [0.97, 1.14], "
      "the spread of log w 5.5 against\n  6.3 nats, but ESS **0.79%** against 1.10% (ratio 0.72 [0.62, 1.10]; largest "
      "normalised weight\n  0.21 against 0.15, k-hat 0.91 against 0.84)"),
-    ("bond_shift_ab_cycle4.json", lambda j: "raises the shipped\nmodel's ESS {:.2f}x [{:.2f}, {:.2f}] on the headline's draws".format(
+    ("bond_shift_ab_cycle4.json", lambda j: "raises the shipped\nmodel's ESS {:.2f}x [{:.2f}, {:.2f}] on the headline's"
+     " draws".format(
         *_paired_fields(j["paired_samples"]["shifted"], "ess_ratio", "ess_ratio_interval_16_84"))
      if j["paired_samples"]["shifted"]["baseline_dir"] == "benchmarks/results/" + HEAD_SHIPPED.split("/")[0] else "", "{}",
      "raises the shipped\nmodel's ESS 1.64x [1.32, 1.87] on the headline's draws"),
@@ -1730,13 +1732,17 @@ CLAIMS += [
     (SHIFT_FILE, lambda j: "draws {:,} conformers of prior seed {}".format(j["fit"]["n_draws"], j["fit"]["seed"]), "{}",
      "draws 20,000 conformers of prior seed 1"),
     (SHIFT_FILE, lambda j: 1000 * j["fit"]["shift_sem_nm_median"], "{:.2f}", "standard error 0.03 pm"),
-    (SHIFT_FILE, lambda j: j["fit"]["draw_s"] / 60, "{:.1f}", "without log q (the divergence is not needed for bond lengths: 6.5"),
-    (HEAD_SHIFTED, lambda j: "| rexmol, shipped model with its bond shift (the default sampler) | 2000 | {:.2f}% | {:.2f} (floor {:.2f}) "
+    (SHIFT_FILE, lambda j: j["fit"]["draw_s"] / 60, "{:.1f}", "without log q (the divergence is not needed for bond"
+     " lengths: 6.5"),
+    (HEAD_SHIFTED, lambda j: "| rexmol, shipped model with its bond shift (the default sampler) | 2000 | {:.2f}% |"
+     " {:.2f} (floor {:.2f}) "
      "| {:.2f} (floor {:.2f}) |".format(100 * j["ess_fraction"], j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["E_W2_kT"],
                                        j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"]), "{}",
-     "| rexmol, shipped model with its bond shift (the default sampler) | 2000 | 2.15% | 1.56 (floor 1.71) | 1.17 (floor 1.24) |"),
+     "| rexmol, shipped model with its bond shift (the default sampler) | 2000 | 2.15% | 1.56 (floor 1.71) | 1.17"
+      " (floor 1.24) |"),
     ("bond_moments_1fs.json", lambda j: ("u by {:.0f}-{:.0f} kT and raises the median log w by {:.1f}-{:.1f} nats, but the ESS "
-                                         "ratio is\n  {:.2f} [{:.2f}, {:.2f}] for the shipped model and {:.2f}-{:.2f} over the five").format(
+                                         "ratio is\n  {:.2f} [{:.2f}, {:.2f}] for the shipped model and {:.2f}-{:.2f}"
+                                          " over the five").format(
         min(r["median_u_before_kT"] - r["median_u_after_kT"] for r in j["runs"]),
         max(r["median_u_before_kT"] - r["median_u_after_kT"] for r in j["runs"]),
         min(r["median_log_w_after"] - r["median_log_w_before"] for r in j["runs"]),
