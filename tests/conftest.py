@@ -14,3 +14,27 @@ def _deterministic_torch():
     prev = torch.get_default_dtype()
     yield
     torch.set_default_dtype(prev)
+
+
+@pytest.fixture(scope="module")
+def zero_model(tmp_path_factory):
+    """A fresh DiT: adaLN-Zero makes it the zero field, so the flow is the identity and
+    q(x) = N(c x; 0, I) c^96 on the mean-free subspace, in closed form (c = coord_scale = 5)."""
+    from rexmol.model import DiT, token_ids
+    from rexmol.model.checkpoint import save_model
+    from rexmol.molecules import ala3
+    from rexmol.molecules.target import AAA
+
+    path = tmp_path_factory.mktemp("model") / "zero.pt"
+    torch.manual_seed(0)
+    config = {"width": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "coord_scale": 5.0}
+    return save_model(DiT(*token_ids(ala3.TOPOLOGY_PDB), width=16, depth=1, heads=2, mlp_ratio=2.0), config, path,
+                      target=AAA.record())  # a model of the shipped data's target
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The MD test set's first 1000 frames, as the sample job judges against."""
+    from rexmol.boltzmann.sampling import MDReference
+
+    return MDReference(max_frames=1000)

@@ -28,10 +28,8 @@ from rexmol.demo import GaussianVelocity
 from rexmol.flows import MeanFreeNormal
 from rexmol.metrics import energy_w2
 from rexmol.metrics.bootstrap import interval, paired_bootstrap_e_w2
-from rexmol.model import DiT, token_ids
-from rexmol.model.checkpoint import LoadedModel, save_model
+from rexmol.model.checkpoint import LoadedModel
 from rexmol.molecules import ala3
-from rexmol.molecules.target import AAA
 
 
 def same_json(path, result) -> bool:
@@ -41,21 +39,6 @@ def same_json(path, result) -> bool:
 
 
 CONFIG = {"width": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "coord_scale": 5.0}
-
-
-@pytest.fixture(scope="module")
-def zero_model(tmp_path_factory):
-    """A fresh DiT: adaLN-Zero makes it the zero field, so the flow is the identity and
-    q(x) = N(c x; 0, I) c^96 on the mean-free subspace, in closed form."""
-    path = tmp_path_factory.mktemp("model") / "zero.pt"
-    torch.manual_seed(0)
-    return save_model(DiT(*token_ids(ala3.TOPOLOGY_PDB), width=16, depth=1, heads=2, mlp_ratio=2.0), CONFIG, path,
-                      target=AAA.record())  # a model of the shipped data's target
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return MDReference(max_frames=1000)
 
 
 def closed_form_log_q(x_nm, c=5.0):

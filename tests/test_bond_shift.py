@@ -14,32 +14,16 @@ import torch
 
 from rexmol.boltzmann.bond_shift import BondShift, fit_bond_shift, molecule_tree
 from rexmol.boltzmann.generator import SolverSpec
-from rexmol.boltzmann.sampling import MDReference, sample_conformers
+from rexmol.boltzmann.sampling import sample_conformers
 from rexmol.cli import main
 from rexmol.flows import MeanFreeNormal
 from rexmol.metrics import backbone_torsions
-from rexmol.model import DiT, bond_graph, token_ids
-from rexmol.model.checkpoint import model_sha256, save_model
+from rexmol.model import bond_graph
+from rexmol.model.checkpoint import model_sha256
 from rexmol.molecules import ala3, dataset
 from rexmol.molecules.target import AAA
 
-CONFIG = {"coord_scale": 5.0, "width": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0}
 SPEC = SolverSpec(steps=2)
-
-
-@pytest.fixture(scope="module")
-def zero_model(tmp_path_factory):
-    """A fresh DiT: adaLN-Zero makes it the zero field, so the flow is the identity and
-    q(x) = N(c x; 0, I) c^96 on the mean-free subspace, in closed form."""
-    path = tmp_path_factory.mktemp("model") / "zero.pt"
-    torch.manual_seed(0)
-    return save_model(DiT(*token_ids(ala3.TOPOLOGY_PDB), width=16, depth=1, heads=2, mlp_ratio=2.0), CONFIG, path,
-                      target=AAA.record())
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return MDReference(max_frames=1000)
 
 
 def _lengths(x):
