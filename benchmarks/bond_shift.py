@@ -99,9 +99,9 @@ def fixed_shift(run: Path, shift: BondShift, evaluator: EnergyEvaluator, shift_p
     if settings.get("model_sha256") != shift.model_sha256 or settings.get("solver") != shift.solver:
         raise SystemExit(f"{shift_path} was fitted to model {shift.model_sha256[:12]}... and sampler {shift.solver}; "
                          f"{run} drew with {str(settings.get('model_sha256'))[:12]}... and {settings.get('solver')}")
-    if settings.get("seed") == shift.fit.get("seed"):
-        raise SystemExit(f"{shift_path} was fitted on seed {shift.fit.get('seed')}, the seed of {run}: "
-                         "judge it on other noise")
+    if settings.get("seed") == shift.fit.get("seed"):  # the fit's noise hashes apart from a run's anyway
+        raise SystemExit(f"{shift_path} was fitted on seed {shift.fit.get('seed')}, the seed of {run}: by this "
+                         "benchmark's rule a shift is judged on runs of another seed")
     x, u, log_q, log_w = _load_run(run)
     n = len(x)
     y, log_q_shifted, _ = shift.apply(x, log_q)
@@ -122,7 +122,12 @@ def _sha256(path: Path) -> str:
 
 
 def _load_run(run: Path) -> tuple[np.ndarray, ...]:
-    """x (nm), u, log q, log w of a ``rexmol sample`` folder, float64; refused unless log w = -u - log q."""
+    """x (nm), u, log q, log w of a ``rexmol sample`` folder, float64; refused unless log w = -u - log q,
+    and refused for a run whose draws a bond shift already moved (it would move them twice)."""
+    settings = run / "settings.json"
+    if settings.is_file() and json.loads(settings.read_text()).get("bond_shift"):
+        raise SystemExit(f"{run}'s draws were already moved by a bond shift ({settings}); give the run drawn "
+                         "without one (rexmol sample --bond-shift none)")
     arrays = np.load(run / "arrays.npz")
     x, u, log_q, log_w = (arrays[k].astype(np.float64) for k in ("x", "u", "log_q", "log_w"))
     finite = np.isfinite(log_w)

@@ -111,7 +111,8 @@ def main(argv=None):
     rows, w2_rows = [], []
     for name, other, path in named[1:]:
         d = paired_sample_comparison(base, other, n_boot=args.boot, same="model_sha256")
-        payload["paired"][name] = {"dir": path, "solver": other["settings"].get("solver"), **d}
+        payload["paired"][name] = {"dir": path, "solver": other["settings"].get("solver"),
+                                   "bond_shift": other["settings"].get("bond_shift"), **d}
         rows.append(paired_sample_row("sampler", name, d))
         if reference is not None:
             w2 = reweighted_w2_ratios(base, other, reference, args.w2_boot,

@@ -148,17 +148,24 @@ def read_samples(out_dir: Path) -> dict:
             **{k: arrays[k].astype(np.float64) for k in ("log_q", "u", "log_w", "weights", "torsions") if k in arrays}}
 
 
-def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: int = 0, same: str = "solver") -> dict:
+def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: int = 0, same: str = "solver",
+                             across_bond_shift: bool = False) -> dict:
     """ESS of each, ESS_other / ESS_base, and the paired differences (other - base) of the mean and
     median log w, each with a 16-84% interval over the same bootstrap resamples of the draws.
 
     ``same`` names what the two runs share besides their noise: the solver (an A/B of models) or
-    the model (``"model_sha256"``: an A/B of samplers, benchmarks/sampler_ab.py)."""
+    the model (``"model_sha256"``: an A/B of samplers, benchmarks/sampler_ab.py). A run whose draws
+    were moved by a bond shift (``rexmol sample --bond-shift``) pairs only with another such run (each
+    model with its own shift), unless ``across_bond_shift``: then the comparison is the shift itself."""
     keys = [k for k in SAMPLE_SETTINGS if k != "solver"] + [same]
     for key in keys:
         if base["settings"].get(key) != other["settings"].get(key):
             raise SystemExit(f"the sample runs differ in {key!r}: {base['settings'].get(key)!r} against "
                              f"{other['settings'].get(key)!r}; a paired comparison needs the same noise and {same}")
+    shifted = (bool(base["settings"].get("bond_shift")), bool(other["settings"].get("bond_shift")))
+    if shifted[0] != shifted[1] and not across_bond_shift:
+        raise SystemExit(f"one run's draws were moved by a bond shift and the other's were not (baseline {shifted[0]}, "
+                         f"other {shifted[1]}); pass --across-bond-shift if the shift is what you compare")
     idx = resample_indices(len(base["weights"]), n_boot, seed)
     everything = np.arange(len(base["weights"]))
 
@@ -232,6 +239,8 @@ def main(argv=None):
     p.add_argument("--json-name", default="training_ab", help="results/<name>.json (default: training_ab)")
     p.add_argument("--versus", nargs="*", default=[], metavar="NAME=BASE",
                    help="pair --samples folder NAME with folder BASE instead of its setting's first folder")
+    p.add_argument("--across-bond-shift", action="store_true",
+                   help="allow pairing draws moved by a bond shift with draws that were not (the shift is the A/B)")
     args = p.parse_args(argv)
     if not args.runs and not args.nll and not args.samples:
         raise SystemExit("nothing to compare: give --runs, --nll and/or --samples")
@@ -294,8 +303,10 @@ def main(argv=None):
             _, base, base_path = by_name[base_name]
             rows = []
             for name, other, path in others:
-                d = paired_sample_comparison(base, other)
-                payload["paired_samples"][name] = {"dir": path, "baseline": base_name, "baseline_dir": base_path, **d}
+                d = paired_sample_comparison(base, other, across_bond_shift=args.across_bond_shift)
+                payload["paired_samples"][name] = {"dir": path, "baseline": base_name, "baseline_dir": base_path,
+                                                   "bond_shift_base": base["settings"].get("bond_shift"),
+                                                   "bond_shift": other["settings"].get("bond_shift"), **d}
                 rows.append(paired_sample_row("model", name, d))
             print(f"\nPaired draws against {base_name} (same noise; n = {len(base['weights'])}; "
                   f"{base['settings'].get('solver')}; log w differences in nats, model minus baseline, positive "

@@ -131,6 +131,13 @@ def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_pat
     other_noise = read_samples(_samples_dir(tmp_path / "d", base_lw, seed=1))
     with pytest.raises(SystemExit, match="differ in 'seed'"):
         paired_sample_comparison(base, other_noise)
+    # draws moved by a bond shift pair with unmoved ones only when asked (the shift is then the A/B)
+    moved = read_samples(_samples_dir(tmp_path / "h", narrow_lw))
+    moved["settings"]["bond_shift"] = {"path": "m_bond_shift.json", "sha256": "cc"}
+    with pytest.raises(SystemExit, match="moved by a bond shift and the other's were not"):
+        paired_sample_comparison(base, moved)
+    assert paired_sample_comparison(base, moved, n_boot=50, across_bond_shift=True)["ess_ratio"] == \
+        pytest.approx(kish(narrow_lw) / kish(base_lw), rel=1e-9)
     # models are compared on one solver, samplers on one model
     other_grid = read_samples(_samples_dir(tmp_path / "e", narrow_lw, solver={"steps": 16, "grid": "logsnr"}))
     with pytest.raises(SystemExit, match="differ in 'solver'"):
@@ -660,8 +667,13 @@ def test_bond_shift_with_a_fixed_file_moves_every_draw_and_refuses_another_run(t
     assert row["map"] == "fixed" and row["fit"] == {"seed": 1}
     with pytest.raises(SystemExit, match="fitted to model xyz.*drew with abc"):
         bs.fixed_shift(run, BondShift(s, "xyz", solver, {"seed": 1}), evaluator, path)
-    with pytest.raises(SystemExit, match="judge it on other noise"):
+    with pytest.raises(SystemExit, match="judged on runs of another seed"):
         bs.fixed_shift(run, BondShift(s, "abc", solver, {"seed": 0}), evaluator, path)
+    shifted_settings = {"model_sha256": "abc", "solver": solver, "seed": 0, "bond_shift": {"path": str(path), "sha256": "dd"}}
+    (run / "settings.json").write_text(json.dumps(shifted_settings))
+    with pytest.raises(SystemExit, match="already moved by a bond shift"):  # it would move them twice
+        bs.fixed_shift(run, BondShift.load(path), evaluator, path)
+    (run / "settings.json").write_text(json.dumps({**shifted_settings, "bond_shift": None}))
 
     data = x[::2].astype(np.float64)
     row = bs.cross_fitted(run, tree, data, evaluator, "moments")

@@ -21,6 +21,7 @@ from rexmol.metrics import backbone_torsions
 from rexmol.model import bond_graph
 from rexmol.model.checkpoint import model_sha256
 from rexmol.molecules import ala3, dataset
+from rexmol.molecules.energies import energy_terms
 from rexmol.molecules.target import AAA
 
 SPEC = SolverSpec(steps=2)
@@ -64,6 +65,11 @@ def test_a_shifted_run_moves_the_flow_draws_and_keeps_exact_weights(zero_model, 
     np.testing.assert_allclose(b["log_det_bond_shift"], log_det, atol=1e-3)
     kept = np.isfinite(b["log_w"])
     np.testing.assert_allclose(b["log_w"][kept], -b["u"][kept] - b["log_q"][kept], rtol=1e-12)
+    # u was scored at the moved coordinates: OpenMM by force groups (another route than the job's scorer)
+    u_moved = sum(energy_terms(b["x"], AAA, nonfinite="inf").values())
+    finite_u = np.isfinite(b["u"])
+    np.testing.assert_allclose(b["u"][finite_u], u_moved[finite_u], rtol=1e-4)
+    assert not np.allclose(b["u"][finite_u], a["u"][finite_u], rtol=1e-6)
     assert moved["bond_shift"]["moved"] == int(np.isfinite(b["log_q"]).sum())
     # a partial run with the shift is not resumed without it (settings record the file's SHA-256)
     (tmp_path / "moved" / "results.json").unlink()
@@ -116,6 +122,19 @@ def test_a_shift_file_round_trips_and_is_refused_for_another_model_or_sampler(ze
         BondShift(np.full(32, np.nan), "sha", {})
     with pytest.raises(ValueError, match="2 draws or more"):
         fit_bond_shift(zero_model, SPEC, n=1)
+    with pytest.raises(ValueError, match="batch size must be at least 1"):
+        fit_bond_shift(zero_model, SPEC, n=4, batch_size=0)
+    good = json.loads(path.read_text())
+    for broken, message in (({k: v for k, v in good.items() if k != "model_sha256"}, "'model_sha256' is missing"),
+                            ({**good, "bonds": 3}, "'bonds' is missing or not a list"),
+                            ({**good, "bonds": [{"atoms": [0, 1], "shift_nm": "x"}] + good["bonds"][1:]},
+                             "needs 'atoms' .* and a number 'shift_nm'"),
+                            ({**good, "bonds": [{"atoms": [0, 1]}] + good["bonds"][1:]}, "needs 'atoms'")):
+        (tmp_path / "broken.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=message):
+            BondShift.load(tmp_path / "broken.json")
+    with pytest.raises(FileNotFoundError, match="is not a file"):
+        BondShift.load(tmp_path)
 
 
 def test_apply_leaves_draws_without_a_density_alone():
@@ -129,18 +148,27 @@ def test_apply_leaves_draws_without_a_density_alone():
     assert log_q[0] == pytest.approx(1.0 - 2.0 * np.log(_lengths(y[:1]) / _lengths(x[:1])).sum())
     with pytest.raises(ValueError, match="3 draws but 2 log q"):
         shift.apply(x, np.zeros(2))
+    # a clash the map cannot move (two bonded atoms at one place; a bond the shift would make negative)
+    # gets weight zero, log q = NaN as for a fold, instead of stopping the run
+    bad = x.copy()
+    bad[1, 1] = bad[1, 0]
+    y, log_q, _ = BondShift(np.full(32, -0.001), "sha", {}).apply(bad, np.zeros(3))
+    assert np.isfinite(log_q[[0, 2]]).all() and np.isnan(log_q[1]) and (y[1] == bad[1]).all()
+    assert BondShift(np.full(32, -0.5), "sha", {}).movable(x).sum() == 0
 
 
 def test_fit_bond_shift_is_md_mean_minus_the_mean_of_low_energy_draws(zero_model, tmp_path):
     """The fit against a recomputation: the fit's own draws are redrawn through the generator from the
-    recorded noise (one batch), their bond lengths taken by numpy, the u cut applied by hand."""
+    recorded noise (two batches), their bond lengths taken by numpy, the u cut applied by hand."""
     import rexmol
     from rexmol.boltzmann.bond_shift import _batch_seed
     from rexmol.boltzmann.generator import BoltzmannGenerator
     from rexmol.molecules.energies import EnergyEvaluator
 
-    shift = fit_bond_shift(zero_model, SPEC, n=24, seed=5, batch_size=24, progress=False)
-    x = BoltzmannGenerator(rexmol.load_model(zero_model), SPEC).sample_conformers(24, seed=_batch_seed(5, 0))
+    shift = fit_bond_shift(zero_model, SPEC, n=24, seed=5, batch_size=16, progress=False)
+    generator = BoltzmannGenerator(rexmol.load_model(zero_model), SPEC)
+    x = np.concatenate([generator.sample_conformers(16, seed=_batch_seed(5, 0)),
+                        generator.sample_conformers(8, seed=_batch_seed(5, 16))])  # two batches, each its own noise
     u = EnergyEvaluator(target=AAA).reduced(x.astype(np.float32), nonfinite="inf")
     ok = np.isfinite(u) & (ala3.chirality_volumes(None, x) > 0).all(axis=1)
     used = ok & (u <= np.percentile(u[ok], 95))
@@ -195,3 +223,22 @@ def test_the_shipped_model_ships_its_own_shift_for_the_default_sampler():
     assert resolve("auto", model, SolverSpec.default_sampler())[0] == sidecar_path(model)
     assert shift.fit["seed"] != 0 and shift.fit["n_draws"] >= 10_000
     assert 0 < np.abs(shift.shift_nm).max() < 0.001
+
+
+def test_cli_sample_passes_the_resolved_shift_to_the_job(zero_model, tmp_path, monkeypatch, capsys):
+    """`rexmol sample`'s default --bond-shift auto hands the job the model's own file when it was
+    fitted to the CLI's sampler, and nothing with --bond-shift none (the job itself is tested above)."""
+    import rexmol.boltzmann.sampling as sampling
+    from rexmol.boltzmann.bond_shift import sidecar_path
+
+    model = tmp_path / "m.pt"
+    model.write_bytes(zero_model.read_bytes())
+    BondShift(np.zeros(32), model_sha256(model), json.loads(json.dumps(SolverSpec.default_sampler().record()))).save(
+        sidecar_path(model))
+    seen = []
+    monkeypatch.setattr(sampling, "sample_conformers", lambda *a, **kw: seen.append(kw["bond_shift"]) or
+                        {"solver": "s", "n": 1, "md_test_frames": 1})
+    for flag, expected in (([], sidecar_path(model)), (["--bond-shift", "none"], None)):
+        assert main(["sample", "--model", str(model), "--out", str(tmp_path / "o"), *flag]) == 0
+        assert seen[-1] == expected
+    assert "the model's own" in capsys.readouterr().out

@@ -66,7 +66,7 @@ def resolve(choice, model_path, spec: SolverSpec) -> tuple[Path | None, str]:
         raise ValueError(f"{path} was fitted to other model bytes than {model_path} beside it; refit it with "
                          f"rexmol fit-bond-shift --model {model_path} --out {path} --overwrite, or pass --bond-shift none")
     if shift.solver != json.loads(json.dumps(spec.record())):
-        return None, f"no bond shift: {path} was fitted to the default sampler's draws, not to this sampler's"
+        return None, f"no bond shift: {path} was fitted to the draws of {shift.solver}, not to this sampler's"
     return path, f"bond shift {path} (the model's own, fitted on seed {shift.fit.get('seed')})"
 
 
@@ -97,17 +97,30 @@ class BondShift:
         """(x', log q'(x'), log |det dT/dx|) for draws x (n, N, 3) in nm with log q (nats per nm^D).
 
         A draw whose log q is not finite (a fold of the discrete map, or one whose density was not
-        computed) keeps its coordinates and log q: it has weight zero either way, and its bonds may
-        be too short for the map."""
+        computed) keeps its coordinates and log q: it has weight zero either way. A draw the map
+        cannot move (non-finite coordinates, or a bond of length <= 0 before or after the shift: a
+        clash) keeps its coordinates and gets log q = NaN, so it too has weight zero (counted with
+        the folds) rather than stopping the run; :meth:`movable` says which draws those are."""
         x = np.asarray(x_nm, dtype=np.float64)
         log_q = np.asarray(log_q, dtype=np.float64)
         if len(log_q) != len(x):
             raise ValueError(f"{len(x)} draws but {len(log_q)} log q values")
-        moved = np.isfinite(log_q)
-        y, log_det = x.copy(), np.zeros(len(x))
+        ok = self.movable(x)
+        moved = np.isfinite(log_q) & ok
+        y, log_det, out = x.copy(), np.zeros(len(x)), log_q.copy()
         if moved.any():
             y[moved], log_det[moved] = self.tree.shift(x[moved], self.shift_nm)
-        return y, log_q - log_det, log_det
+        out[moved] -= log_det[moved]
+        out[np.isfinite(log_q) & ~ok] = np.nan
+        return y, out, log_det
+
+    def movable(self, x_nm: np.ndarray) -> np.ndarray:
+        """Which draws the shift maps bijectively: finite coordinates, every bond longer than 0 before
+        and after the shift."""
+        x = np.asarray(x_nm, dtype=np.float64)
+        finite = np.isfinite(x).all(axis=(1, 2))
+        d = np.linalg.norm(np.nan_to_num(x[:, self.tree.child] - x[:, self.tree.parent]), axis=-1)
+        return finite & (d > 0).all(axis=1) & (d + self.shift_nm > 0).all(axis=1)
 
     def require_for(self, model_path, spec: SolverSpec, path="the bond shift") -> None:
         """Raise ValueError unless this shift was fitted to ``model_path``'s bytes and to ``spec``."""
@@ -136,15 +149,22 @@ class BondShift:
     def load(cls, path) -> BondShift:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"bond shift {path} does not exist (rexmol fit-bond-shift writes one)")
+            raise FileNotFoundError(f"bond shift {path} does not exist or is not a file (rexmol fit-bond-shift writes one)")
         try:
             record = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{path} is not JSON: {e}") from None
         if not isinstance(record, dict) or record.get("format") != FORMAT:
             raise ValueError(f"{path} is not a {FORMAT!r} file")
+        for key, kind in (("bonds", list), ("model_sha256", str), ("solver", dict)):
+            if not isinstance(record.get(key), kind):
+                raise ValueError(f"{path}: {key!r} is missing or not a {kind.__name__}")
         tree = molecule_tree()
-        by_bond = {frozenset(b["atoms"]): b["shift_nm"] for b in record["bonds"]}
+        try:
+            by_bond = {frozenset(int(i) for i in b["atoms"]): float(b["shift_nm"]) for b in record["bonds"]}
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: each entry of 'bonds' needs 'atoms' (two atom indices) and a number "
+                             f"'shift_nm' ({type(e).__name__}: {e})") from None
         wanted = [frozenset((int(p), int(c))) for p, c in zip(tree.parent, tree.child)]
         if set(by_bond) != set(wanted) or len(record["bonds"]) != len(wanted):
             raise ValueError(f"{path} shifts other bonds than the molecule's {len(wanted)}")
@@ -163,6 +183,8 @@ def fit_bond_shift(model_path, spec: SolverSpec | None = None, n: int = 4000, se
     spec = spec or SolverSpec.default_sampler()
     if n < 2:
         raise ValueError(f"fitting a mean bond length needs 2 draws or more, got n = {n}")
+    if batch_size < 1:
+        raise ValueError(f"the batch size must be at least 1, got {batch_size}")
     loaded = load_model_for(model_path, manifest)
     generator = BoltzmannGenerator(loaded, spec)
     t0 = time.perf_counter()

@@ -411,7 +411,9 @@ def prepare_out_dir(out_dir: Path, settings: dict, overwrite: bool, what: str = 
             if old != json.loads(json.dumps(settings)):
                 new = json.loads(json.dumps(settings))
                 diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-                raise ValueError(f"{out_dir} holds a partial {what} with other settings {diff}; "
+                hint = (" (its bond shift differs: a model's own shift file beside it is applied by default, so "
+                        "resume with --bond-shift as the run began, e.g. --bond-shift none)") if "bond_shift" in diff else ""
+                raise ValueError(f"{out_dir} holds a partial {what} with other settings {diff}{hint}; "
                                  f"rerun with the same settings to resume, or pass --overwrite")
         else:
             raise FileExistsError(f"{out_dir} is not empty and holds no rexmol {what}; choose another --out")
@@ -512,6 +514,7 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
     wall_draw = time.perf_counter() - t0
     log_det_shift = None
     if shift is not None:
+        had_density = np.isfinite(drawn["log_q"])
         drawn["x"], drawn["log_q"], log_det_shift = shift.apply(drawn["x"], drawn["log_q"])
     reference = reference or MDReference(manifest, workers)
     numbers, arrays = judge(drawn["x"], drawn["log_q"], reference, workers, clip_quantile, seed, progress=progress)
@@ -538,7 +541,9 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         moved = np.isfinite(drawn["log_q"])
         results["bond_shift"] = {**settings["bond_shift"], "fit": shift.fit, "mean_shift_nm": float(shift.shift_nm.mean()),
                                  "mean_log_det": float(log_det_shift[moved].mean()) if moved.any() else None,
-                                 "moved": int(moved.sum())}
+                                 "moved": int(moved.sum()),
+                                 # clashes the map cannot move (a bond of length <= 0): weight 0, counted as folded
+                                 "not_movable": int((had_density & ~moved).sum())}
     resample_idx = None
     if resample and arrays["weights"].any():  # no draw with a finite weight: nothing to resample
         resample_idx = systematic_resample(arrays["weights"], resample, seed)
