@@ -1814,6 +1814,29 @@ CLAIMS += [
 ]
 
 
+# 32 log-SNR steps against the default 16 on the shipped model (README, "The levers, measured").
+_S32 = lambda j: j["paired"]["logsnr32"]  # noqa: E731
+CLAIMS += [
+    ("sampler_ab_logsnr32_cycle4.json", lambda j: ("the ESS is {:.2f}% against {:.2f}%\n  (ratio {:.2f} [{:.2f}, {:.2f}]; "
+                                                   "median log w {:.2f} nats [{:.2f}, {:.2f}])").format(*_paired_fields(
+        _S32(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84", "median_log_w_difference_nats",
+        "median_log_w_difference_interval_16_84"))
+     if j["baseline_dir"] == "benchmarks/results/aaa_1fs_cycle4_headline_n1000" and _S32(j)["n"] == 1000
+     and _S32(j)["solver"]["steps"] == 32 and not _S32(j)["bond_shift"] else "", "{}",
+     "the ESS is 1.22% against 0.97%\n  (ratio 1.26 [1.08, 1.33]; median log w -0.34 nats [-0.41, -0.23])"),
+    ("sampler_ab_logsnr32_shifted_cycle4.json", lambda j: "it is {:.2f}% against {:.2f}% (ratio {:.2f} [{:.2f}, {:.2f}])".format(
+        *_paired_fields(_S32(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84"))
+     if _S32(j)["bond_shift"]["path"] == "benchmarks/results/bond_shift_logsnr32_cycle4.json" else "", "{}",
+     "it is 1.55% against 1.39% (ratio 1.12 [1.05, 1.20])"),
+    ("aaa_1fs_cycle4_logsnr32_n1000/results.json", lambda j: "A draw costs {:.2f} against {:.2f} s".format(
+        j["sampling_s_per_sample"], _json("aaa_1fs_cycle4_headline_n1000/results.json")["sampling_s_per_sample"]), "{}",
+     "A draw costs 2.74 against 1.41 s"),
+    ("aaa_1fs_cycle4_logsnr32_n1000/results.json", lambda j: "falls from {:.2f} to {:.2f} nats".format(
+        _json("aaa_1fs_cycle4_headline_n1000/results.json")["integral_minus_jacobian_log_q_max_abs"],
+        j["integral_minus_jacobian_log_q_max_abs"]), "{}", "falls from 5.96 to 1.93 nats"),
+]
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
