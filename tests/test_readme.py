@@ -1837,6 +1837,29 @@ CLAIMS += [
 ]
 
 
+# The bond shift at n = 4000 (the headline's noise extended by 2000 draws): the n = 2000 ESS gain does not hold.
+_N4 = lambda j: j["paired_samples"]["shifted"]  # noqa: E731
+CLAIMS += [
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: ("ESS {:.2f}% against {:.2f}%, ratio\n  {:.2f} [{:.2f}, {:.2f}], with k-hat "
+                                                   "{:.2f} -> {:.2f}, the ESS of Pareto-smoothed weights "
+                                                   "{:.2f}% -> {:.2f}%").format(
+        *_paired_fields(_N4(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84", "pareto_khat_base",
+                        "pareto_khat", "psis_ess_fraction_base", "psis_ess_fraction"))
+     if _N4(j)["n"] == 4000 and _N4(j)["baseline_dir"].endswith("cycle4_headline_n4000") else "", "{}",
+     "ESS 0.22% against 0.31%, ratio\n  0.70 [0.68, 0.98], with k-hat 0.83 -> 0.80, the ESS of Pareto-smoothed weights "
+     "0.55% -> 0.62%"),
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: "the mean log w +{:.1f} nats [{:.1f}, {:.1f}]".format(*_paired_fields(
+        _N4(j), "mean_log_w_difference_nats", "mean_log_w_difference_interval_16_84")), "{}",
+     "the mean log w +0.2 nats [0.1, 0.3]"),
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: "carries {:.2f} (unshifted) and\n  {:.2f} (shifted) of the weight".format(
+        _N4(j)["max_weight_base"], _N4(j)["max_weight"]), "{}", "carries 0.24 (unshifted) and\n  0.31 (shifted) of the weight"),
+    ("aaa_1fs_cycle4_headline_n4000/results.json", lambda j: "second 2000 draws give\nan ESS of {:.2f}% against the first 2000's "
+     "{:.2f}%".format(*[100 * (lambda w: w.sum() ** 2 / np.square(w).sum() / len(w))(part) for part in np.split(
+         np.load(RESULTS / "aaa_1fs_cycle4_headline_n4000" / "arrays.npz")["weights"], 2)[::-1]]), "{}",
+     "second 2000 draws give\nan ESS of 0.33% against the first 2000's 1.31%"),
+]
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
