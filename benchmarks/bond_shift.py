@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import environment, table, write_json  # noqa: E402
 from rexmol.boltzmann.bond_shift import BondShift  # noqa: E402
+from rexmol.io import file_sha256  # noqa: E402
 from rexmol.metrics.bootstrap import ess_fraction, paired_ratio  # noqa: E402
 from rexmol.metrics.weights import log_w_quantiles, normalised_weights, pareto_khat, psis_ess  # noqa: E402
 from rexmol.model import bond_graph  # noqa: E402
@@ -110,15 +111,9 @@ def fixed_shift(run: Path, shift: BondShift, evaluator: EnergyEvaluator, shift_p
     u_shifted[finite] = evaluator.reduced(y[finite].astype(np.float32), nonfinite="inf")
     log_w_shifted = np.where(finite, -u_shifted - log_q_shifted, -np.inf)
     return {**_compare(run, u, log_w, u_shifted, log_w_shifted, (np.arange(n // 2), np.arange(n // 2, n))),
-            "map": "fixed", "shift_file": str(shift_path), "shift_file_sha256": _sha256(shift_path), "fit": shift.fit,
+            "map": "fixed", "shift_file": str(shift_path), "shift_file_sha256": file_sha256(shift_path), "fit": shift.fit,
             "max_abs_shift_nm": [float(np.abs(shift.shift_nm).max())], "mean_shift_nm": [float(shift.shift_nm.mean())],
             "scale_range": [[1.0, 1.0]]}
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _load_run(run: Path) -> tuple[np.ndarray, ...]:

@@ -40,6 +40,7 @@ from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.boltzmann.bond_shift import BondShift  # noqa: E402
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec  # noqa: E402
 from rexmol.boltzmann.sampling import MDReference, load_model_for  # noqa: E402
+from rexmol.io import file_sha256  # noqa: E402
 from rexmol.metrics import backbone_torsions  # noqa: E402
 from rexmol.metrics.autocorrelation import torsion_integrated_times  # noqa: E402
 from rexmol.molecules import dataset, md  # noqa: E402
@@ -112,7 +113,7 @@ def main(argv=None):
     shift = None
     if settings.get("bond_shift"):  # the run moved its draws: its cost is part of a draw's
         shift_path = Path(settings["bond_shift"]["path"])
-        if not shift_path.is_file() or hashlib.sha256(shift_path.read_bytes()).hexdigest() != settings["bond_shift"]["sha256"]:
+        if not shift_path.is_file() or file_sha256(shift_path) != settings["bond_shift"]["sha256"]:
             raise SystemExit(f"{shift_path}, the bond shift {args.run} applied, is missing or changed since")
         shift = BondShift.load(shift_path)
     manifest = dataset.load_manifest(args.manifest)

@@ -9,10 +9,16 @@ writer succeeds, and removes it when the writer fails, leaving any old file as i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes (hex): how runs name the model and shift files they used."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from rexmol.boltzmann.bond_shift import BondShift
 from rexmol.boltzmann.generator import BoltzmannGenerator, SolverSpec
 from rexmol.boltzmann.reweighting import importance_weights, systematic_resample
 from rexmol.geometry import centre
-from rexmol.io import atomic_path, atomic_savez, atomic_write_json
+from rexmol.io import atomic_path, atomic_savez, atomic_write_json, file_sha256
 from rexmol.metrics import backbone_torsions, energy_w2, torus_w2
 from rexmol.metrics.autocorrelation import integrated_time, torsion_times_and_convergence
 from rexmol.metrics.bootstrap import ess_fraction, interval, paired_bootstrap, reweighted_energy_w2, reweighted_torus_w2
@@ -493,7 +493,7 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
     if bond_shift is not None:
         shift = BondShift.load(bond_shift)
         shift.require_for(model_path, spec, bond_shift)
-        settings["bond_shift"] = {"path": str(bond_shift), "sha256": hashlib.sha256(Path(bond_shift).read_bytes()).hexdigest()}
+        settings["bond_shift"] = {"path": str(bond_shift), "sha256": file_sha256(bond_shift)}
     if reuse_from is not None:  # checked before anything is written to out_dir
         check_reusable(reuse_from, out_dir, settings)
     prepare_out_dir(out_dir, settings, overwrite)

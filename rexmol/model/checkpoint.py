@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from rexmol.io import atomic_path
+from rexmol.io import atomic_path, file_sha256
 from rexmol.model import build_prior
 from rexmol.model.dit import DiT
 from rexmol.molecules import ala3
@@ -62,7 +62,7 @@ class LoadedModel:
 def model_sha256(path) -> str:
     """SHA-256 of a model file's bytes: what runs record, so that a result names the weights that
     made it whatever the file is called (the export is byte-deterministic, see save_model)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def save_model(model: DiT, config: dict, path, info: dict | None = None, topology_path=ala3.TOPOLOGY_PDB,
