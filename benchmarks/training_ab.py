@@ -31,7 +31,10 @@
    normalised weight, which say whether an ESS is decided by the bulk or by one draw, and the
    Pareto k-hat of the weights' tail (``rexmol.metrics.weights.pareto_khat``; above 0.7 the ESS
    at this n is not reliable) with the ESS of the Pareto-smoothed weights
-   (``rexmol.metrics.weights.psis_ess``), which one heavy draw moves less.
+   (``rexmol.metrics.weights.psis_ess``), which one heavy draw moves less; its ratio comes with
+   an interval over the same resamples (each resample's tail refitted). At k-hat near 1 one draw
+   can move the Kish ESS 4x between n = 2000 and 4000 while its bootstrap interval stays narrow, so
+   the ship rule (README, "The ship rule") reads the smoothed ratio at n = 4000.
    ``--versus NAME=BASE`` pairs folder NAME with folder BASE instead (same settings, checked),
    e.g. a candidate against the model shipped now rather than the group's first.
 
@@ -176,6 +179,11 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
 
     ess = {name: ess_fraction(a, everything) for name, a in (("base", base), ("other", other))}
     boot_ess = np.array([[ess_fraction(base, i), ess_fraction(other, i)] for i in idx])
+    psis = {name: psis_ess(a["log_w"])["ess_fraction"] for name, a in (("base", base), ("other", other))}
+    # the smoothed ESS of each resample: its tail refitted, so the interval shows how far the draws
+    # at hand move it (a tail heavier than any draw seen is beyond every bootstrap)
+    boot_psis = np.array([[psis_ess(base["log_w"][i])["ess_fraction"], psis_ess(other["log_w"][i])["ess_fraction"]]
+                          for i in idx])
     boot_lw = np.array([[*log_w_stats(base, i), *log_w_stats(other, i)] for i in idx])
     (mean_b, med_b), (mean_o, med_o) = log_w_stats(base, everything), log_w_stats(other, everything)
     finite = np.isfinite(base["log_w"]) & np.isfinite(other["log_w"])
@@ -198,8 +206,9 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
             # the Pareto tail shape of each weight set (PSIS): above 0.7 its ESS is not reliable at this n
             "pareto_khat_base": pareto_khat(base["log_w"])["khat"], "pareto_khat": pareto_khat(other["log_w"])["khat"],
             # the ESS of Pareto-smoothed weights: one heavy draw counts by what the fitted tail says
-            "psis_ess_fraction_base": psis_ess(base["log_w"])["ess_fraction"],
-            "psis_ess_fraction": psis_ess(other["log_w"])["ess_fraction"],
+            "psis_ess_fraction_base": psis["base"], "psis_ess_fraction": psis["other"],
+            "psis_ess_ratio": psis["other"] / psis["base"],
+            "psis_ess_ratio_interval_16_84": interval(boot_psis[:, 1] / boot_psis[:, 0]),
             "bootstrap": {"resamples": n_boot, "seed": seed}}
 
 
@@ -209,13 +218,16 @@ def paired_sample_row(name_key: str, name: str, d: dict) -> dict:
     return {name_key: name, "ess_base": f"{100 * d['ess_fraction_base']:.2f}%",
             "ess": f"{100 * d['ess_fraction']:.2f}%",
             "ess_ratio": "{:.2f} [{:.2f}, {:.2f}]".format(d["ess_ratio"], *d["ess_ratio_interval_16_84"]),
+            "psis_ess_base": f"{100 * d['psis_ess_fraction_base']:.2f}%", "psis_ess": f"{100 * d['psis_ess_fraction']:.2f}%",
+            "psis_ess_ratio": "{:.2f} [{:.2f}, {:.2f}]".format(d["psis_ess_ratio"], *d["psis_ess_ratio_interval_16_84"]),
             "mean_log_w_diff": "{:.1f} [{:.1f}, {:.1f}]".format(
                 d["mean_log_w_difference_nats"], *d["mean_log_w_difference_interval_16_84"]),
             "median_log_w_diff": "{:.2f} [{:.2f}, {:.2f}]".format(
                 d["median_log_w_difference_nats"], *d["median_log_w_difference_interval_16_84"])}
 
 
-PAIRED_SAMPLE_COLUMNS = ["ess_base", "ess", "ess_ratio", "mean_log_w_diff", "median_log_w_diff"]
+PAIRED_SAMPLE_COLUMNS = ["ess_base", "ess", "ess_ratio", "psis_ess_base", "psis_ess", "psis_ess_ratio", "mean_log_w_diff",
+                         "median_log_w_diff"]
 
 
 def named_dirs(items: list[str], flag: str) -> list[tuple[str, str]]:

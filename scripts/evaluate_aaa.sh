@@ -31,8 +31,13 @@
 #    about 7 minutes) beside its export, <ckpt folder>/ala3_dit_bond_shift.json, then the headline's
 #    draws moved by it (rexmol sample --reuse-chunks: the same flow draws, judged again) into
 #    benchmarks/results/NAME_shifted_headline_n2000/: the default sampler applies a model's shift, so
-#    this is the pairing the ship rule reads (against aaa_1fs_cycle4_shifted_headline_n2000);
-# 4. prints the paired comparisons (benchmarks/training_ab.py) against the shipped model.
+#    this is the pairing of the README's headline table (against aaa_1fs_cycle4_shifted_headline_n2000);
+# 4. the same noise extended to n = 4000 (rexmol sample --n 4000 --reuse-chunks: only the 2000 new
+#    draws are drawn, about 45 minutes) into benchmarks/results/NAME_headline_n4000/, and those
+#    draws moved by the run's shift into NAME_shifted_headline_n4000/: the pairing the ship rule reads
+#    (README, "The ship rule": against aaa_1fs_cycle4_shifted_headline_n4000, the ESS of
+#    Pareto-smoothed weights), because at n = 2000 one draw can move the Kish ESS 4x;
+# 5. prints the paired comparisons (benchmarks/training_ab.py) against the shipped model.
 # A step whose output is complete is skipped on a rerun (results.json and likelihood.json are
 # written last, so a folder that has one is whole).
 # REXMOL_OVERWRITE=1 redoes every step from scratch: it deletes the committed chunks and batches of
@@ -52,15 +57,23 @@ ow=(); [ "${REXMOL_OVERWRITE:-0}" = 1 ] && ow=(--overwrite)
 export OMP_NUM_THREADS=1
 HEAD=benchmarks/results/${NAME}_headline_n2000
 SHIFTED=benchmarks/results/${NAME}_shifted_headline_n2000
+HEAD4=benchmarks/results/${NAME}_headline_n4000
+SHIFTED4=benchmarks/results/${NAME}_shifted_headline_n4000
 pairing() {
   echo "paired with the shipped model (same noise, same frames; differences read $NAME minus shipped:"
   echo "a negative NLL difference, an ESS ratio above 1 and a positive median log w difference favour $NAME):"
   echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle4_nll" \
     "$NAME=benchmarks/results/${NAME}_nll" \
     "--samples shipped=benchmarks/results/aaa_1fs_cycle4_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
-  echo "and, each with its own bond shift (the default sampler; the ship rule's pairing):"
+  echo "each with its own bond shift (the default sampler; the README's headline table):"
   echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle4_shifted_headline_n2000" \
     "$NAME=$SHIFTED --json-name training_ab_${NAME}_shifted"
+  echo "at n = 4000, each with its own bond shift (the ship rule's pairing: README, \"The ship rule\"):"
+  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle4_shifted_headline_n4000" \
+    "$NAME=$SHIFTED4 --json-name training_ab_${NAME}_shifted_n4000"
+  echo "and at n = 4000 without the shifts:"
+  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle4_headline_n4000" \
+    "$NAME=$HEAD4 --json-name training_ab_${NAME}_n4000"
 }
 NLL=benchmarks/results/${NAME}_nll
 case $NAME in  # their folders are committed pairings' baselines: never redo them here
@@ -74,8 +87,9 @@ if [ -n "$what" ]; then
     "$report; README, \"Results on the AAA target\")" >&2; exit 1
 fi
 if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
-    && [ -e "$SHIFTED/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$HEAD/, $SHIFTED/, $NLL/ and $DIR/report/ are complete (REXMOL_OVERWRITE=1 redoes them)"; pairing; exit 0
+    && [ -e "$SHIFTED/results.json" ] && [ -e "$SHIFTED4/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$HEAD/, $SHIFTED/, $HEAD4/, $SHIFTED4/, $NLL/ and $DIR/report/ are complete (REXMOL_OVERWRITE=1 redoes them)"
+  pairing; exit 0
 fi
 MODEL=$DIR/ala3_dit.pt
 fresh=$(mktemp -d)
@@ -135,5 +149,19 @@ else
     --bond-shift "$SHIFT" --reuse-chunks "$HEAD" --out "$SHIFTED" "${ow[@]}" >"runs/${NAME}_shifted_headline_n2000.log" 2>&1 \
     || { echo "rexmol sample (shifted) failed: see runs/${NAME}_shifted_headline_n2000.log" >&2; exit 1; }
 fi
-echo "done: $HEAD/, $SHIFTED/, $NLL/, $DIR/report/"
+if [ -e "$HEAD4/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$HEAD4/ is complete: kept"
+else
+  .venv/bin/rexmol sample --model "$MODEL" --n 4000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
+    --bond-shift none --reuse-chunks "$HEAD" --out "$HEAD4" "${ow[@]}" >"runs/${NAME}_headline_n4000.log" 2>&1 \
+    || { echo "rexmol sample (n = 4000) failed: see runs/${NAME}_headline_n4000.log" >&2; exit 1; }
+fi
+if [ -e "$SHIFTED4/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+  echo "$SHIFTED4/ is complete: kept"
+else
+  .venv/bin/rexmol sample --model "$MODEL" --n 4000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
+    --bond-shift "$SHIFT" --reuse-chunks "$HEAD4" --out "$SHIFTED4" "${ow[@]}" >"runs/${NAME}_shifted_headline_n4000.log" 2>&1 \
+    || { echo "rexmol sample (shifted, n = 4000) failed: see runs/${NAME}_shifted_headline_n4000.log" >&2; exit 1; }
+fi
+echo "done: $HEAD/, $SHIFTED/, $HEAD4/, $SHIFTED4/, $NLL/, $DIR/report/"
 pairing

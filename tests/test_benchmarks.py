@@ -94,6 +94,23 @@ def _samples_dir(path, log_w, seed=0, solver=None, model_sha256="aa"):
     return path
 
 
+def test_paired_psis_ess_ratio_is_moved_less_than_kish_by_one_lucky_draw(tmp_path):
+    # What the shipped model's n = 4000 draws showed: one draw 13 nats above the median log w, the
+    # rest unchanged. The Kish ratio falls about 100-fold on that one draw (it carries nearly all
+    # the weight); the smoothed ratio, the draw counted by the tail fitted to its neighbours, falls
+    # too (the fitted tail is heavier) but by far less
+    rng = np.random.default_rng(11)
+    base_lw = rng.normal(0.0, 2.0, size=4000)
+    lucky_lw = base_lw.copy()
+    lucky_lw[123] = np.median(base_lw) + 13.0
+    base = read_samples(_samples_dir(tmp_path / "a", base_lw))
+    lucky = read_samples(_samples_dir(tmp_path / "b", lucky_lw))
+    d = paired_sample_comparison(base, lucky, n_boot=200)
+    assert d["ess_ratio"] < 0.05
+    assert d["psis_ess_ratio"] < 1.0
+    assert d["psis_ess_ratio"] > 10 * d["ess_ratio"]
+
+
 def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_path):
     rng = np.random.default_rng(5)
     base_lw = rng.normal(0.0, 3.0, size=500)
@@ -106,6 +123,8 @@ def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_pat
     assert d["mean_log_w_difference_nats"] == pytest.approx(2.5, abs=1e-9)
     assert d["median_log_w_difference_nats"] == pytest.approx(2.5, abs=1e-9)
     assert d["mean_log_w_difference_interval_16_84"] == pytest.approx([2.5, 2.5], abs=1e-9)
+    assert d["psis_ess_ratio"] == pytest.approx(1.0, rel=1e-9)
+    assert d["psis_ess_ratio_interval_16_84"] == pytest.approx([1.0, 1.0], rel=1e-9)
     assert d["n_nonfinite_log_w"] == [1, 1]
     # Halving the spread of log w raises the ESS; against Kish's formula written out here
     narrow_lw = 0.5 * base_lw
@@ -118,6 +137,7 @@ def test_paired_sample_comparison_against_kish_by_hand_and_a_known_shift(tmp_pat
     assert d["ess_fraction_base"] == pytest.approx(kish(base_lw), rel=1e-9)
     assert d["ess_fraction"] == pytest.approx(kish(narrow_lw), rel=1e-9)
     assert d["ess_ratio"] > 1.0 and d["ess_ratio_interval_16_84"][0] > 1.0
+    assert d["psis_ess_ratio"] > 1.0 and d["psis_ess_ratio_interval_16_84"][0] > 1.0
     finite = base_lw[np.isfinite(base_lw)]
     assert d["mean_log_w_difference_nats"] == pytest.approx(-0.5 * finite.mean(), abs=1e-9)
     # Losing the lowest 40% of the draws (weight 0) leaves the median where it was: a lost draw counts
@@ -684,3 +704,30 @@ def test_bond_shift_with_a_fixed_file_moves_every_draw_and_refuses_another_run(t
     np.testing.assert_allclose(tree.lengths(y).mean(0), tree.lengths(data).mean(0), atol=1e-9)
     with pytest.raises(ValueError, match="unknown bond map"):
         bs.cross_fitted(run, tree, data, evaluator, "quantiles")
+
+
+def test_weight_bulk_slope_and_tail_against_closed_forms():
+    from benchmarks.weight_bulk import energy_slope, weight_bulk
+    rng = np.random.default_rng(3)
+    u = -150.0 + 5.0 * rng.standard_normal(4000)
+    # A perfect model, log q = -u - log Z: slope 1, every weight equal, ESS 1, the ten heaviest 10/n
+    perfect = weight_bulk(u, -u - 7.0, np.full_like(u, 7.0), median_u_md_kT=-150.0)
+    assert perfect["log_q_slope_on_minus_u"] == pytest.approx(1.0, abs=1e-9)
+    assert perfect["ess_fraction"] == pytest.approx(1.0) and perfect["top10_weight"] == pytest.approx(10 / 4000)
+    assert perfect["log_w_spread_nats"] == 0.0
+    # A flat model (slope b = 0.8): log w = -u - log q = -(1 - b) u + const, so log w is Gaussian of
+    # sd (1 - b) 5 = 1 nat, its half 16-84% range about 1, and the Kish ESS about exp(-1^2) (a
+    # lognormal's; at sd 2 its E[w^2] would rest on draws 4 sd out, unseen at this n)
+    b = 0.8
+    log_q = 3.0 + b * (-u) + 0.01 * rng.standard_normal(u.size)
+    flat = weight_bulk(u, log_q, -u - log_q, median_u_md_kT=-160.0)
+    assert flat["log_q_slope_on_minus_u"] == pytest.approx(b, abs=0.005)
+    assert flat["log_w_spread_nats"] == pytest.approx(1.0, rel=0.1)
+    assert flat["ess_fraction"] == pytest.approx(np.exp(-1.0), rel=0.1)
+    assert flat["median_u_excess_kT"] == pytest.approx(10.0, abs=0.5)
+    # clashes at 1e6 kT outside the central 95% do not move the slope
+    clashed_u = u.copy()
+    clashed_u[:20] = 1e6
+    assert energy_slope(clashed_u, log_q) == pytest.approx(b, abs=0.005)
+    with pytest.raises(ValueError, match="one length"):
+        weight_bulk(u, log_q[:-1], -u - log_q)
