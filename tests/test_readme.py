@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from rexmol.metrics.weights import normalised_weights
+from rexmol.metrics.weights import normalised_weights, psis_ess
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -1859,6 +1859,19 @@ CLAIMS += [
      "second 2000 draws give\nan ESS of 0.33% against the first 2000's 1.31%"),
 ]
 
+
+# The ship rule (README, "The ship rule"): why it reads the smoothed ESS at n = 4000.
+CLAIMS += [
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: "Kish ESS is {:.2f}% on its first 2000\ndraws and {:.2f}% on all 4000".format(
+        100 * _json("aaa_1fs_cycle4_headline_n2000/results.json")["ess_fraction"], *_paired_fields(_N4(j), "ess_fraction_base")),
+     "{}", "Kish ESS is 1.31% on its first 2000\ndraws and 0.31% on all 4000"),
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: "extension ({:.2f}% to {:.2f}%)".format(
+        100 * psis_ess(np.load(RESULTS / "aaa_1fs_cycle4_headline_n2000" / "arrays.npz")["log_w"])["ess_fraction"],
+        *_paired_fields(_N4(j), "psis_ess_fraction_base")), "{}", "extension (1.38% to 0.55%)"),
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: "it is\n{:.2f} [{:.2f}, {:.2f}] where the Kish ratio says {:.2f} [{:.2f}, {:.2f}]".format(
+        *_paired_fields(_N4(j), "psis_ess_ratio", "psis_ess_ratio_interval_16_84", "ess_ratio", "ess_ratio_interval_16_84")),
+     "{}", "it is\n1.13 [0.85, 1.51] where the Kish ratio says 0.70 [0.68, 0.98]"),
+]
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
