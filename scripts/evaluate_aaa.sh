@@ -104,14 +104,19 @@ elif ! cmp -s "$fresh/ala3_dit.pt" "$MODEL"; then
   echo "$MODEL is not the export of $CKPT (the checkpoint moved on?); set REXMOL_OVERWRITE=1 to replace it" >&2; exit 1
 fi
 mkdir -p runs
-sample=
-if [ -e "$HEAD/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$HEAD/ is complete: kept"
-else
-  .venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
-    --bond-shift none --out "$HEAD" "${ow[@]}" >"runs/${NAME}_headline_n2000.log" 2>&1 &
-  sample=$!
-fi
+# rexmol sample on the headline's noise (seed 0, chunks of 50, the default solver) into OUT, unless
+# OUT is complete; log runs/<OUT's name>.log:
+#   draw OUT N SHIFT [REUSE]   SHIFT: a bond-shift file or none; REUSE: a folder whose chunks are OUT's first
+draw() {
+  local out=$1 n=$2 shift_file=$3 reuse=${4:-} log
+  log=runs/$(basename "$out").log
+  if [ -e "$out/results.json" ] && [ ${#ow[@]} -eq 0 ]; then echo "$out/ is complete: kept"; return 0; fi
+  .venv/bin/rexmol sample --model "$MODEL" --n "$n" --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
+    --bond-shift "$shift_file" ${reuse:+--reuse-chunks "$reuse"} --out "$out" "${ow[@]}" >"$log" 2>&1 \
+    || { echo "rexmol sample into $out failed: see $log" >&2; return 1; }
+}
+draw "$HEAD" 2000 none &
+sample=$!
 nll=
 if [ -e "$NLL/likelihood.json" ] && [ ${#ow[@]} -eq 0 ]; then
   echo "$NLL/ exists: kept"
@@ -131,7 +136,7 @@ else
 fi
 # wait for all three (a failing one does not stop the others, so nothing is left running on exit)
 failed=()
-[ -z "$sample" ] || wait "$sample" || failed+=("rexmol sample: see runs/${NAME}_headline_n2000.log")
+wait "$sample" || failed+=("rexmol sample: see runs/${NAME}_headline_n2000.log")
 [ -z "$nll" ] || wait "$nll" || failed+=("rexmol likelihood: see runs/${NAME}_nll.log")
 [ -z "$report" ] || wait "$report" || failed+=("rexmol model-report: see runs/${NAME}_report.log")
 if [ ${#failed[@]} -gt 0 ]; then printf 'failed: %s\n' "${failed[@]}" >&2; exit 1; fi
@@ -142,26 +147,8 @@ else
   .venv/bin/rexmol fit-bond-shift --model "$MODEL" --manifest "$MANIFEST" --threads 1 --out "$SHIFT" "${ow[@]}" \
     >"runs/${NAME}_bond_shift.log" 2>&1 || { echo "rexmol fit-bond-shift failed: see runs/${NAME}_bond_shift.log" >&2; exit 1; }
 fi
-if [ -e "$SHIFTED/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$SHIFTED/ is complete: kept"
-else
-  .venv/bin/rexmol sample --model "$MODEL" --n 2000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
-    --bond-shift "$SHIFT" --reuse-chunks "$HEAD" --out "$SHIFTED" "${ow[@]}" >"runs/${NAME}_shifted_headline_n2000.log" 2>&1 \
-    || { echo "rexmol sample (shifted) failed: see runs/${NAME}_shifted_headline_n2000.log" >&2; exit 1; }
-fi
-if [ -e "$HEAD4/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$HEAD4/ is complete: kept"
-else
-  .venv/bin/rexmol sample --model "$MODEL" --n 4000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
-    --bond-shift none --reuse-chunks "$HEAD" --out "$HEAD4" "${ow[@]}" >"runs/${NAME}_headline_n4000.log" 2>&1 \
-    || { echo "rexmol sample (n = 4000) failed: see runs/${NAME}_headline_n4000.log" >&2; exit 1; }
-fi
-if [ -e "$SHIFTED4/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
-  echo "$SHIFTED4/ is complete: kept"
-else
-  .venv/bin/rexmol sample --model "$MODEL" --n 4000 --chunk 50 --seed 0 --threads 1 --manifest "$MANIFEST" \
-    --bond-shift "$SHIFT" --reuse-chunks "$HEAD4" --out "$SHIFTED4" "${ow[@]}" >"runs/${NAME}_shifted_headline_n4000.log" 2>&1 \
-    || { echo "rexmol sample (shifted, n = 4000) failed: see runs/${NAME}_shifted_headline_n4000.log" >&2; exit 1; }
-fi
+draw "$SHIFTED" 2000 "$SHIFT" "$HEAD" || exit 1
+draw "$HEAD4" 4000 none "$HEAD" || exit 1
+draw "$SHIFTED4" 4000 "$SHIFT" "$HEAD4" || exit 1
 echo "done: $HEAD/, $SHIFTED/, $HEAD4/, $SHIFTED4/, $NLL/, $DIR/report/"
 pairing
