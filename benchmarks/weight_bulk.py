@@ -4,8 +4,11 @@ For each ``rexmol sample`` output folder (its ``arrays.npz``: u = U/kT, log q in
 -u - log q; and ``results.json``'s median u of the MD test set), over the draws with a finite
 weight:
 
-- the tail: Kish ESS fraction, the ESS of Pareto-smoothed weights (``psis_ess``), the Pareto k-hat
-  and the share of the total weight carried by the ten heaviest draws;
+- the tail: Kish ESS fraction, the ESS of Pareto-smoothed weights (``psis_ess``), the Pareto k-hat,
+  the share of the total weight carried by the ten heaviest draws, their median u less the median
+  u of all draws (kT), and their backbone states (``backbone_states``, where torsions were saved):
+  whether the heaviest draws are the lowest-energy ones of the common states (the bulk is too hot)
+  or draws of a state the model under-samples (its coverage is short);
 - the bulk: the draws' median u minus MD's (kT), the spread of u and of log w (half their 16-84%
   ranges; log w's with a weight-0 draw counted lowest, ``log_w_quantiles``), and the slope b of
   the least-squares line log q = a + b (-u) over the draws whose u lies between its 2.5th and
@@ -35,6 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
+from rexmol.metrics.features import backbone_states  # noqa: E402
 from rexmol.metrics.weights import kish_ess, log_w_quantiles, pareto_khat, psis_ess  # noqa: E402
 
 TOP = 10
@@ -57,8 +61,10 @@ def energy_slope(u: np.ndarray, log_q: np.ndarray, central: float = 0.95) -> flo
     return float(np.polyfit(-u[keep], log_q[keep], 1)[0])
 
 
-def weight_bulk(u: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, median_u_md_kT: float | None = None) -> dict:
-    """The tail and bulk statistics of one run's draws (see the module docstring)."""
+def weight_bulk(u: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, median_u_md_kT: float | None = None,
+                torsions: np.ndarray | None = None) -> dict:
+    """The tail and bulk statistics of one run's draws (see the module docstring); ``torsions``
+    (n, 5) in radians, as ``rexmol sample`` saves them, adds the heaviest draws' states."""
     u, log_q, log_w = (np.asarray(a, dtype=np.float64) for a in (u, log_q, log_w))
     if not (u.shape == log_q.shape == log_w.shape) or u.ndim != 1:
         raise ValueError(f"u, log q and log w must be 1-d of one length, got {u.shape}, {log_q.shape}, {log_w.shape}")
@@ -68,11 +74,18 @@ def weight_bulk(u: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, median_u_md
     w = np.exp(log_w[finite] - log_w[finite].max())
     w /= w.sum()
     median_u = float(np.median(u[finite]))
+    heaviest = np.flatnonzero(finite)[np.argsort(w)[-TOP:]]
+    states = {}
+    if torsions is not None:
+        for state in backbone_states(np.asarray(torsions)[heaviest]):
+            states[str(state)] = states.get(str(state), 0) + 1
     return {"n": int(u.size), "n_finite": int(finite.sum()),
             "ess_fraction": kish_ess(log_w),
             "psis_ess_fraction": psis_ess(log_w)["ess_fraction"],
             "pareto_khat": pareto_khat(log_w)["khat"],
             f"top{TOP}_weight": float(np.sort(w)[-TOP:].sum()),
+            f"top{TOP}_median_u_minus_median_kT": float(np.median(u[heaviest])) - median_u,
+            f"top{TOP}_states": dict(sorted(states.items())),
             "median_u_kT": median_u,
             "median_u_excess_kT": None if median_u_md_kT is None else median_u - float(median_u_md_kT),
             "u_spread_kT": half_range_16_84(u[finite]),
@@ -87,7 +100,8 @@ def read_run(run_dir: Path) -> dict:
             raise SystemExit(f"{f} does not exist: --runs takes finished rexmol sample output folders")
     a = np.load(arrays_path)
     results = json.loads(results_path.read_text())
-    return weight_bulk(a["u"], a["log_q"], a["log_w"], results.get("median_u_md_kT"))
+    return weight_bulk(a["u"], a["log_q"], a["log_w"], results.get("median_u_md_kT"),
+                       a["torsions"] if "torsions" in a else None)
 
 
 def main(argv=None):
@@ -102,12 +116,15 @@ def main(argv=None):
         rows.append({"run": run.name, "n": d["n"], "ess": f"{100 * d['ess_fraction']:.2f}%",
                      "psis_ess": f"{100 * d['psis_ess_fraction']:.2f}%", "khat": f"{d['pareto_khat']:.2f}",
                      f"top{TOP}": f"{d[f'top{TOP}_weight']:.2f}",
+                     f"top{TOP}_u_below_median_kT": f"{-d[f'top{TOP}_median_u_minus_median_kT']:.1f}",
+                     f"top{TOP}_states": " ".join(f"{k}:{v}" for k, v in d[f"top{TOP}_states"].items()),
                      "median_u_excess_kT": "" if d["median_u_excess_kT"] is None else f"{d['median_u_excess_kT']:.1f}",
                      "u_spread_kT": f"{d['u_spread_kT']:.2f}", "log_w_spread": f"{d['log_w_spread_nats']:.2f}",
                      "slope": f"{d['log_q_slope_on_minus_u']:.3f}"})
     print("Tail (ESS, smoothed ESS, k-hat, weight of the ten heaviest) and bulk (median u above MD's, spreads of u and "
           "log w, slope of log q on -u; 1 for a perfect model) of each run's draws:")
-    print(table(rows, ["run", "n", "ess", "psis_ess", "khat", f"top{TOP}", "median_u_excess_kT", "u_spread_kT",
+    print(table(rows, ["run", "n", "ess", "psis_ess", "khat", f"top{TOP}", f"top{TOP}_u_below_median_kT",
+                       f"top{TOP}_states", "median_u_excess_kT", "u_spread_kT",
                        "log_w_spread", "slope"]))
     print(f"wrote {write_json(args.json_name, payload)}")
 

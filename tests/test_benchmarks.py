@@ -725,6 +725,14 @@ def test_weight_bulk_slope_and_tail_against_closed_forms():
     assert flat["log_w_spread_nats"] == pytest.approx(1.0, rel=0.1)
     assert flat["ess_fraction"] == pytest.approx(np.exp(-1.0), rel=0.1)
     assert flat["median_u_excess_kT"] == pytest.approx(10.0, abs=0.5)
+    # the heaviest draws of a flat model are its lowest-energy ones, whatever their state
+    torsions = np.tile(np.deg2rad([150.0, -70.0, 140.0, -80.0, 150.0]), (u.size, 1))  # "bR" everywhere
+    lowest = np.argsort(u)[:10]
+    torsions[lowest[:3], 2] = np.deg2rad(-40.0)  # three of them alpha_R: "aR"
+    flat = weight_bulk(u, log_q, -u - log_q, torsions=torsions)
+    assert flat["top10_states"] == {"aR": 3, "bR": 7}
+    assert flat["top10_median_u_minus_median_kT"] == pytest.approx(np.median(u[lowest]) - np.median(u), abs=0.5)
+    assert flat["top10_median_u_minus_median_kT"] < -10.0
     # clashes at 1e6 kT outside the central 95% do not move the slope
     clashed_u = u.copy()
     clashed_u[:20] = 1e6

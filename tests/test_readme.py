@@ -1868,7 +1868,8 @@ CLAIMS += [
     ("bond_shift_ab_cycle4_n4000.json", lambda j: "extension ({:.2f}% to {:.2f}%)".format(
         100 * psis_ess(np.load(RESULTS / "aaa_1fs_cycle4_headline_n2000" / "arrays.npz")["log_w"])["ess_fraction"],
         *_paired_fields(_N4(j), "psis_ess_fraction_base")), "{}", "extension (1.38% to 0.55%)"),
-    ("bond_shift_ab_cycle4_n4000.json", lambda j: "it is\n{:.2f} [{:.2f}, {:.2f}] where the Kish ratio says {:.2f} [{:.2f}, {:.2f}]".format(
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: ("it is\n{:.2f} [{:.2f}, {:.2f}] where the Kish ratio says "
+                                                   "{:.2f} [{:.2f}, {:.2f}]").format(
         *_paired_fields(_N4(j), "psis_ess_ratio", "psis_ess_ratio_interval_16_84", "ess_ratio", "ess_ratio_interval_16_84")),
      "{}", "it is\n1.13 [0.85, 1.51] where the Kish ratio says 0.70 [0.68, 0.98]"),
 ]
