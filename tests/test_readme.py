@@ -1874,6 +1874,75 @@ CLAIMS += [
      "{}", "it is\n1.13 [0.85, 1.51] where the Kish ratio says 0.70 [0.68, 0.98]"),
 ]
 
+# The sixth and seventh cycles at n = 4000 under the ship rule (README, "The levers, measured").
+_C6S4, _C7S4 = "training_ab_1fs_cycle6_shifted_n4000.json", "training_ab_aaa_1fs_cycle7_shifted_n4000.json"
+_P1 = lambda j: next(iter(j["paired_samples"].values()))  # noqa: E731 (each JSON pairs one model)
+
+
+def _n4000_pair(j, model_dir: str, base_dir: str = "aaa_1fs_cycle4_shifted_headline_n4000") -> dict:
+    """The one pairing in ``j``, checked to be ``model_dir`` against ``base_dir`` at n = 4000, else {}."""
+    p = _P1(j)
+    ok = p["n"] == 4000 and p["dir"].endswith(model_dir) and p["baseline_dir"].endswith(base_dir) and p["bond_shift"]
+    return p if ok else {}
+
+
+CLAIMS += [
+    (_C6S4, lambda j: "| ESS of Pareto-smoothed weights (the rule) | {:.2f}% | {:.2f}% ({:.2f} [{:.2f}, {:.2f}]) |".format(
+        *_paired_fields(_n4000_pair(j, "aaa_1fs_cycle6_shifted_headline_n4000"), "psis_ess_fraction_base",
+                        "psis_ess_fraction", "psis_ess_ratio", "psis_ess_ratio_interval_16_84")), "{}",
+     "| ESS of Pareto-smoothed weights (the rule) | 0.62% | 0.97% (1.57 [1.31, 3.26]) | 2.18% (3.53 [2.26, 5.88]) |"),
+    (_C7S4, lambda j: "| 0.97% (1.57 [1.31, 3.26]) | {:.2f}% ({:.2f} [{:.2f}, {:.2f}]) |".format(
+        *_paired_fields(_n4000_pair(j, "aaa_1fs_cycle7_shifted_headline_n4000"), "psis_ess_fraction", "psis_ess_ratio",
+                        "psis_ess_ratio_interval_16_84")), "{}",
+     "| ESS of Pareto-smoothed weights (the rule) | 0.62% | 0.97% (1.57 [1.31, 3.26]) | 2.18% (3.53 [2.26, 5.88]) |"),
+    (_C6S4, lambda j: "| Kish ESS | {:.2f}% | {:.2f}% ({:.2f} [{:.2f}, {:.2f}]) |".format(
+        *_paired_fields(_n4000_pair(j, "aaa_1fs_cycle6_shifted_headline_n4000"), "ess_fraction_base", "ess_fraction",
+                        "ess_ratio", "ess_ratio_interval_16_84")), "{}",
+     "| Kish ESS | 0.22% | 0.94% (4.31 [2.70, 4.90]) | 2.40% (11.04 [4.92, 11.85]) |"),
+    (_C7S4, lambda j: "| {:.2f}% ({:.2f} [{:.2f}, {:.2f}]) |".format(
+        *_paired_fields(_n4000_pair(j, "aaa_1fs_cycle7_shifted_headline_n4000"), "ess_fraction", "ess_ratio",
+                        "ess_ratio_interval_16_84")), "{}",
+     "| Kish ESS | 0.22% | 0.94% (4.31 [2.70, 4.90]) | 2.40% (11.04 [4.92, 11.85]) |"),
+    (_C6S4, lambda j: "| | +{:.2f} [{:.2f}, {:.2f}] | +{:.2f} [{:.2f}, {:.2f}] |".format(
+        *_paired_fields(_n4000_pair(j, "aaa_1fs_cycle6_shifted_headline_n4000"), "median_log_w_difference_nats",
+                        "median_log_w_difference_interval_16_84"),
+        *_paired_fields(_n4000_pair(_json(_C7S4), "aaa_1fs_cycle7_shifted_headline_n4000"), "median_log_w_difference_nats",
+                        "median_log_w_difference_interval_16_84")), "{}",
+     "| median log w over the shipped model's (nats) | | +2.46 [2.37, 2.56] | +2.90 [2.80, 3.00] |"),
+    (_C6S4, lambda j: "| Pareto k-hat | {:.2f} | {:.2f} | {:.2f} |".format(
+        *_paired_fields(_n4000_pair(j, "aaa_1fs_cycle6_shifted_headline_n4000"), "pareto_khat_base", "pareto_khat"),
+        _n4000_pair(_json(_C7S4), "aaa_1fs_cycle7_shifted_headline_n4000")["pareto_khat"]), "{}",
+     "| Pareto k-hat | 0.80 | 0.79 | 0.71 |"),
+    ("training_ab_aaa_1fs_cycle7.json", lambda j: "| -{:.2f} | -{:.2f} | -{:.2f} (-{:.2f}, SE {:.2f}) |".format(
+        -_json("training_ab_1fs_cycle6_nll.json")["paired_nll"]["cycle6"]["nll_base_nats"],
+        -_json("training_ab_1fs_cycle6_nll.json")["paired_nll"]["cycle6"]["nll_nats"],
+        -j["paired_nll"]["aaa_1fs_cycle7"]["nll_nats"], -j["paired_nll"]["aaa_1fs_cycle7"]["nll_difference_nats"],
+        j["paired_nll"]["aaa_1fs_cycle7"]["se_nats"]), "{}",
+     "| test NLL, 1000 frames (nats per molecule) | -352.20 | -353.44 | -353.70 (-1.51, SE 0.03) |"),
+    ("training_ab_1fs_cycle7_vs_cycle6_shifted_n4000.json", lambda j: (
+        "smoothed ESS ratio {:.2f} [{:.2f},\n  {:.2f}]; Kish {:.2f} [{:.2f}, {:.2f}]").format(*_paired_fields(
+            _n4000_pair(j, "aaa_1fs_cycle7_shifted_headline_n4000", "aaa_1fs_cycle6_shifted_headline_n4000"), "psis_ess_ratio",
+            "psis_ess_ratio_interval_16_84", "ess_ratio", "ess_ratio_interval_16_84")), "{}",
+     "smoothed ESS ratio 2.25 [1.30,\n  2.25]; Kish 2.56 [1.48, 2.81]"),
+    ("training_ab_aaa_1fs_cycle7_n4000.json", lambda j: "smoothed {:.2f} [{:.2f}, {:.2f}], Kish {:.2f} [{:.2f}, {:.2f}]".format(
+        *_paired_fields(_P1(j), "psis_ess_ratio", "psis_ess_ratio_interval_16_84", "ess_ratio", "ess_ratio_interval_16_84"))
+     if _P1(j)["n"] == 4000 and not _P1(j)["bond_shift"] else "", "{}",
+     "smoothed 4.43 [2.73, 6.49], Kish 6.47 [3.00, 8.60]"),
+    ("training_ab_aaa_1fs_cycle7_shifted.json", lambda j: ("Kish ESS {:.2f}% against {:.2f}%, {:.2f} [{:.2f}, {:.2f}]; smoothed "
+                                                           "{:.2f} [{:.2f},\n  {:.2f}]").format(
+        *_paired_fields(_P1(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84", "psis_ess_ratio",
+                        "psis_ess_ratio_interval_16_84")) if _P1(j)["n"] == 2000 and _P1(j)["bond_shift"] else "", "{}",
+     "Kish ESS 2.92% against 2.15%, 1.36 [1.19, 1.67]; smoothed 1.74 [1.48,\n  2.12]"),
+    ("aaa_1fs_cycle7_shifted_headline_n4000/results.json", lambda j: (
+        "reweighted E-W2 of {:.2f} kT (MD floor at its ESS, n = {}: {:.2f}) and T-W2 {:.2f} rad (floor {:.2f})").format(
+        j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["n"], j["noise_floor_reweighted"]["E_W2_kT"],
+        j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"]), "{}",
+     "reweighted E-W2 of 1.62 kT (MD floor at its ESS, n = 96: 0.96) and T-W2 0.90 rad (floor 0.94)"),
+    ("aaa_1fs_cycle6_headline_n4000/results.json", lambda j: "one clashing draw per model (the sixth cycle's at {:.1e} kT".format(
+        np.load(RESULTS / "aaa_1fs_cycle6_headline_n4000" / "arrays.npz")["u"].max()).replace("e+0", "e"), "{}",
+     "one clashing draw per model (the sixth cycle's at 1.2e5 kT"),
+]
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[f"{c[0]}:{c[3][:40]}" for c in CLAIMS])
 def test_readme_number_equals_its_json(readme, claim):
     name, get, fmt, quote, *where = claim
