@@ -12,7 +12,9 @@ weight:
 - the bulk: the draws' median u minus MD's (kT), the spread of u and of log w (half their 16-84%
   ranges; log w's with a weight-0 draw counted lowest, ``log_w_quantiles``), and the slope b of
   the least-squares line log q = a + b (-u) over the draws whose u lies between its 2.5th and
-  97.5th percentiles (clashes at 10^3-10^6 kT would otherwise set it).
+  97.5th percentiles (clashes at 10^3-10^6 kT would otherwise set it; the cut removes them only
+  while they are under 2.5% of the draws, and it also drops the coolest 2.5%, the heaviest draws,
+  so the slope is the bulk's).
 
 The slope is what a perfect model makes 1: then log q = -u - log Z and every weight is equal. With
 b < 1 the weights grow by (1 - b) nats per kT of lower energy, so the lowest-energy draws carry the

@@ -87,7 +87,8 @@ if [ -n "$what" ]; then
     "$report; README, \"Results on the AAA target\")" >&2; exit 1
 fi
 if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
-    && [ -e "$SHIFTED/results.json" ] && [ -e "$SHIFTED4/results.json" ] && [ ${#ow[@]} -eq 0 ]; then
+    && [ -e "$SHIFTED/results.json" ] && [ -e "$HEAD4/results.json" ] && [ -e "$SHIFTED4/results.json" ] \
+    && [ ${#ow[@]} -eq 0 ]; then
   echo "$HEAD/, $SHIFTED/, $HEAD4/, $SHIFTED4/, $NLL/ and $DIR/report/ are complete (REXMOL_OVERWRITE=1 redoes them)"
   pairing; exit 0
 fi

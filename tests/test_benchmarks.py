@@ -733,6 +733,21 @@ def test_weight_bulk_slope_and_tail_against_closed_forms():
     assert flat["top10_states"] == {"aR": 3, "bR": 7}
     assert flat["top10_median_u_minus_median_kT"] == pytest.approx(np.median(u[lowest]) - np.median(u), abs=0.5)
     assert flat["top10_median_u_minus_median_kT"] < -10.0
+    # weight-0 draws are left out before the ten heaviest are chosen, and the choice maps back onto the
+    # draws' own rows: drop the five coolest (a fold, say), and the next ten are the heaviest
+    order = np.argsort(u)
+    lost_lw = -u - log_q
+    lost_lw[order[:5]] = -np.inf
+    torsions = np.tile(np.deg2rad([150.0, -70.0, 140.0, -80.0, 150.0]), (u.size, 1))
+    torsions[order[5:9], 2] = np.deg2rad(-40.0)  # four of the next ten alpha_R
+    torsions[order[:5], 3] = np.deg2rad(60.0)  # the lost ones "bL": must not be counted
+    lost = weight_bulk(u, log_q, lost_lw, torsions=torsions)
+    assert lost["top10_states"] == {"aR": 4, "bR": 6}
+    assert lost["n_finite"] == u.size - 5
+    # (the 0.01-nat noise in log q may swap the tenth and eleventh; neither is alpha_R, and the median
+    # of ten moves by a fraction of a kT)
+    assert lost["top10_median_u_minus_median_kT"] == pytest.approx(
+        np.median(u[order[5:15]]) - np.median(u[order[5:]]), abs=0.5)
     # clashes at 1e6 kT outside the central 95% do not move the slope
     clashed_u = u.copy()
     clashed_u[:20] = 1e6

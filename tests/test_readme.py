@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from rexmol.metrics.weights import normalised_weights, psis_ess
+from rexmol.metrics.weights import normalised_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -1862,16 +1862,26 @@ CLAIMS += [
 
 # The ship rule (README, "The ship rule"): why it reads the smoothed ESS at n = 4000.
 CLAIMS += [
-    ("bond_shift_ab_cycle4_n4000.json", lambda j: "Kish ESS is {:.2f}% on its first 2000\ndraws and {:.2f}% on all 4000".format(
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: "no shift) is\n{:.2f}% on its first 2000 draws and {:.2f}% on all 4000".format(
         100 * _json("aaa_1fs_cycle4_headline_n2000/results.json")["ess_fraction"], *_paired_fields(_N4(j), "ess_fraction_base")),
-     "{}", "Kish ESS is 1.31% on its first 2000\ndraws and 0.31% on all 4000"),
+     "{}", "no shift) is\n1.31% on its first 2000 draws and 0.31% on all 4000"),
     ("bond_shift_ab_cycle4_n4000.json", lambda j: "extension ({:.2f}% to {:.2f}%)".format(
-        100 * psis_ess(np.load(RESULTS / "aaa_1fs_cycle4_headline_n2000" / "arrays.npz")["log_w"])["ess_fraction"],
+        100 * _json("weight_bulk_1fs.json")["runs"]["benchmarks/results/aaa_1fs_cycle4_headline_n2000"]["psis_ess_fraction"],
         *_paired_fields(_N4(j), "psis_ess_fraction_base")), "{}", "extension (1.38% to 0.55%)"),
-    ("bond_shift_ab_cycle4_n4000.json", lambda j: ("it is\n{:.2f} [{:.2f}, {:.2f}] where the Kish ratio says "
+    ("training_ab_1fs_cycle7_vs_cycle6_shifted_n4000.json", lambda j: "point {:.2f}, interval [{:.2f},\n{:.2f}], "
+     "median {:.2f}".format(
+        *_paired_fields(_P1(j), "psis_ess_ratio", "psis_ess_ratio_interval_16_84", "psis_ess_ratio_bootstrap_median")), "{}",
+     "point 2.25, interval [1.30,\n2.25], median 1.84"),
+    ("training_ab_aaa_1fs_cycle7_shifted_n4000.json", lambda j: "are {:.2f}-{:.2f}, above the 0.7".format(
+        min(_json("training_ab_1fs_cycle6_shifted_n4000.json")["paired_samples"]["cycle6"]["pareto_khat"],
+            _P1(j)["pareto_khat"]),
+        max(_json("bond_shift_ab_cycle4_n4000.json")["paired_samples"]["shifted"]["pareto_khat_base"],
+            _P1(j)["pareto_khat_base"])),
+     "{}", "are 0.71-0.83, above the 0.7"),
+    ("bond_shift_ab_cycle4_n4000.json", lambda j: ("it is {:.2f} [{:.2f}, {:.2f}] where the Kish ratio says "
                                                    "{:.2f} [{:.2f}, {:.2f}]").format(
         *_paired_fields(_N4(j), "psis_ess_ratio", "psis_ess_ratio_interval_16_84", "ess_ratio", "ess_ratio_interval_16_84")),
-     "{}", "it is\n1.13 [0.85, 1.51] where the Kish ratio says 0.70 [0.68, 0.98]"),
+     "{}", "it is 1.13 [0.85, 1.51] where the Kish ratio says 0.70 [0.68, 0.98]"),
 ]
 
 # The sixth and seventh cycles at n = 4000 under the ship rule (README, "The levers, measured").
@@ -2211,3 +2221,39 @@ def test_the_replica_runs_mean_energies_are_the_noise_floors(readme):
     assert min(lone) < min(group) and max(group) < max(lone)
 
 
+
+
+def test_weight_bulk_table_is_its_json(readme):
+    """README's bulk-and-tail table of the 1 fs line, row by row, against results/weight_bulk_1fs.json
+    (the runs in the JSON's order), and the prose read from it."""
+    runs = json.loads((RESULTS / "weight_bulk_1fs.json").read_text())["runs"]
+    head = "| run | n | ESS | smoothed ESS | k-hat | weight of the 10 heaviest |"
+    start = readme.index(head)
+    rows = []
+    for line in readme[start:].splitlines()[2:]:
+        if not line.strip().startswith("|"):
+            break
+        rows.append(line.strip())
+    assert len(rows) == len(runs) == 10
+    names = {"aaa_1fs_cycle2": "second cycle", "aaa_1fs_cycle3": "third cycle", "aaa_1fs_cycle4": "fourth cycle (shipped)",
+             "aaa_1fs_cycle5": "fifth cycle", "aaa_1fs_time2": "t ~ Beta(2, 1)", "aaa_1fs_cycle6": "sixth cycle",
+             "aaa_1fs_cycle7": "seventh cycle"}
+    for row, (path, d) in zip(rows, runs.items()):
+        name = Path(path).name.rsplit("_headline_", 1)[0]
+        expected = "| {} | {} | {:.2f}% | {:.2f}% | {:.2f} | {:.2f} | {:.1f} | {:.1f} | {:.2f} | {:.3f} |".format(
+            names[name], d["n"], 100 * d["ess_fraction"], 100 * d["psis_ess_fraction"], d["pareto_khat"], d["top10_weight"],
+            -d["top10_median_u_minus_median_kT"], d["median_u_excess_kT"], d["log_w_spread_nats"],
+            d["log_q_slope_on_minus_u"])
+        assert row == expected
+    line = [d for path, d in runs.items() if path.endswith("_n2000")]  # the line in training order
+    for key in ("median_u_excess_kT", "log_w_spread_nats"):  # "every cycle moved every bulk column the same way"
+        assert all(b[key] < a[key] for a, b in zip(line, line[1:]))
+    assert all(b["log_q_slope_on_minus_u"] > a["log_q_slope_on_minus_u"] for a, b in zip(line, line[1:]))
+    below = [-d["top10_median_u_minus_median_kT"] for d in runs.values()]
+    assert f"sit {min(below):.0f}-{max(below):.0f} kT below their run's median u" in readme
+    assert all(set(d["top10_states"]) <= {"aR", "bR"} for d in runs.values())
+    first, last = line[0], line[-1]  # the second and the seventh cycle at n = 2000
+    assert ("median u from {:.0f} to {:.0f} kT above\n  MD's, the spread of log w from {:.1f} to {:.1f} nats, the slope "
+            "from {:.2f} to {:.2f}").format(
+        first["median_u_excess_kT"], last["median_u_excess_kT"], first["log_w_spread_nats"], last["log_w_spread_nats"],
+        first["log_q_slope_on_minus_u"], last["log_q_slope_on_minus_u"]) in readme
