@@ -2249,6 +2249,10 @@ def test_weight_bulk_table_is_its_json(readme):
     for key in ("median_u_excess_kT", "log_w_spread_nats"):  # "every cycle moved every bulk column the same way"
         assert all(b[key] < a[key] for a, b in zip(line, line[1:]))
     assert all(b["log_q_slope_on_minus_u"] > a["log_q_slope_on_minus_u"] for a, b in zip(line, line[1:]))
+    at4000 = [d["psis_ess_fraction"] for path, d in runs.items() if path.endswith("_n4000")]  # fourth, sixth, seventh
+    ranked = ("the n = 4000 smoothed ESS ranks the three models read at that size (fourth, sixth,\n"
+              "seventh cycle) in the same order")
+    assert ranked in readme and at4000 == sorted(at4000) and len(at4000) == 3
     below = [-d["top10_median_u_minus_median_kT"] for d in runs.values()]
     assert f"sit {min(below):.0f}-{max(below):.0f} kT below their run's median u" in readme
     assert all(set(d["top10_states"]) <= {"aR", "bR"} for d in runs.values())
