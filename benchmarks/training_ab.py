@@ -186,6 +186,7 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
     # at hand move it (a tail heavier than any draw seen is beyond every bootstrap)
     boot_psis = np.array([[psis_ess(base["log_w"][i])["ess_fraction"], psis_ess(other["log_w"][i])["ess_fraction"]]
                           for i in idx])
+    boot_psis_ratio = boot_psis[:, 1] / boot_psis[:, 0]
     boot_lw = np.array([[*log_w_stats(base, i), *log_w_stats(other, i)] for i in idx])
     (mean_b, med_b), (mean_o, med_o) = log_w_stats(base, everything), log_w_stats(other, everything)
     finite = np.isfinite(base["log_w"]) & np.isfinite(other["log_w"])
@@ -210,10 +211,10 @@ def paired_sample_comparison(base: dict, other: dict, n_boot: int = 2000, seed: 
             # the ESS of Pareto-smoothed weights: one heavy draw counts by what the fitted tail says
             "psis_ess_fraction_base": psis["base"], "psis_ess_fraction": psis["other"],
             "psis_ess_ratio": psis["other"] / psis["base"],
-            "psis_ess_ratio_interval_16_84": interval(boot_psis[:, 1] / boot_psis[:, 0]),
+            "psis_ess_ratio_interval_16_84": interval(boot_psis_ratio),
             # resampling duplicates or drops the few heaviest draws, so the resamples' ratios need not
             # centre on the point estimate: their median says how far they are skewed
-            "psis_ess_ratio_bootstrap_median": float(np.median(boot_psis[:, 1] / boot_psis[:, 0])),
+            "psis_ess_ratio_bootstrap_median": float(np.median(boot_psis_ratio)),
             "bootstrap": {"resamples": n_boot, "seed": seed}}
 
 

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import table, write_json  # noqa: E402
 from rexmol.metrics.features import backbone_states  # noqa: E402
-from rexmol.metrics.weights import kish_ess, log_w_quantiles, pareto_khat, psis_ess  # noqa: E402
+from rexmol.metrics.weights import kish_ess, log_w_quantiles, normalised_weights, pareto_khat, psis_ess  # noqa: E402
 
 TOP = 10
 
@@ -73,10 +73,9 @@ def weight_bulk(u: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, median_u_md
     finite = np.isfinite(log_w)
     if finite.sum() < 25:
         raise ValueError(f"{int(finite.sum())} draws have a finite weight: too few for a tail fit")
-    w = np.exp(log_w[finite] - log_w[finite].max())
-    w /= w.sum()
+    w = normalised_weights(log_w)  # weight-0 draws get 0, so they are never among the heaviest
     median_u = float(np.median(u[finite]))
-    heaviest = np.flatnonzero(finite)[np.argsort(w)[-TOP:]]
+    heaviest = np.argsort(w)[-TOP:]
     states = {}
     if torsions is not None:
         for state in backbone_states(np.asarray(torsions)[heaviest]):
@@ -85,7 +84,7 @@ def weight_bulk(u: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, median_u_md
             "ess_fraction": kish_ess(log_w),
             "psis_ess_fraction": psis_ess(log_w)["ess_fraction"],
             "pareto_khat": pareto_khat(log_w)["khat"],
-            f"top{TOP}_weight": float(np.sort(w)[-TOP:].sum()),
+            f"top{TOP}_weight": float(w[heaviest].sum()),
             f"top{TOP}_median_u_minus_median_kT": float(np.median(u[heaviest])) - median_u,
             f"top{TOP}_states": dict(sorted(states.items())),
             "median_u_kT": median_u,
