@@ -3,9 +3,9 @@
 # model's (two cores, a few hours; every step resumes or refuses, so rerun it after a cut-off):
 #   bash scripts/evaluate_aaa.sh CKPT [NAME]
 # e.g. CKPT = checkpoints/ala3_dit_aaa_1fs_cycle5/last.ckpt; NAME defaults to the checkpoint folder's
-# name without "ala3_dit_" (aaa_1fs_cycle5). The shipped model (the 1 fs retrain's fourth cycle) was
-# evaluated by this script's three steps (run by hand, same commands) as NAME aaa_1fs_cycle4: its
-# headline and NLL folders are the baselines the pairing below names. Nothing here replaces the
+# name without "ala3_dit_" (aaa_1fs_cycle5). The shipped model (the 1 fs line's seventh cycle) was
+# evaluated by this script as NAME aaa_1fs_cycle7 (its n = 4000 steps by hand, same commands): its
+# headline, NLL and n = 4000 folders are the baselines the pairing below names. Nothing here replaces the
 # shipped model: shipping is a copy of the export onto models/ala3_dit.pt (and of the report onto
 # models/ala3_dit_report/) once the numbers are in.
 # 1. export the run's EMA weights to <ckpt folder>/ala3_dit.pt (byte-deterministic: the same
@@ -14,14 +14,14 @@
 # 2. in parallel, one thread each (three processes on two cores; the report is short):
 #    - the headline draw: rexmol sample --n 2000 --seed 0 --chunk 50 (the default sampler:
 #      Princeps(midpoint), 16 log-SNR steps, exact Jacobian density), the same noise as the shipped
-#      model's headline (benchmarks/results/aaa_1fs_cycle4_headline_n2000), into
+#      model's headline (benchmarks/results/aaa_1fs_cycle7_headline_n2000), into
 #      benchmarks/results/NAME_headline_n2000/ (chunks, results, settings, arrays: x float32 nm,
 #      log q, u, log w; plots); if the session ends first, commit its chunks/ and settings.json:
 #      a later session resumes from them;
 #    - the test NLL on the 1000 test frames of the first cycle's headline NLL
 #      (benchmarks/results/aaa_nll/log_q.npz: evenly spaced frames of seeds 101-104, all in the test
 #      split now), 16 uniform midpoint steps, exact divergence, into benchmarks/results/NAME_nll/, so
-#      it pairs frame by frame with the shipped model's (benchmarks/results/aaa_1fs_cycle4_nll, the
+#      it pairs frame by frame with the shipped model's (benchmarks/results/aaa_1fs_cycle7_nll, the
 #      same 1000; add first=benchmarks/results/aaa_nll or cycle2=benchmarks/results/ab_cycle2_nll to
 #      the printed command to pair it with the HMR models' too);
 #      resumable batch by batch (commit the folder's batches/ and settings.json if the session ends
@@ -31,11 +31,11 @@
 #    about 7 minutes) beside its export, <ckpt folder>/ala3_dit_bond_shift.json, then the headline's
 #    draws moved by it (rexmol sample --reuse-chunks: the same flow draws, judged again) into
 #    benchmarks/results/NAME_shifted_headline_n2000/: the default sampler applies a model's shift, so
-#    this is the pairing of the README's headline table (against aaa_1fs_cycle4_shifted_headline_n2000);
+#    this is the n = 2000 pairing (against aaa_1fs_cycle7_shifted_headline_n2000);
 # 4. the same noise extended to n = 4000 (rexmol sample --n 4000 --reuse-chunks: only the 2000 new
 #    draws are drawn, about 45 minutes) into benchmarks/results/NAME_headline_n4000/, and those
 #    draws moved by the run's shift into NAME_shifted_headline_n4000/: the pairing the ship rule reads
-#    (README, "The ship rule": against aaa_1fs_cycle4_shifted_headline_n4000, the ESS of
+#    (README, "The ship rule": against aaa_1fs_cycle7_shifted_headline_n4000, the ESS of
 #    Pareto-smoothed weights), because at n = 2000 one draw can move the Kish ESS 4x;
 # 5. prints the paired comparisons (benchmarks/training_ab.py) against the shipped model.
 # A step whose output is complete is skipped on a rerun (results.json and likelihood.json are
@@ -62,24 +62,24 @@ SHIFTED4=benchmarks/results/${NAME}_shifted_headline_n4000
 pairing() {
   echo "paired with the shipped model (same noise, same frames; differences read $NAME minus shipped:"
   echo "a negative NLL difference, an ESS ratio above 1 and a positive median log w difference favour $NAME):"
-  echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle4_nll" \
+  echo "  python benchmarks/training_ab.py --nll shipped=benchmarks/results/aaa_1fs_cycle7_nll" \
     "$NAME=benchmarks/results/${NAME}_nll" \
-    "--samples shipped=benchmarks/results/aaa_1fs_cycle4_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
-  echo "each with its own bond shift (the default sampler; the README's headline table):"
-  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle4_shifted_headline_n2000" \
+    "--samples shipped=benchmarks/results/aaa_1fs_cycle7_headline_n2000 $NAME=$HEAD --json-name training_ab_$NAME"
+  echo "each with its own bond shift (the default sampler), n = 2000:"
+  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle7_shifted_headline_n2000" \
     "$NAME=$SHIFTED --json-name training_ab_${NAME}_shifted"
   echo "at n = 4000, each with its own bond shift (the ship rule's pairing: README, \"The ship rule\"):"
-  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle4_shifted_headline_n4000" \
+  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle7_shifted_headline_n4000" \
     "$NAME=$SHIFTED4 --json-name training_ab_${NAME}_shifted_n4000"
   echo "and at n = 4000 without the shifts:"
-  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle4_headline_n4000" \
+  echo "  python benchmarks/training_ab.py --samples shipped=benchmarks/results/aaa_1fs_cycle7_headline_n4000" \
     "$NAME=$HEAD4 --json-name training_ab_${NAME}_n4000"
 }
 NLL=benchmarks/results/${NAME}_nll
 case $NAME in  # their folders are committed pairings' baselines: never redo them here
-  aaa_1fs_cycle4) what="the shipped model's run"; report=models/ala3_dit_report/ ;;
-  aaa_1fs_cycle3) what="the previously shipped model's run"; report=checkpoints/ala3_dit_aaa_1fs_cycle3/report/ ;;
-  aaa_1fs_cycle2) what="an earlier shipped model's run"; report=checkpoints/ala3_dit_aaa_1fs_cycle2/report/ ;;
+  aaa_1fs_cycle7) what="the shipped model's run"; report=models/ala3_dit_report/ ;;
+  aaa_1fs_cycle4) what="the previously shipped model's run"; report=checkpoints/ala3_dit_aaa_1fs_cycle4/report/ ;;
+  aaa_1fs_cycle3|aaa_1fs_cycle2) what="an earlier shipped model's run"; report=checkpoints/ala3_dit_$NAME/report/ ;;
   *) what= ;;
 esac
 if [ -n "$what" ]; then

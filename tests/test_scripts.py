@@ -28,11 +28,15 @@ def test_evaluate_aaa_needs_a_checkpoint_and_refuses_the_shipped_models_run():
     anything is exported or drawn, since that run's folders are every pairing's baseline."""
     done = _evaluate()
     assert done.returncode != 0 and "usage: bash scripts/evaluate_aaa.sh CKPT" in done.stderr
-    done = _evaluate("checkpoints/ala3_dit_aaa_1fs_cycle4/last.ckpt")
+    done = _evaluate("checkpoints/ala3_dit_aaa_1fs_cycle7/last.ckpt")
     assert done.returncode == 1 and "is the shipped model's run" in done.stderr
-    done = _evaluate("checkpoints/ala3_dit_aaa_1fs_cycle3/last.ckpt")
+    assert "models/ala3_dit_report/" in done.stderr
+    done = _evaluate("checkpoints/ala3_dit_aaa_1fs_cycle4/last.ckpt")
     assert done.returncode == 1 and "is the previously shipped model's run" in done.stderr
-    done = _evaluate("checkpoints/ala3_dit_aaa_1fs_cycle2/last.ckpt")
-    assert done.returncode == 1 and "is an earlier shipped model's run" in done.stderr
+    assert "checkpoints/ala3_dit_aaa_1fs_cycle4/report/" in done.stderr
+    for earlier in ("cycle3", "cycle2"):
+        done = _evaluate(f"checkpoints/ala3_dit_aaa_1fs_{earlier}/last.ckpt")
+        assert done.returncode == 1 and "is an earlier shipped model's run" in done.stderr
+        assert f"checkpoints/ala3_dit_aaa_1fs_{earlier}/report/" in done.stderr
     done = _evaluate("checkpoints/no_such_run/last.ckpt")
     assert done.returncode == 1 and "no checkpoint checkpoints/no_such_run/last.ckpt" in done.stderr
