@@ -85,6 +85,22 @@ def slowest_torsion_tau_ps(manifest_path: Path, seeds: list[int]) -> float:
     return max(torsion_integrated_times(torsions, names, unconverged="bound").values()) * manifest["md"]["stride_ps"]
 
 
+def run_bond_shift(settings: dict, run: Path, override: Path | None = None) -> Path | None:
+    """The bond-shift file a finished run applied (None if it applied none): the path its settings
+    record, or ``override`` (a model's shift moves with its model file), either way with the SHA-256
+    the run recorded."""
+    recorded = settings.get("bond_shift")
+    if not recorded:
+        if override is not None:
+            raise SystemExit(f"{run} applied no bond shift; leave out --bond-shift")
+        return None
+    path = Path(override or recorded["path"])
+    if not path.is_file() or file_sha256(path) != recorded["sha256"]:
+        raise SystemExit(f"{path} is missing or is not the bond shift {run} applied (SHA-256 {recorded['sha256'][:12]}...); "
+                         "pass --bond-shift with that file")
+    return path
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, required=True, help="a finished `rexmol sample` output folder")
@@ -95,6 +111,8 @@ def main(argv=None):
     p.add_argument("--json-name", default="generator_vs_md")
     p.add_argument("--model", type=Path, default=None,
                    help="the model file that drew --run, if not at the path its settings record (checked by SHA-256)")
+    p.add_argument("--bond-shift", type=Path, default=None,
+                   help="the bond-shift file --run applied, if not at the path its settings record (checked by SHA-256)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     results = json.loads((args.run / "results.json").read_text())
@@ -110,12 +128,8 @@ def main(argv=None):
                          "pass --model with that model's file")
     reference = MDReference(args.manifest)
     generator = BoltzmannGenerator(load_model_for(model_path, args.manifest), spec)
-    shift = None
-    if settings.get("bond_shift"):  # the run moved its draws: its cost is part of a draw's
-        shift_path = Path(settings["bond_shift"]["path"])
-        if not shift_path.is_file() or file_sha256(shift_path) != settings["bond_shift"]["sha256"]:
-            raise SystemExit(f"{shift_path}, the bond shift {args.run} applied, is missing or changed since")
-        shift = BondShift.load(shift_path)
+    shift_path = run_bond_shift(settings, args.run, args.bond_shift)
+    shift = BondShift.load(shift_path) if shift_path else None  # the run moved its draws: its cost is part of a draw's
     manifest = dataset.load_manifest(args.manifest)
     protocol = dataset.integrator(asdict(md.MDSettings()))
     by_integrator: dict[str, tuple[md.MDSettings, list[int]]] = {}

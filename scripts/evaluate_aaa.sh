@@ -83,8 +83,9 @@ case $NAME in  # their folders are committed pairings' baselines: never redo the
   *) what= ;;
 esac
 if [ -n "$what" ]; then
-  echo "$CKPT is $what: its numbers are committed (benchmarks/results/${NAME}_headline_n2000/, ${NAME}_nll/," \
-    "$report; README, \"Results on the AAA target\")" >&2; exit 1
+  echo "$CKPT is $what: its numbers are committed (benchmarks/results/${NAME}_headline_n2000/, ${NAME}_nll/" \
+    "and, where it was judged at n = 4000, ${NAME}_shifted_headline_n2000/, ${NAME}_headline_n4000/ and" \
+    "${NAME}_shifted_headline_n4000/; $report; README, \"Results on the AAA target\")" >&2; exit 1
 fi
 if [ -e "$HEAD/results.json" ] && [ -e "$NLL/likelihood.json" ] && [ -e "$DIR/report/report.json" ] \
     && [ -e "$SHIFTED/results.json" ] && [ -e "$HEAD4/results.json" ] && [ -e "$SHIFTED4/results.json" ] \

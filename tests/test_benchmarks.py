@@ -754,3 +754,31 @@ def test_weight_bulk_slope_and_tail_against_closed_forms():
     assert energy_slope(clashed_u, log_q) == pytest.approx(b, abs=0.005)
     with pytest.raises(ValueError, match="one length"):
         weight_bulk(u, log_q[:-1], -u - log_q)
+
+
+def test_generator_vs_md_takes_a_moved_shift_file_only_with_the_sha_the_run_recorded(tmp_path):
+    """A run's bond shift moves with its model when another model ships (the fourth 1 fs cycle's now
+    lives beside its checkpoint): the recorded path is refused once it holds other bytes, and
+    --bond-shift accepts the moved file by the run's SHA-256 and nothing else."""
+    from benchmarks.generator_vs_md import run_bond_shift
+    from rexmol.io import file_sha256
+
+    moved, other = tmp_path / "moved.json", tmp_path / "recorded.json"
+    moved.write_text('{"shift": 1}')
+    other.write_text('{"shift": 2}')
+    settings = {"bond_shift": {"path": str(other), "sha256": file_sha256(moved)}}
+    with pytest.raises(SystemExit, match="is not the bond shift"):
+        run_bond_shift(settings, tmp_path)
+    assert run_bond_shift(settings, tmp_path, moved) == moved
+    with pytest.raises(SystemExit, match="is not the bond shift"):
+        run_bond_shift(settings, tmp_path, tmp_path / "missing.json")
+    assert run_bond_shift({}, tmp_path) is None
+    with pytest.raises(SystemExit, match="applied no bond shift"):
+        run_bond_shift({}, tmp_path, moved)
+    # the committed fourth-cycle run: its recorded path now holds the seventh cycle's shift
+    root = Path(__file__).resolve().parents[1]
+    run = root / "benchmarks/results/aaa_1fs_cycle4_shifted_headline_n2000"
+    recorded = json.loads((run / "settings.json").read_text())
+    assert run_bond_shift(recorded, run, root / "checkpoints/ala3_dit_aaa_1fs_cycle4/ala3_dit_bond_shift.json")
+    with pytest.raises(SystemExit):
+        run_bond_shift(recorded, run)

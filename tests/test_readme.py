@@ -463,6 +463,7 @@ CLAIMS += [
         *_floor_draws_e(j),
         *j["bootstrap"]["E_W2_kT_reweighted_16_84"])
      if j["E_W2_kT_reweighted"] > _floor_draws_e(j)[1] and len(j["noise_floor_reweighted"]["draws"]) == 5
+     and j["bootstrap"]["E_W2_kT_reweighted_16_84"][0] < _floor_draws_e(j)[1]  # "reaches down to them"
      and 0.9 < j["T_W2_rad_reweighted"] / j["noise_floor_reweighted"]["T_W2_rad"] < 1.1
      else "", "{}",
      "the T-W2 sits at the MD floor at that size, and the E-W2 above all five of the floor's draws\n(0.92-1.27 kT), though "
@@ -484,7 +485,9 @@ CLAIMS += [
                                                                                      "shifts)"),
     (HEAD4_SHIFTED4, lambda j: "fell to\n{:.2f}% when 2000 more draws of the same noise brought one draw that carries {:.2f} of "
                                "the".format(
-        100 * j["ess_fraction"], j["max_weight"]) if _json(HEAD4_SHIFTED2)["max_weight"] < j["max_weight"] / 2 else "", "{}",
+        100 * j["ess_fraction"], j["max_weight"]) if _json(HEAD4_SHIFTED2)["max_weight"] < j["max_weight"] / 2
+        and np.argmax(np.load(RESULTS / Path(HEAD4_SHIFTED4).parent / "arrays.npz")["weights"]) >= 2000  # a new draw
+        else "", "{}",
      "fell to\n0.22% when 2000 more draws of the same noise brought one draw that carries 0.31 of the"),
     (SHIFT7, lambda j: ("+{:.1f} nats [{:.1f}, {:.1f}] on the shipped model at n =\n4000, a KL that much smaller), not on its "
                         "ESS, whose "
@@ -1027,7 +1030,7 @@ def test_the_shipped_model_is_the_seventh_cycle_with_its_files_and_the_rules_pai
     assert json.loads((shipped / "ala3_dit_bond_shift.json").read_text())["model_sha256"] == sha
     c4_sha = hashlib.sha256((c4 / "ala3_dit.pt").read_bytes()).hexdigest()
     assert json.loads((c4 / "ala3_dit_bond_shift.json").read_text())["model_sha256"] == c4_sha
-    for name in ("report.json", "samples_nm.npy", "ramachandran.png"):
+    for name in ("report.json", "samples_nm.npy", "ramachandran.png", "energies.png", "training_curve.png"):
         assert (shipped / "ala3_dit_report" / name).read_bytes() == (c7 / "report" / name).read_bytes(), name
     assert json.loads((c4 / "report/report.json").read_text())["model_sha256"] == c4_sha
     assert (shipped / "ala3_dit_training/metrics.csv").read_bytes() == (c7 / "csv/version_0/metrics.csv").read_bytes()
@@ -1532,7 +1535,8 @@ CLAIMS += [
         j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"], j["E_W2_kT_reweighted"],
         j["noise_floor_reweighted"]["n"], j["noise_floor_reweighted"]["E_W2_kT"],
         *_floor_draws_e(j),
-        *j["bootstrap"]["E_W2_kT_reweighted_16_84"]), "{}",
+        *j["bootstrap"]["E_W2_kT_reweighted_16_84"])
+     if j["bootstrap"]["E_W2_kT_reweighted_16_84"][0] < j["noise_floor_reweighted"]["E_W2_kT"] else "", "{}",
      "The T-W2 sits at its floor (0.90 against 0.94 rad). The E-W2, 1.62 kT,\n  is above the floor at the ESS of 96 draws (0.96) "
      "and above all five of the floor's draws\n  (0.92-1.27), though its interval [0.95, 2.64] still reaches the floor"),
     (HEAD7_4, lambda j: "the ESS is {:.2f}%\n  and the E-W2 {:.2f} kT against a floor of {:.2f} at n = {}".format(
@@ -1787,7 +1791,7 @@ CLAIMS += [
      "normalised weight\n  0.21 against 0.15, k-hat 0.91 against 0.84)"),
     (TIME2_AB, lambda j: ("likelihood checks {:.1f} and {:.1f} nats at steps 3,851\n  and 7,703 against its warm start's "
                           "{:.1f} and {:.1f}, last validation flow-matching loss {:.4f}").format(
-        *(float(_val_checks(run)[("first cycle", step)]["val/nll_nats"])
+        *(float(_run_checks(run)[step]["val/nll_nats"])
           for run in ("ala3_dit_aaa_1fs_cycle6", "ala3_dit_aaa_1fs_time2") for step in (3851, 7703)),
         _last_val_fm_loss("ala3_dit_aaa_1fs_cycle6")), "{}",
      "likelihood checks -349.8 and -351.5 nats at steps 3,851\n  and 7,703 against its warm start's -349.1 and -350.8, last "
@@ -2114,19 +2118,27 @@ def test_readme_number_equals_its_json(readme, claim):
     assert text == printed, f"README cell {where[0]} of {quote!r} is {text!r}, but {name} gives {printed}"
 
 
-def _val_checks(*runs):
-    """{(cycle, step): row} of the likelihood checks in the CSV logs of the shipped model's cycles."""
+def _run_checks(run):
+    """{step: row} of the likelihood checks in a run's CSV logs (every version, a resumed run's too)."""
     import csv
+    return {int(row["step"]): row for f in sorted((ROOT / "checkpoints" / run / "csv").glob("version_*/metrics.csv"))
+            for row in csv.DictReader(f.open()) if row.get("val/nll_nats")}
+
+
+def _val_checks(*runs):
+    """{(cycle, step): row} of the likelihood checks of a line of cycles: a run of the shipped model's line is
+    labelled by its name, another by its place in runs."""
     checks = {}
-    for cycle, run in zip(("first cycle", "second cycle", "third cycle", "fourth cycle", "fifth cycle", "sixth cycle",
-                           "seventh cycle"), runs):
-        for f in sorted((ROOT / "checkpoints" / run / "csv").glob("version_*/metrics.csv")):
-            for row in csv.DictReader(f.open()):
-                if row.get("val/nll_nats"):
-                    checks[(cycle, int(row["step"]))] = row
+    for i, run in enumerate(runs):
+        cycle = _CYCLE_LABELS[run] if run in _CYCLE_LABELS else ("first", "second", "third", "fourth", "fifth")[i] + " cycle"
+        checks.update({(cycle, step): row for step, row in _run_checks(run).items()})
     return checks
 
 
+_CYCLE_LABELS = {"ala3_dit_aaa_1fs": "first cycle", "ala3_dit_aaa_1fs_cycle2": "second cycle",
+                 "ala3_dit_aaa_1fs_cycle3": "third cycle", "ala3_dit_aaa_1fs_cycle4": "fourth cycle",
+                 "ala3_dit_aaa_1fs_cycle5": "fifth cycle", "ala3_dit_aaa_1fs_time2": "fifth cycle, t ~ Beta(2, 1)",
+                 "ala3_dit_aaa_1fs_cycle6": "sixth cycle", "ala3_dit_aaa_1fs_cycle7": "seventh cycle"}
 _CYCLES = ("ala3_dit_aaa_1fs", "ala3_dit_aaa_1fs_cycle2", "ala3_dit_aaa_1fs_cycle3", "ala3_dit_aaa_1fs_cycle4",
            "ala3_dit_aaa_1fs_time2", "ala3_dit_aaa_1fs_cycle6", "ala3_dit_aaa_1fs_cycle7")  # the shipped model's seven
 
@@ -2161,7 +2173,8 @@ MODEL_CARD_CLAIMS = [
         int(float(_val_checks(*_CYCLES)[key]["val/n_folded"]))))
       for key in (("first cycle", 3851), ("first cycle", 7703), ("first cycle", 11555),
                   ("second cycle", 3851), ("second cycle", 7703), ("third cycle", 3851), ("third cycle", 7703),
-                  ("fourth cycle", 3851), ("fourth cycle", 7703), ("fifth cycle", 3851), ("fifth cycle", 7703),
+                  ("fourth cycle", 3851), ("fourth cycle", 7703), ("fifth cycle, t ~ Beta(2, 1)", 3851),
+                  ("fifth cycle, t ~ Beta(2, 1)", 7703),
                   ("sixth cycle", 3851), ("sixth cycle", 7703), ("seventh cycle", 3851), ("seventh cycle", 7703))],
     lambda j: "EMA validation loss **{:.4f}** at its last\n     validation. Shipped until the fourth".format(
         _val_fm("ala3_dit_aaa_1fs_cycle3")[1]),
@@ -2189,9 +2202,9 @@ def test_the_model_card_has_every_check_of_the_training_logs():
     """No likelihood check of the shipped model's seven cycles is left out of the card's table."""
     card = (ROOT / "models" / "ala3_dit.md").read_text()
     checks = _val_checks(*_CYCLES)
-    names = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
-    assert sorted(checks) == sorted([("first cycle", 11555)] + [(f"{c} cycle", step) for c in names for step in (3851, 7703)])
-    assert sum(card.count(f"| {c} cycle, ") for c in names) == len(checks)
+    labels = [_CYCLE_LABELS[run] for run in _CYCLES]
+    assert sorted(checks) == sorted([("first cycle", 11555)] + [(c, step) for c in labels for step in (3851, 7703)])
+    assert sum(card.count(f"| {c}, ") for c in labels) == len(checks)
 
 
 def test_the_wide_second_cycle_pairs_with_the_shipped_model():
@@ -2286,6 +2299,31 @@ def test_the_model_card_quotes_the_shipped_cycles(cycle, head, report_dir, pairi
         vs_hmr = _C4(_json(VS_HMR)) if cycle == "fourth" else _C3(_json("training_ab_1fs_cycle3_vs_hmr.json"))
         assert vs_hmr["baseline_dir"] == "benchmarks/results/aaa_headline_n2000_1fs_floors"
         quote = "{:.2f}x [{:.2f}, {:.2f}]".format(*_paired_fields(vs_hmr, "ess_ratio", "ess_ratio_interval_16_84"))
+        assert quote in card, quote
+
+
+def test_the_model_card_quotes_the_seventh_cycles_shift_report_and_n2000_pairing():
+    """The card's shipped-model numbers beyond its headline: the shift at n = 4000 on its own draws, both
+    reports' E-W2, the n = 2000 pairing with shifts, and the fourth cycle's n = 4000 fall (line breaks aside)."""
+    card = " ".join((ROOT / "models" / "ala3_dit.md").read_text().split())
+    sh = _json(SHIFT7)["paired_samples"]["shifted"]
+    n2 = _R7N2(_json("training_ab_aaa_1fs_cycle7_shifted.json"))
+    r7, r4 = (json.loads((ROOT / d / "report.json").read_text())
+              for d in ("models/ala3_dit_report", "checkpoints/ala3_dit_aaa_1fs_cycle4/report"))
+    assert sh["baseline_dir"] == "benchmarks/results/aaa_1fs_cycle7_headline_n4000" and sh["n"] == 4000
+    for quote in (
+        "(`aaa_1fs_cycle7_headline_n4000/`): ESS {:.2f}%; the shift's gain in ESS is not established (paired Kish ratio "
+        "{:.2f} [{:.2f}, {:.2f}], smoothed {:.2f} [{:.2f}, {:.2f}]".format(
+            100 * sh["ess_fraction_base"], *_paired_fields(sh, "ess_ratio", "ess_ratio_interval_16_84", "psis_ess_ratio",
+                                                             "psis_ess_ratio_interval_16_84")),
+        "for the mean log w it adds (+{:.1f} nats [{:.1f}, {:.1f}])".format(
+            *_paired_fields(sh, "mean_log_w_difference_nats", "mean_log_w_difference_interval_16_84")),
+        "its E-W2, {:.1f} kT (the fourth cycle's report: {:.1f})".format(r7["E_W2_kT"], r4["E_W2_kT"]),
+        "Kish ESS {:.2f}% against {:.2f}%, a ratio of {:.2f} [{:.2f}, {:.2f}]".format(
+            *_paired_fields(n2, "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84")),
+        "At n = 4000 that ESS fell to {:.2f}%, one new draw carrying {:.2f} of the weight".format(
+            100 * _json(HEAD4_SHIFTED4)["ess_fraction"], _json(HEAD4_SHIFTED4)["max_weight"]),
+    ):
         assert quote in card, quote
 
 
