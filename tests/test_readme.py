@@ -1474,7 +1474,7 @@ def _mean_log_w_without_clashes(run, base, above_kT):
     keep = ok & (a["u"] < above_kT) & (b["u"] < above_kT)
     diff = a["log_w"] - b["log_w"]
     worst = np.argmax(np.where(ok, a["u"], -np.inf))
-    return dict(without=diff[keep].mean(), n_dropped=int(ok.sum() - keep.sum()), u_max=a["u"][worst],
+    return dict(without=diff[keep].mean(), n_dropped=int(ok.sum() - keep.sum()), u_max=a["u"][worst], worst=worst,
                 share=diff[worst] / ok.sum(), n_dropped_run=int((ok & (a["u"] >= above_kT)).sum()),
                 n_dropped_base=int((ok & (b["u"] >= above_kT)).sum()))
 
@@ -1566,6 +1566,70 @@ CLAIMS += [
         j["T_W2_rad"], j["noise_floor_T_W2_rad"], j["median_u_model_kT"], j["E_W2_kT"],
         _json("../../checkpoints/ala3_dit_aaa_1fs_cycle4/report/report.json")["E_W2_kT"]), "{}",
      "T-W2 0.61 rad (floor 0.60), median u -144.4 kT, E-W2 43.3 kT\n  against the fourth cycle's 36.5"),
+]
+
+
+_C8 = lambda name: _json(name)["paired_samples"]["aaa_1fs_cycle8"]  # noqa: E731
+_C8_CLASH = lambda j: _mean_log_w_without_clashes("aaa_1fs_cycle8_shifted_headline_n4000",  # noqa: E731
+                                                  "aaa_1fs_cycle7_shifted_headline_n4000", 1e4)
+
+
+def _c8_row(label, name, n, kind):
+    """A row of the eighth cycle's table: the seventh's and the eighth's Kish or smoothed ESS and their ratio."""
+    keys = {"kish": ("ess_fraction_base", "ess_fraction", "ess_ratio", "ess_ratio_interval_16_84"),
+            "smoothed": ("psis_ess_fraction_base", "psis_ess_fraction", "psis_ess_ratio", "psis_ess_ratio_interval_16_84")}[kind]
+    return (name, lambda j: "| {} | {} | {:.2f}% | {:.2f}% ({:.2f} [{:.2f}, {:.2f}]) |".format(
+        label, n, *_paired_fields(_C8(name), *keys)) if (_C8(name)["n"], _C8(name)["baseline_dir"].split("/")[-1]) == (
+            n, Path(_C8(name)["dir"]).name.replace("cycle8", "cycle7")) else "", "{}")
+
+
+# issue 13: the eighth 1 fs cycle, paired with the shipped seventh (not shipped)
+CLAIMS += [
+    (*_c8_row("ESS of Pareto-smoothed weights, each with its own shift (the rule)",
+              "training_ab_aaa_1fs_cycle8_shifted_n4000.json", 4000, "smoothed"),
+     "| ESS of Pareto-smoothed weights, each with its own shift (the rule) | 4000 | 2.18% | 1.50% (0.69 [0.53, 1.25]) |"),
+    (*_c8_row("Kish ESS, each with its own shift", "training_ab_aaa_1fs_cycle8_shifted_n4000.json", 4000, "kish"),
+     "| Kish ESS, each with its own shift | 4000 | 2.40% | 1.45% (0.61 [0.38, 1.22]) |"),
+    (*_c8_row("Kish ESS, no shifts", "training_ab_aaa_1fs_cycle8_n4000.json", 4000, "kish"),
+     "| Kish ESS, no shifts | 4000 | 2.02% | 1.28% (0.63 [0.42, 1.16]) |"),
+    (*_c8_row("Kish ESS, each with its own shift", "training_ab_aaa_1fs_cycle8_shifted.json", 2000, "kish"),
+     "| Kish ESS, each with its own shift | 2000 | 2.92% | 2.08% (0.71 [0.48, 1.25]) |"),
+    ("training_ab_aaa_1fs_cycle8_shifted_n4000.json", lambda j: (
+        "| median log w, each with its own shift (nats) | 4000 | | +{:.2f} [{:.2f}, {:.2f}] |\n"
+        "  | Pareto k-hat / largest normalised weight, with shifts | 4000 | {:.2f} / {:.2f} | {:.2f} / {:.2f} |").format(
+        *_paired_fields(_C8("training_ab_aaa_1fs_cycle8_shifted_n4000.json"), "median_log_w_difference_nats",
+                        "median_log_w_difference_interval_16_84", "pareto_khat_base", "max_weight_base", "pareto_khat",
+                        "max_weight")), "{}",
+     "| median log w, each with its own shift (nats) | 4000 | | +0.28 [0.24, 0.32] |\n"
+     "  | Pareto k-hat / largest normalised weight, with shifts | 4000 | 0.71 / 0.07 | 0.76 / 0.10 |"),
+    ("training_ab_aaa_1fs_cycle8.json", lambda j: "| test NLL, 1000 frames (nats per molecule) | | {:.2f} | {:.2f} ({:.2f}, "
+     "SE {:.2f}) |".format(
+        *(j["paired_nll"]["aaa_1fs_cycle8"][k] for k in ("nll_base_nats", "nll_nats", "nll_difference_nats", "se_nats")))
+     if j["paired_nll"]["aaa_1fs_cycle8"]["frames"] == 1000 else "", "{}",
+     "| test NLL, 1000 frames (nats per molecule) | | -353.70 | -353.90 (-0.19, SE 0.01) |"),
+    ("training_ab_aaa_1fs_cycle8_shifted_n4000.json", lambda j: (
+        "The mean log w, {:.1f} nats [{:.1f}, {:.1f}], is set by one draw that clashes\n  in both models ({:.1e} kT in the "
+        "eighth, {:.1e} kT in the seventh); without it the difference is\n  +{:.2f} nats").format(
+        *_paired_fields(_C8("training_ab_aaa_1fs_cycle8_shifted_n4000.json"), "mean_log_w_difference_nats",
+                        "mean_log_w_difference_interval_16_84"), _C8_CLASH(j)["u_max"],
+        float(np.load(RESULTS / "aaa_1fs_cycle7_shifted_headline_n4000/arrays.npz")["u"][_C8_CLASH(j)["worst"]]),
+        _C8_CLASH(j)["without"]).replace("e+0", "e")
+     if (_C8_CLASH(j)["n_dropped_run"], _C8_CLASH(j)["n_dropped_base"], _C8_CLASH(j)["n_dropped"]) == (1, 1, 1) else "", "{}",
+     "The mean log w, -4.8 nats [-11.3, 1.6], is set by one draw that clashes\n  in both models (5.6e4 kT in the eighth, "
+     "3.0e4 kT in the seventh); without it the difference is\n  +1.50 nats"),
+    ("aaa_1fs_cycle8_shifted_headline_n4000/results.json", lambda j: (
+        "With its shift its reweighted E-W2 is {:.2f} kT (MD floor at its ESS, n = {}: {:.2f})\n  and T-W2 {:.2f} rad (floor "
+        "{:.2f})").format(j["E_W2_kT_reweighted"], j["noise_floor_reweighted"]["n"], j["noise_floor_reweighted"]["E_W2_kT"],
+                          j["T_W2_rad_reweighted"], j["noise_floor_reweighted"]["T_W2_rad"]), "{}",
+     "With its shift its reweighted E-W2 is 2.15 kT (MD floor at its ESS, n = 58: 1.20)\n  and T-W2 1.00 rad (floor 1.02)"),
+    ("training_ab_aaa_1fs_cycle8_shifted_n4000.json", lambda j: (
+        "its smoothed ESS is {:.2f}x [{:.2f}, {:.2f}] the seventh's at n = 4000,\neach with its own shift, and its test NLL "
+        "gained {:.2f} nats").format(*_paired_fields(_C8("training_ab_aaa_1fs_cycle8_shifted_n4000.json"), "psis_ess_ratio",
+                                                     "psis_ess_ratio_interval_16_84"),
+                                     -_json("training_ab_aaa_1fs_cycle8.json")["paired_nll"]["aaa_1fs_cycle8"]["nll_difference_nats"])
+     if _C8("training_ab_aaa_1fs_cycle8_shifted_n4000.json")["psis_ess_ratio_interval_16_84"][0] < 1 else "", "{}",
+     "its smoothed ESS is 0.69x [0.53, 1.25] the seventh's at n = 4000,\neach with its own shift, and its test NLL gained "
+     "0.19 nats"),
 ]
 
 
@@ -2445,10 +2509,10 @@ def test_weight_bulk_table_is_its_json(readme):
         if not line.strip().startswith("|"):
             break
         rows.append(line.strip())
-    assert len(rows) == len(runs) == 10
+    assert len(rows) == len(runs) == 12
     names = {"aaa_1fs_cycle2": "second cycle", "aaa_1fs_cycle3": "third cycle", "aaa_1fs_cycle4": "fourth cycle",
              "aaa_1fs_cycle5": "fifth cycle", "aaa_1fs_time2": "t ~ Beta(2, 1)", "aaa_1fs_cycle6": "sixth cycle",
-             "aaa_1fs_cycle7": "seventh cycle (shipped)"}
+             "aaa_1fs_cycle7": "seventh cycle (shipped)", "aaa_1fs_cycle8": "eighth cycle"}
     for row, (path, d) in zip(rows, runs.items()):
         name = Path(path).name.rsplit("_headline_", 1)[0]
         expected = "| {} | {} | {:.2f}% | {:.2f}% | {:.2f} | {:.2f} | {:.1f} | {:.1f} | {:.2f} | {:.3f} |".format(
@@ -2460,10 +2524,16 @@ def test_weight_bulk_table_is_its_json(readme):
     for key in ("median_u_excess_kT", "log_w_spread_nats"):  # "every cycle moved every bulk column the same way"
         assert all(b[key] < a[key] for a, b in zip(line, line[1:]))
     assert all(b["log_q_slope_on_minus_u"] > a["log_q_slope_on_minus_u"] for a, b in zip(line, line[1:]))
-    at4000 = [d["psis_ess_fraction"] for path, d in runs.items() if path.endswith("_n4000")]  # fourth, sixth, seventh
-    ranked = ("the n = 4000 smoothed ESS ranks the three models read at that size (fourth, sixth,\n"
-              "seventh cycle) in the same order")
-    assert ranked in readme and at4000 == sorted(at4000) and len(at4000) == 3
+    at4000 = [d for path, d in runs.items() if path.endswith("_n4000")]  # fourth, sixth, seventh, eighth
+    smoothed = [d["psis_ess_fraction"] for d in at4000]
+    assert len(at4000) == 4 and smoothed[:3] == sorted(smoothed[:3]) and smoothed[3] < smoothed[2]  # not the eighth
+    assert all(b["log_q_slope_on_minus_u"] > a["log_q_slope_on_minus_u"] for a, b in zip(at4000, at4000[1:]))
+    assert ("ranks the fourth, sixth and seventh cycles in the bulk's order, but not the eighth, whose\n  bulk is the best "
+            f"yet and whose smoothed ESS falls to {100 * smoothed[3]:.2f}%") in readme
+    assert ("(the slope\n  gained {:.2f} from the seventh cycle to the eighth, against {:.2f} from the second to the "
+            "third)").format(
+        line[-1]["log_q_slope_on_minus_u"] - line[-2]["log_q_slope_on_minus_u"],
+        line[1]["log_q_slope_on_minus_u"] - line[0]["log_q_slope_on_minus_u"]) in readme
     below = [-d["top10_median_u_minus_median_kT"] for d in runs.values()]
     assert f"sit {min(below):.1f}-{max(below):.1f} kT below their run's median u" in readme
     assert all(set(d["top10_states"]) <= {"aR", "bR"} for d in runs.values())
