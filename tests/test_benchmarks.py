@@ -780,5 +780,5 @@ def test_generator_vs_md_takes_a_moved_shift_file_only_with_the_sha_the_run_reco
     run = root / "benchmarks/results/aaa_1fs_cycle4_shifted_headline_n2000"
     recorded = json.loads((run / "settings.json").read_text())
     assert run_bond_shift(recorded, run, root / "checkpoints/ala3_dit_aaa_1fs_cycle4/ala3_dit_bond_shift.json")
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="is not the bond shift"):
         run_bond_shift(recorded, run)
