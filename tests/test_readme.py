@@ -1642,6 +1642,21 @@ CLAIMS += [
 ]
 
 
+# the eighth and ninth cycles' likelihood checks, from their CSV logs (README, "The 1 fs retrain (issue 11): shipped")
+CLAIMS += [
+    ("training_ab_aaa_1fs_cycle8.json", lambda j: ("(likelihood checks {:.1f} and\n{:.1f} nats at steps 3,851 and 7,703 "
+                                                   "against the seventh's {:.1f} and {:.1f})").format(
+        *(float(_run_checks(run)[step]["val/nll_nats"]) for run in ("ala3_dit_aaa_1fs_cycle8", "ala3_dit_aaa_1fs_cycle7")
+          for step in (3851, 7703))), "{}",
+     "(likelihood checks -350.7 and\n-351.9 nats at steps 3,851 and 7,703 against the seventh's -350.3 and -351.8)"),
+    ("training_ab_aaa_1fs_cycle8.json", lambda j: ("(likelihood checks {:.1f} and {:.1f} nats at steps\n3,851 and 7,703 "
+                                                   "against the eighth's {:.1f} and {:.1f}").format(
+        *(float(_run_checks(run)[step]["val/nll_nats"]) for run in ("ala3_dit_aaa_1fs_cycle9", "ala3_dit_aaa_1fs_cycle8")
+          for step in (3851, 7703))), "{}",
+     "(likelihood checks -351.0 and -352.3 nats at steps\n3,851 and 7,703 against the eighth's -350.7 and -351.9"),
+]
+
+
 # issue 13: the 1 fs fourth cycle (shipped until the seventh), and its pairing with the third
 _C4 = lambda j: j["paired_samples"]["cycle4"]  # noqa: E731
 _C4NLL = lambda j: j["paired_nll"]["cycle4"]  # noqa: E731
