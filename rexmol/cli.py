@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                         "solver, e.g. to grow n = 1000 to 2000; its first n // chunk chunks are this run's")
     p.add_argument("--draw-only-from-end", action="store_true",
                    help="help a run of the same settings in the same --out on another core: draw its missing chunks "
-                        "last first, then stop (no judging, no results; the helped run does that)")
+                        "last first, then stop (no judging, no results; the helped run does that). Give it the "
+                        "helped run's --reuse-chunks, if any: it then leaves the chunks that run copies alone")
     p.add_argument("--bond-shift", default="auto", metavar="auto|none|JSON",
                    help="move every draw's bond lengths by a rexmol fit-bond-shift file fitted to this model and "
                         "sampler (log q and the weights stay exact). auto (default): the model's own "

@@ -36,7 +36,11 @@
 #    draws are drawn, about 45 minutes) into benchmarks/results/NAME_headline_n4000/, and those
 #    draws moved by the run's shift into NAME_shifted_headline_n4000/: the pairing the ship rule reads
 #    (README, "The ship rule": against aaa_1fs_cycle7_shifted_headline_n4000, the ESS of
-#    Pareto-smoothed weights), because at n = 2000 one draw can move the Kish ESS 4x;
+#    Pareto-smoothed weights), because at n = 2000 one draw can move the Kish ESS 4x. Those 2000 new
+#    draws can be drawn on the spare core beside step 2, once its headline folder exists (they leave chunks 0-39 to the
+#    headline): rexmol sample --model <ckpt folder>/ala3_dit.pt --n 4000 --chunk 50 --seed 0 --threads 1
+#    --bond-shift none --reuse-chunks benchmarks/results/NAME_headline_n2000 --draw-only-from-end
+#    --out benchmarks/results/NAME_headline_n4000;
 # 5. prints the paired comparisons (benchmarks/training_ab.py) against the shipped model.
 # A step whose output is complete is skipped on a rerun (results.json and likelihood.json are
 # written last, so a folder that has one is whole).

@@ -417,6 +417,35 @@ def test_a_draw_only_helper_draws_from_the_end_and_leaves_the_judging_to_the_run
         sample_conformers(zero_model, out, **kw, draw_only_from_end=True)
 
 
+def test_a_draw_only_helper_of_a_growing_run_leaves_the_reused_chunks_to_it(zero_model, reference, tmp_path,
+                                                                           monkeypatch):
+    """A helper given the helped run's --reuse-chunks draws only the chunks past the source's n (last
+    first), copies none and never draws the source's own chunks twice; the helped run then copies the
+    source's chunks, draws nothing, and gets exactly the draws of a run that drew every chunk itself."""
+    from rexmol.boltzmann.sampling import chunk_seed
+
+    kw = dict(chunk_size=2, spec=SolverSpec("princeps", "midpoint", steps=2), seed=3, reference=reference,
+              progress=False, plots=False)
+    alone = sample_conformers(zero_model, tmp_path / "alone", n=8, **kw)
+    sample_conformers(zero_model, tmp_path / "small", n=4, **kw)  # chunks 0 and 1
+    out = tmp_path / "grown"
+    seeds = []
+    real = BoltzmannGenerator.sample
+    monkeypatch.setattr(BoltzmannGenerator, "sample", lambda self, m, seed=0, **k: seeds.append(seed) or real(
+        self, m, seed, **k))
+    sample_conformers(zero_model, out, n=8, **kw, reuse_from=tmp_path / "small", draw_only_from_end=True)
+    assert seeds == [chunk_seed(3, i) for i in (3, 2)]
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == ["chunk_00002.npz", "chunk_00003.npz"]
+    seeds.clear()
+    res = sample_conformers(zero_model, out, n=8, **kw, reuse_from=tmp_path / "small")
+    assert seeds == []
+    with np.load(tmp_path / "alone" / "arrays.npz") as a, np.load(out / "arrays.npz") as b:
+        np.testing.assert_array_equal(a["x"], b["x"])
+    assert res["ess_fraction"] == alone["ess_fraction"]
+    with pytest.raises(ValueError, match="takes no --resample"):
+        sample_conformers(zero_model, tmp_path / "other", n=8, **kw, resample=2, draw_only_from_end=True)
+
+
 def test_likelihood_job_resumes_a_cut_off_run_batch_by_batch(zero_model, tmp_path, monkeypatch):
     """A run cut off after its first batch (the second raises) leaves that batch on disk; the rerun
     computes only the missing batches and gives each frame its closed-form log q, in order; a rerun

@@ -6,6 +6,7 @@ is edited to another number, when a benchmark rerun changes the JSON without the
 the quoted line disappears.
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -1466,6 +1467,7 @@ CLAIMS += [
 ]
 
 
+@functools.cache  # several claims read the same pair of runs
 def _mean_log_w_without_clashes(run, base, above_kT):
     """The paired mean log w difference (run minus base, nats) over draws finite in both, and without those
     whose u exceeds ``above_kT`` in either; the highest such u and that draw's own share of the mean."""
@@ -1479,7 +1481,6 @@ def _mean_log_w_without_clashes(run, base, above_kT):
                 n_dropped_base=int((ok & (b["u"] >= above_kT)).sum()))
 
 
-_R7N2 = lambda j: j["paired_samples"]["aaa_1fs_cycle7"]  # noqa: E731
 _C7_CLASH = lambda j: _mean_log_w_without_clashes("aaa_1fs_cycle7_shifted_headline_n4000",  # noqa: E731
                                                   "aaa_1fs_cycle4_shifted_headline_n4000", 1e4)
 # issue 13: the shipped model, the 1 fs seventh cycle, paired with the fourth under the ship rule (n = 4000, own shifts)
@@ -1516,8 +1517,8 @@ CLAIMS += [
      "| median u of the draws (kT; MD -154.2) | -138.8 | -145.0 |"),
     ("training_ab_aaa_1fs_cycle7_shifted.json", lambda j: "Kish ESS {:.2f}% against {:.2f}%, ratio {:.2f} [{:.2f}, "
                                                           "{:.2f}]".format(
-        *_paired_fields(_R7N2(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84"))
-     if _R7N2(j)["n"] == 2000 else "", "{}", "Kish ESS 2.92% against 2.15%, ratio 1.36 [1.19, 1.67]"),
+        *_paired_fields(_R7(j), "ess_fraction", "ess_fraction_base", "ess_ratio", "ess_ratio_interval_16_84"))
+     if _R7(j)["n"] == 2000 else "", "{}", "Kish ESS 2.92% against 2.15%, ratio 1.36 [1.19, 1.67]"),
     (RULE7, lambda j: ("is {:.2f} nats [{:.2f}, {:.2f}]:\n  one of the seventh cycle's draws clashes at {:.1e} kT and alone "
                        "moves "
                        "it by {:.1f} nats; without\n  the draws above 1e4 kT (one on each side) the difference is +{:.2f} "
@@ -2206,6 +2207,7 @@ def test_readme_number_equals_its_json(readme, claim):
     assert text == printed, f"README cell {where[0]} of {quote!r} is {text!r}, but {name} gives {printed}"
 
 
+@functools.cache  # every card row of a cycle reads the same logs
 def _run_checks(run):
     """{step: row} of the likelihood checks in a run's CSV logs (every version, a resumed run's too)."""
     import csv
@@ -2395,7 +2397,7 @@ def test_the_model_card_quotes_the_seventh_cycles_shift_report_and_n2000_pairing
     reports' E-W2, the n = 2000 pairing with shifts, and the fourth cycle's n = 4000 fall (line breaks aside)."""
     card = " ".join((ROOT / "models" / "ala3_dit.md").read_text().split())
     sh = _json(SHIFT7)["paired_samples"]["shifted"]
-    n2 = _R7N2(_json("training_ab_aaa_1fs_cycle7_shifted.json"))
+    n2 = _R7(_json("training_ab_aaa_1fs_cycle7_shifted.json"))
     r7, r4 = (json.loads((ROOT / d / "report.json").read_text())
               for d in ("models/ala3_dit_report", "checkpoints/ala3_dit_aaa_1fs_cycle4/report"))
     assert sh["baseline_dir"] == "benchmarks/results/aaa_1fs_cycle7_headline_n4000" and sh["n"] == 4000

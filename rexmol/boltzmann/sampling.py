@@ -101,19 +101,22 @@ class ChunkSampler(L.LightningModule):
 
 def draw_chunks(generator: BoltzmannGenerator, n: int, chunk_dir: Path, chunk_size: int = 32, seed: int = 0,
                 roundtrip_chunks: int = 1, accelerator: str = "auto", devices="auto", progress: bool = True,
-                from_end: bool = False, read_back: bool = True) -> dict | None:
+                from_end: bool = False, read_back: bool = True, first_chunk: int = 0) -> dict | None:
     """Draw every missing chunk, then read all chunks back: {x, log_q, nfe, seconds, stats}.
 
     Chunk i depends only on (seed, i), the model and the solver, and each is written atomically
     and skipped once it exists, so two processes can share ``chunk_dir``: one in order, one with
     ``from_end`` (the missing chunks last first) and ``read_back=False`` (returns None: the other
-    process may still be drawing). Where they meet, a chunk may be drawn twice, never differently."""
+    process may still be drawing). Where they meet, a chunk may be drawn twice, never differently.
+    ``first_chunk`` (with ``read_back=False`` only): chunks below it are another process's to supply."""
     if n < 1 or chunk_size < 1:
         raise ValueError(f"n and chunk_size must be positive, got n={n}, chunk_size={chunk_size}")
     chunk_dir = Path(chunk_dir)
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = -(-n // chunk_size)
-    todo = [i for i in range(n_chunks) if not (chunk_dir / f"chunk_{i:05d}.npz").exists()]
+    if first_chunk and read_back:
+        raise ValueError("first_chunk leaves chunks to another process: it needs read_back=False")
+    todo = [i for i in range(first_chunk, n_chunks) if not (chunk_dir / f"chunk_{i:05d}.npz").exists()]
     if from_end:
         todo.reverse()
     if todo:
@@ -482,7 +485,9 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
     The chunks stay the flow's own draws, so a run with the shift reuses the chunks of one without.
     ``draw_only_from_end``: a helper beside a run in the same ``out_dir`` (same settings): it draws
     the missing chunks last first and stops (:func:`draw_chunks`); it judges nothing and writes no
-    results, so the run it helps stays the one that does. Returns {"n", "chunks", "drawn_s"}."""
+    results, so the run it helps stays the one that does. With ``reuse_from`` (the helped run's) it
+    leaves alone the chunks that run will copy from there, which may still be being drawn, and
+    copies nothing itself. Returns {"n", "chunks", "drawn_s"}."""
     spec = spec or SolverSpec()
     out_dir = Path(out_dir)
     model_path = Path(model_path)
@@ -494,21 +499,24 @@ def sample_conformers(model_path, out_dir, n: int = 64, spec: SolverSpec | None 
         shift = BondShift.load(bond_shift)
         shift.require_for(model_path, spec, bond_shift)
         settings["bond_shift"] = {"path": str(bond_shift), "sha256": file_sha256(bond_shift)}
+    if draw_only_from_end and resample:
+        raise ValueError("a draw-only helper takes no --resample: the run it helps does")
+    source = None
     if reuse_from is not None:  # checked before anything is written to out_dir
-        check_reusable(reuse_from, out_dir, settings)
+        source = check_reusable(reuse_from, out_dir, settings)
     prepare_out_dir(out_dir, settings, overwrite)
+    generator = BoltzmannGenerator(loaded, spec)
+    if draw_only_from_end:
+        t0 = time.perf_counter()
+        reused = 0 if source is None else min(source["n"], n) // chunk_size  # the helped run copies these
+        draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
+                    progress, from_end=True, read_back=False, first_chunk=reused)
+        return {"n": n, "chunks": -(-n // chunk_size), "drawn_s": time.perf_counter() - t0}
     if reuse_from is not None:
         copied = reuse_chunks(reuse_from, out_dir, settings)
         if progress:
             print(f"reused {copied} chunks of {reuse_from}", flush=True)
-    generator = BoltzmannGenerator(loaded, spec)
     t0 = time.perf_counter()
-    if draw_only_from_end:
-        if resample or reuse_from is not None:
-            raise ValueError("a draw-only helper takes no --resample or --reuse-chunks: the run it helps does")
-        draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
-                    progress, from_end=True, read_back=False)
-        return {"n": n, "chunks": -(-n // chunk_size), "drawn_s": time.perf_counter() - t0}
     drawn = draw_chunks(generator, n, out_dir / "chunks", chunk_size, seed, roundtrip_chunks, accelerator, devices,
                         progress)
     wall_draw = time.perf_counter() - t0
